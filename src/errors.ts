@@ -1,0 +1,22 @@
+/** Stable error codes; every error thrown by lstm-native carries one. */
+export type ErrorCode =
+  | 'INDEX_OUT_OF_RANGE'
+  | 'INVALID_ARGUMENT'
+  | 'NON_FINITE'
+  | 'SHAPE_MISMATCH'
+  | 'INVALID_CONFIG'
+  | 'CORRUPT_WEIGHTS'
+  | 'IO'
+  | 'MODEL_BUSY'
+  | 'ABORTED'
+  | 'INTERNAL'
+
+/** The one error class of lstm-native: `code` is stable, `message` names the offending value. */
+export class LstmError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = code === 'ABORTED' ? 'AbortError' : 'LstmError'
+  }
+}
