@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'MODEL_BUSY'
   | 'ABORTED'
   | 'INTERNAL'
+  | 'NATIVE_BINDING_NOT_FOUND'
 
 /** The one error class of lstm-native: `code` is stable, `message` names the offending value. */
 export class LstmError extends Error {
