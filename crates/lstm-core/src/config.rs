@@ -1,0 +1,569 @@
+//! Configuration objects, serialisable as the JSON of the golden cases' `case` schema
+//! (`{"layers": [...], "loss": {...}, "optimizer": {...}}`), extended with Keras's options.
+//! Field names are camelCase in JSON; every optional field documents its default.
+
+use crate::error::{LstmError, Result};
+use serde::{Deserialize, Serialize};
+
+/// Lower-case and drop `_`, so `glorot_uniform`, `glorotUniform` and `GlorotUniform` are one name.
+fn normalize(name: &str) -> String {
+    name.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Initializers
+
+/// How a parameter tensor starts. Defaults follow Keras.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "InitializerRepr", into = "InitializerRepr")]
+pub enum Initializer {
+    /// U(-l, l), l = sqrt(6 / (fan_in + fan_out)).
+    GlorotUniform,
+    /// N(0, σ) truncated at 2σ, σ = sqrt(2 / (fan_in + fan_out)).
+    GlorotNormal,
+    /// U(-l, l), l = sqrt(6 / fan_in).
+    HeUniform,
+    /// N(0, σ) truncated at 2σ, σ = sqrt(2 / fan_in).
+    HeNormal,
+    /// U(-l, l), l = sqrt(3 / fan_in).
+    LecunUniform,
+    /// A matrix with orthonormal columns (or rows), times `gain`.
+    Orthogonal { gain: f32 },
+    Zeros,
+    Ones,
+    Constant { value: f32 },
+    RandomNormal { mean: f32, stddev: f32 },
+    RandomUniform { minval: f32, maxval: f32 },
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct InitializerFields {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gain: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mean: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stddev: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    minval: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    maxval: Option<f32>,
+}
+
+/// An initializer is written as a name (`"glorot_uniform"`) or an object (`{"type": "random_normal", "stddev": 1}`).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum InitializerRepr {
+    Name(String),
+    Object(InitializerFields),
+}
+
+impl TryFrom<InitializerRepr> for Initializer {
+    type Error = String;
+    fn try_from(r: InitializerRepr) -> Result<Self, String> {
+        let f = match r {
+            InitializerRepr::Name(kind) => InitializerFields { kind, ..Default::default() },
+            InitializerRepr::Object(f) => f,
+        };
+        Ok(match normalize(&f.kind).as_str() {
+            "glorotuniform" => Initializer::GlorotUniform,
+            "glorotnormal" => Initializer::GlorotNormal,
+            "heuniform" => Initializer::HeUniform,
+            "henormal" => Initializer::HeNormal,
+            "lecununiform" => Initializer::LecunUniform,
+            "orthogonal" => Initializer::Orthogonal { gain: f.gain.unwrap_or(1.0) },
+            "zeros" => Initializer::Zeros,
+            "ones" => Initializer::Ones,
+            "constant" => Initializer::Constant { value: f.value.unwrap_or(0.0) },
+            // Keras's RandomNormal defaults to stddev 0.05; RandomUniform to [-0.05, 0.05].
+            "randomnormal" | "normal" => {
+                Initializer::RandomNormal { mean: f.mean.unwrap_or(0.0), stddev: f.stddev.unwrap_or(0.05) }
+            }
+            "randomuniform" | "uniform" => {
+                Initializer::RandomUniform { minval: f.minval.unwrap_or(-0.05), maxval: f.maxval.unwrap_or(0.05) }
+            }
+            _ => return Err(format!("unknown initializer {:?}", f.kind)),
+        })
+    }
+}
+
+impl From<Initializer> for InitializerRepr {
+    fn from(i: Initializer) -> Self {
+        let name = |n: &str| InitializerRepr::Name(n.into());
+        let obj = |kind: &str, f: InitializerFields| InitializerRepr::Object(InitializerFields { kind: kind.into(), ..f });
+        match i {
+            Initializer::GlorotUniform => name("glorot_uniform"),
+            Initializer::GlorotNormal => name("glorot_normal"),
+            Initializer::HeUniform => name("he_uniform"),
+            Initializer::HeNormal => name("he_normal"),
+            Initializer::LecunUniform => name("lecun_uniform"),
+            Initializer::Zeros => name("zeros"),
+            Initializer::Ones => name("ones"),
+            Initializer::Orthogonal { gain } => obj("orthogonal", InitializerFields { gain: Some(gain), ..Default::default() }),
+            Initializer::Constant { value } => obj("constant", InitializerFields { value: Some(value), ..Default::default() }),
+            Initializer::RandomNormal { mean, stddev } => {
+                obj("random_normal", InitializerFields { mean: Some(mean), stddev: Some(stddev), ..Default::default() })
+            }
+            Initializer::RandomUniform { minval, maxval } => {
+                obj("random_uniform", InitializerFields { minval: Some(minval), maxval: Some(maxval), ..Default::default() })
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Layers
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    #[default]
+    Linear,
+    Relu,
+    Sigmoid,
+    Tanh,
+    Softmax,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn glorot_uniform() -> Initializer {
+    Initializer::GlorotUniform
+}
+fn orthogonal() -> Initializer {
+    Initializer::Orthogonal { gain: 1.0 }
+}
+fn zeros() -> Initializer {
+    Initializer::Zeros
+}
+fn embedding_uniform() -> Initializer {
+    Initializer::RandomUniform { minval: -0.05, maxval: 0.05 }
+}
+
+/// Token ids `[B,T]` to vectors `[B,T,outputDim]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmbeddingConfig {
+    /// Vocabulary size: ids must lie in `[0, inputDim)`.
+    pub input_dim: usize,
+    /// Size of each vector.
+    pub output_dim: usize,
+    /// Treat id 0 as padding and mask it for the layers after (default false).
+    #[serde(default)]
+    pub mask_zero: bool,
+    /// Default: uniform(-0.05, 0.05), as Keras.
+    #[serde(default = "embedding_uniform")]
+    pub embeddings_initializer: Initializer,
+}
+
+/// A long short-term memory layer; gates i, f, g, o as PyTorch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LstmConfig {
+    /// Size of the hidden state H.
+    pub units: usize,
+    /// Output the whole sequence `[B,T,H]` rather than the last state `[B,H]` (default false).
+    #[serde(default)]
+    pub return_sequences: bool,
+    /// Fraction of the inputs dropped in training, one mask per sequence (default 0).
+    #[serde(default)]
+    pub dropout: f32,
+    /// Fraction of the recurrent state dropped in training, one mask per sequence (default 0).
+    #[serde(default)]
+    pub recurrent_dropout: f32,
+    /// Run a second LSTM over the reversed sequence and concatenate (default false).
+    #[serde(default)]
+    pub bidirectional: bool,
+    /// Start the forget gate's bias at 1, as Keras (default true). PyTorch's `bias_ih` f-block holds it.
+    #[serde(default = "default_true")]
+    pub unit_forget_bias: bool,
+    /// `weight_ih`: default glorot_uniform.
+    #[serde(default = "glorot_uniform")]
+    pub kernel_initializer: Initializer,
+    /// `weight_hh`: default orthogonal.
+    #[serde(default = "orthogonal")]
+    pub recurrent_initializer: Initializer,
+    /// `bias_ih` and `bias_hh`: default zeros.
+    #[serde(default = "zeros")]
+    pub bias_initializer: Initializer,
+    /// `[T, features]` or `[features]` when this is the first layer and takes floats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<Option<usize>>>,
+}
+
+/// A fully connected layer on the last axis.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DenseConfig {
+    pub units: usize,
+    /// Default linear.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Default glorot_uniform.
+    #[serde(default = "glorot_uniform")]
+    pub kernel_initializer: Initializer,
+    /// Default zeros.
+    #[serde(default = "zeros")]
+    pub bias_initializer: Initializer,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<Option<usize>>>,
+}
+
+/// Inverted dropout, active only in training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DropoutConfig {
+    pub rate: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<Option<usize>>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum LayerConfig {
+    Embedding(EmbeddingConfig),
+    Lstm(LstmConfig),
+    Dense(DenseConfig),
+    Dropout(DropoutConfig),
+}
+
+impl LayerConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LayerConfig::Embedding(_) => "embedding",
+            LayerConfig::Lstm(_) => "lstm",
+            LayerConfig::Dense(_) => "dense",
+            LayerConfig::Dropout(_) => "dropout",
+        }
+    }
+
+    pub fn input_shape(&self) -> Option<&[Option<usize>]> {
+        match self {
+            LayerConfig::Lstm(c) => c.input_shape.as_deref(),
+            LayerConfig::Dense(c) => c.input_shape.as_deref(),
+            LayerConfig::Dropout(c) => c.input_shape.as_deref(),
+            LayerConfig::Embedding(_) => None,
+        }
+    }
+
+    pub fn validate(&self, index: usize) -> Result<()> {
+        let bad = |msg: String| Err(LstmError::InvalidConfig(format!("layer {index} ({}): {msg}", self.kind())));
+        let rate_ok = |r: f32| (0.0..1.0).contains(&r);
+        match self {
+            LayerConfig::Embedding(c) => {
+                if c.input_dim == 0 {
+                    return bad("inputDim must be at least 1, got 0".into());
+                }
+                if c.output_dim == 0 {
+                    return bad("outputDim must be at least 1, got 0".into());
+                }
+            }
+            LayerConfig::Lstm(c) => {
+                if c.units == 0 {
+                    return bad("units must be at least 1, got 0".into());
+                }
+                if !rate_ok(c.dropout) {
+                    return bad(format!("dropout must be in [0, 1), got {}", c.dropout));
+                }
+                if !rate_ok(c.recurrent_dropout) {
+                    return bad(format!("recurrentDropout must be in [0, 1), got {}", c.recurrent_dropout));
+                }
+            }
+            LayerConfig::Dense(c) => {
+                if c.units == 0 {
+                    return bad("units must be at least 1, got 0".into());
+                }
+            }
+            LayerConfig::Dropout(c) => {
+                if !rate_ok(c.rate) {
+                    return bad(format!("rate must be in [0, 1), got {}", c.rate));
+                }
+            }
+        }
+        if let Some(shape) = self.input_shape() {
+            if shape.is_empty() || shape.len() > 2 || shape.last().copied().flatten().unwrap_or(0) == 0 {
+                return bad(format!("inputShape must be [T, features] or [features] with features ≥ 1, got {shape:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Losses
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    /// On probabilities in (0, 1); targets `[B,1]` or `[B]` of 0/1.
+    BinaryCrossentropy,
+    /// Integer class targets `[B]`; outputs are probabilities, or logits with `fromLogits`.
+    SparseCategoricalCrossentropy,
+    /// One-hot (or soft) targets shaped like the output.
+    CategoricalCrossentropy,
+    /// Mean over all elements.
+    MeanSquaredError,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LossRepr", into = "LossRepr")]
+pub struct LossConfig {
+    pub kind: LossKind,
+    /// The outputs are logits rather than probabilities (default false).
+    pub from_logits: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum LossRepr {
+    Name(String),
+    Object {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default, rename = "fromLogits")]
+        from_logits: bool,
+    },
+}
+
+impl TryFrom<LossRepr> for LossConfig {
+    type Error = String;
+    fn try_from(r: LossRepr) -> Result<Self, String> {
+        let (name, from_logits) = match r {
+            LossRepr::Name(n) => (n, false),
+            LossRepr::Object { kind, from_logits } => (kind, from_logits),
+        };
+        let kind = match normalize(&name).as_str() {
+            "binarycrossentropy" | "bce" => LossKind::BinaryCrossentropy,
+            "sparsecategoricalcrossentropy" => LossKind::SparseCategoricalCrossentropy,
+            "categoricalcrossentropy" => LossKind::CategoricalCrossentropy,
+            "meansquarederror" | "mse" => LossKind::MeanSquaredError,
+            _ => {
+                return Err(format!(
+                "unknown loss {name:?}; expected binaryCrossentropy, sparseCategoricalCrossentropy, categoricalCrossentropy or meanSquaredError (mse)"
+            ))
+            }
+        };
+        Ok(LossConfig { kind, from_logits })
+    }
+}
+
+impl From<LossConfig> for LossRepr {
+    fn from(l: LossConfig) -> Self {
+        let kind = match l.kind {
+            LossKind::BinaryCrossentropy => "binary_crossentropy",
+            LossKind::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
+            LossKind::CategoricalCrossentropy => "categorical_crossentropy",
+            LossKind::MeanSquaredError => "mse",
+        };
+        LossRepr::Object { kind: kind.into(), from_logits: l.from_logits }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Optimizers
+
+/// An optimizer and its hyper-parameters. ε is placed as PyTorch does: `p -= lr·m̂/(√v̂ + ε)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "OptimizerRepr", into = "OptimizerRepr")]
+pub struct OptimizerConfig {
+    pub kind: OptimizerKind,
+    pub learning_rate: f32,
+    /// Clip each gradient tensor to this L2 norm (Keras `clipnorm`).
+    pub clipnorm: Option<f32>,
+    /// Clip each gradient element to [-clipvalue, clipvalue].
+    pub clipvalue: Option<f32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptimizerKind {
+    /// Default lr 0.01, momentum 0, nesterov false.
+    Sgd { momentum: f32, nesterov: bool },
+    /// Default lr 0.001, rho 0.9, epsilon 1e-7, momentum 0.
+    Rmsprop { rho: f32, epsilon: f32, momentum: f32 },
+    /// Default lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7.
+    Adam { beta1: f32, beta2: f32, epsilon: f32 },
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct OptimizerFields {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    learning_rate: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    momentum: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nesterov: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rho: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epsilon: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    beta1: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    beta2: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clipnorm: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clipvalue: Option<f32>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum OptimizerRepr {
+    Name(String),
+    Object(OptimizerFields),
+}
+
+impl TryFrom<OptimizerRepr> for OptimizerConfig {
+    type Error = String;
+    fn try_from(r: OptimizerRepr) -> Result<Self, String> {
+        let f = match r {
+            OptimizerRepr::Name(kind) => OptimizerFields { kind, ..Default::default() },
+            OptimizerRepr::Object(f) => f,
+        };
+        let (kind, default_lr) = match normalize(&f.kind).as_str() {
+            "sgd" => (OptimizerKind::Sgd { momentum: f.momentum.unwrap_or(0.0), nesterov: f.nesterov.unwrap_or(false) }, 0.01),
+            "rmsprop" => (
+                OptimizerKind::Rmsprop {
+                    rho: f.rho.unwrap_or(0.9),
+                    epsilon: f.epsilon.unwrap_or(1e-7),
+                    momentum: f.momentum.unwrap_or(0.0),
+                },
+                0.001,
+            ),
+            "adam" => (
+                OptimizerKind::Adam {
+                    beta1: f.beta1.unwrap_or(0.9),
+                    beta2: f.beta2.unwrap_or(0.999),
+                    epsilon: f.epsilon.unwrap_or(1e-7),
+                },
+                0.001,
+            ),
+            _ => return Err(format!("unknown optimizer {:?}; expected adam, rmsprop or sgd", f.kind)),
+        };
+        let cfg = OptimizerConfig { kind, learning_rate: f.learning_rate.unwrap_or(default_lr), clipnorm: f.clipnorm, clipvalue: f.clipvalue };
+        cfg.check()?;
+        Ok(cfg)
+    }
+}
+
+impl OptimizerConfig {
+    fn check(&self) -> Result<(), String> {
+        let pos = |name: &str, v: f32| if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{name} must be a positive number, got {v}")) };
+        let unit = |name: &str, v: f32| {
+            if v.is_finite() && (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} must be in [0, 1), got {v}"))
+            }
+        };
+        pos("learningRate", self.learning_rate)?;
+        if let Some(c) = self.clipnorm {
+            pos("clipnorm", c)?;
+        }
+        if let Some(c) = self.clipvalue {
+            pos("clipvalue", c)?;
+        }
+        match self.kind {
+            OptimizerKind::Sgd { momentum, .. } => unit("momentum", momentum),
+            OptimizerKind::Rmsprop { rho, epsilon, momentum } => {
+                unit("rho", rho)?;
+                pos("epsilon", epsilon)?;
+                unit("momentum", momentum)
+            }
+            OptimizerKind::Adam { beta1, beta2, epsilon } => {
+                unit("beta1", beta1)?;
+                unit("beta2", beta2)?;
+                pos("epsilon", epsilon)
+            }
+        }
+    }
+}
+
+impl From<OptimizerConfig> for OptimizerRepr {
+    fn from(o: OptimizerConfig) -> Self {
+        let mut f = OptimizerFields {
+            learning_rate: Some(o.learning_rate),
+            clipnorm: o.clipnorm,
+            clipvalue: o.clipvalue,
+            ..Default::default()
+        };
+        match o.kind {
+            OptimizerKind::Sgd { momentum, nesterov } => {
+                f.kind = "sgd".into();
+                f.momentum = Some(momentum);
+                f.nesterov = Some(nesterov);
+            }
+            OptimizerKind::Rmsprop { rho, epsilon, momentum } => {
+                f.kind = "rmsprop".into();
+                f.rho = Some(rho);
+                f.epsilon = Some(epsilon);
+                f.momentum = Some(momentum);
+            }
+            OptimizerKind::Adam { beta1, beta2, epsilon } => {
+                f.kind = "adam".into();
+                f.beta1 = Some(beta1);
+                f.beta2 = Some(beta2);
+                f.epsilon = Some(epsilon);
+            }
+        }
+        OptimizerRepr::Object(f)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The model
+
+/// A whole model: the golden cases' `case` schema plus the seed and the float input's feature size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelConfig {
+    pub layers: Vec<LayerConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<LossConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<OptimizerConfig>,
+    /// Seeds the initializers, dropout masks and shuffling (default 0).
+    #[serde(default)]
+    pub seed: u64,
+    /// Feature size of a float input, when known (from `inputShape` or from the first data seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_dim: Option<usize>,
+}
+
+impl ModelConfig {
+    pub fn new(layers: Vec<LayerConfig>) -> Self {
+        ModelConfig { layers, loss: None, optimizer: None, seed: 0, input_dim: None }
+    }
+
+    /// Parse JSON, mapping every problem to `InvalidConfig` with serde's description of the offending value.
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| LstmError::InvalidConfig(e.to_string()))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a config always serialises")
+    }
+}
+
+/// Parse one JSON value of a config type (a layer, a loss, an optimizer) into `InvalidConfig` on error.
+pub fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json).map_err(|e| LstmError::InvalidConfig(format!("{what}: {e}")))
+}
+
+impl OptimizerConfig {
+    /// An optimizer by name with its defaults (`"adam"`, `"rmsprop"`, `"sgd"`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        OptimizerConfig::try_from(OptimizerRepr::Name(name.to_string())).map_err(LstmError::InvalidConfig)
+    }
+    /// Like [`OptimizerConfig::from_name`] for names known to be valid.
+    pub fn try_from_name(name: &str) -> Self {
+        Self::from_name(name).expect("a known optimizer name")
+    }
+}

@@ -1,0 +1,197 @@
+//! Matrix multiply on strided views: `C = α·A·B + β·C`.
+//!
+//! The fast path is `matrixmultiply::sgemm` (runtime-detected AVX2/FMA kernels) run single-threaded on each
+//! rayon thread's share of C. Work is split by output element (rows of C, or columns when C has few rows), so each
+//! element's sum runs in one fixed order whatever the thread count, and results are bit-identical across counts.
+
+use rayon::prelude::*;
+
+/// Element strides of a matrix view: element (r, c) lives at `r·rs + c·cs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strides {
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl Strides {
+    /// A row-major matrix whose rows are `row_len` apart.
+    pub const fn rows(row_len: usize) -> Self {
+        Strides { rs: row_len, cs: 1 }
+    }
+    /// The transpose of a row-major matrix stored with rows `row_len` apart.
+    pub const fn transposed(row_len: usize) -> Self {
+        Strides { rs: 1, cs: row_len }
+    }
+    /// One past the largest index a `rows × cols` view touches.
+    fn extent(self, rows: usize, cols: usize) -> usize {
+        if rows == 0 || cols == 0 {
+            0
+        } else {
+            (rows - 1) * self.rs + (cols - 1) * self.cs + 1
+        }
+    }
+}
+
+/// A read-only matrix view into a slice.
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    pub data: &'a [f32],
+    pub st: Strides,
+}
+
+impl<'a> Mat<'a> {
+    pub fn new(data: &'a [f32], st: Strides) -> Self {
+        Mat { data, st }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: the pointer is only used to write disjoint elements of C from different threads.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// Single-threaded `C[m×n] = α·A[m×k]·B[k×n] + β·C` on the current thread.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: f32, c: &mut [f32], cs: Strides) {
+    check(m, k, n, a, b, c.len(), cs);
+    // SAFETY: `check` proved every index the views touch lies inside the slices.
+    unsafe { raw_gemm(m, k, n, alpha, a.data.as_ptr(), a.st, b.data.as_ptr(), b.st, beta, c.as_mut_ptr(), cs) }
+}
+
+/// `C = α·A·B + β·C` split between the threads of the current rayon pool by output element.
+#[allow(clippy::too_many_arguments)]
+pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: f32, c: &mut [f32], cs: Strides) {
+    check(m, k, n, a, b, c.len(), cs);
+    let threads = rayon::current_num_threads();
+    // Below this much work a split costs more than it saves.
+    if threads == 1 || m * n * k.max(1) < 32 * 1024 {
+        return gemm(m, k, n, alpha, a, b, beta, c, cs);
+    }
+    let cptr = SendPtr(c.as_mut_ptr());
+    let (ap, bp) = (a.data.as_ptr() as usize, b.data.as_ptr() as usize);
+    if m >= 4 * threads {
+        // Split rows of C (and A) into one block per thread, aligned to 8 rows for the microkernel.
+        let block = (m.div_ceil(threads)).div_ceil(8) * 8;
+        (0..m.div_ceil(block)).into_par_iter().for_each(|i| {
+            let r0 = i * block;
+            let rows = block.min(m - r0);
+            let cptr = cptr;
+            // SAFETY: blocks of rows are disjoint, and `check` bounded the whole views.
+            unsafe {
+                raw_gemm(
+                    rows,
+                    k,
+                    n,
+                    alpha,
+                    (ap as *const f32).add(r0 * a.st.rs),
+                    a.st,
+                    bp as *const f32,
+                    b.st,
+                    beta,
+                    cptr.0.add(r0 * cs.rs),
+                    cs,
+                )
+            }
+        });
+    } else {
+        // Few rows (small batches, matrix-vector products): split columns of C (and B) instead.
+        let block = (n.div_ceil(threads)).div_ceil(16) * 16;
+        (0..n.div_ceil(block)).into_par_iter().for_each(|j| {
+            let c0 = j * block;
+            let cols = block.min(n - c0);
+            let cptr = cptr;
+            // SAFETY: blocks of columns are disjoint, and `check` bounded the whole views.
+            unsafe {
+                raw_gemm(
+                    m,
+                    k,
+                    cols,
+                    alpha,
+                    ap as *const f32,
+                    a.st,
+                    (bp as *const f32).add(c0 * b.st.cs),
+                    b.st,
+                    beta,
+                    cptr.0.add(c0 * cs.cs),
+                    cs,
+                )
+            }
+        });
+    }
+}
+
+fn check(m: usize, k: usize, n: usize, a: Mat, b: Mat, c_len: usize, cs: Strides) {
+    // These are internal invariants (callers size every buffer from validated shapes), not user-data checks.
+    assert!(a.st.extent(m, k) <= a.data.len(), "gemm: A view {m}x{k} {:?} exceeds {}", a.st, a.data.len());
+    assert!(b.st.extent(k, n) <= b.data.len(), "gemm: B view {k}x{n} {:?} exceeds {}", b.st, b.data.len());
+    assert!(cs.extent(m, n) <= c_len, "gemm: C view {m}x{n} {cs:?} exceeds {c_len}");
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn raw_gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: *const f32,
+    sa: Strides,
+    b: *const f32,
+    sb: Strides,
+    beta: f32,
+    c: *mut f32,
+    sc: Strides,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    matrixmultiply::sgemm(
+        m,
+        k,
+        n,
+        alpha,
+        a,
+        sa.rs as isize,
+        sa.cs as isize,
+        b,
+        sb.rs as isize,
+        sb.cs as isize,
+        beta,
+        c,
+        sc.rs as isize,
+        sc.cs as isize,
+    );
+}
+
+/// Reference kernel: the textbook triple loop, summing in f64.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_reference(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: f32, c: &mut [f32], cs: Strides) {
+    check(m, k, n, a, b, c.len(), cs);
+    for r in 0..m {
+        for col in 0..n {
+            let mut acc = 0.0f64;
+            for i in 0..k {
+                acc += a.data[r * a.st.rs + i * a.st.cs] as f64 * b.data[i * b.st.rs + col * b.st.cs] as f64;
+            }
+            let dst = &mut c[r * cs.rs + col * cs.cs];
+            let prev = if beta == 0.0 { 0.0 } else { beta * *dst };
+            *dst = (alpha as f64 * acc) as f32 + prev;
+        }
+    }
+}
+
+/// `out[j] += Σ_r m[r, j]` for a row-major `rows × cols` matrix, split by column so each sum has one order.
+pub fn par_col_sums_add(mat: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    debug_assert!(mat.len() >= rows * cols && out.len() == cols);
+    let threads = rayon::current_num_threads();
+    let block = cols.div_ceil(threads).max(16);
+    out.par_chunks_mut(block).enumerate().for_each(|(bi, dst)| {
+        let c0 = bi * block;
+        for r in 0..rows {
+            let row = &mat[r * cols + c0..r * cols + c0 + dst.len()];
+            for (d, v) in dst.iter_mut().zip(row) {
+                *d += *v;
+            }
+        }
+    });
+}

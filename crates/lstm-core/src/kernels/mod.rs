@@ -1,0 +1,4 @@
+//! Numeric kernels. Each fast kernel has a plain reference kernel beside it, and the tests hold one to the other.
+
+pub mod act;
+pub mod gemm;

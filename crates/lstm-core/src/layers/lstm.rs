@@ -1,0 +1,319 @@
+//! LSTM, one direction at a time. Gates i, f, g, o (PyTorch order):
+//!   gates_t = x_t·W_ihᵀ + b_ih + h_{t-1}·W_hhᵀ + b_hh
+//!   c_t = σ(f)⊙c_{t-1} + σ(i)⊙tanh(g),   h_t = σ(o)⊙tanh(c_t)
+//!
+//! Speed by design:
+//! - the input projection of all B·T rows is one GEMM; only the recurrent GEMM runs per step;
+//! - samples are independent along time, so each thread runs the whole time loop for its block of samples, with no
+//!   synchronisation between steps;
+//! - the weight gradients of all steps are one GEMM each after the loop;
+//! - every buffer is sized before the loop: nothing allocates inside it.
+//!
+//! Keras semantics for `maskZero`: a masked step keeps h and c, so the state output repeats the previous one.
+//! Dropout follows Keras: one input mask `[B,I]` and one recurrent mask `[B,H]` per sequence, kept across steps.
+
+use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
+use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides};
+use rayon::prelude::*;
+
+#[derive(Clone, Copy, Debug)]
+pub struct LstmDims {
+    pub b: usize,
+    pub t: usize,
+    /// Input features.
+    pub i: usize,
+    /// Hidden units.
+    pub h: usize,
+}
+
+/// One direction's parameters, PyTorch layouts.
+#[derive(Clone, Copy)]
+pub struct LstmParams<'a> {
+    pub w_ih: &'a [f32], // [4H,I]
+    pub w_hh: &'a [f32], // [4H,H]
+    pub b_ih: &'a [f32], // [4H]
+    pub b_hh: &'a [f32], // [4H]
+}
+
+pub struct LstmGrads<'a> {
+    pub dw_ih: &'a mut [f32],
+    pub dw_hh: &'a mut [f32],
+    pub db_ih: &'a mut [f32],
+    pub db_hh: &'a mut [f32],
+}
+
+/// What backward needs from forward, and its scratch, for one direction. Buffers grow once and are reused.
+#[derive(Default)]
+pub struct LstmCache {
+    /// Input after the dropout mask `[B,T,I]`; empty without input dropout.
+    pub xm: Vec<f32>,
+    /// Activated gates `[B,T,4H]`.
+    pub gates: Vec<f32>,
+    /// Cell state after each step `[B,T,H]`.
+    pub c: Vec<f32>,
+    /// Hidden state after each step `[B,T,H]` (a masked step repeats the previous state).
+    pub h: Vec<f32>,
+    /// The recurrent input of each step: the previous h times the recurrent mask `[B,T,H]` (zeros at the first step).
+    pub hprev: Vec<f32>,
+    /// Dropout multipliers: `[B,I]` on inputs and `[B,H]` on the recurrent state; empty when off.
+    pub in_mask: Vec<f32>,
+    pub rec_mask: Vec<f32>,
+    /// Pre-activation gate gradients `[B,T,4H]`.
+    pub dgates: Vec<f32>,
+    /// Scratch: gradient reaching h and c from the next step, and the recurrent product, `[B,H]` each.
+    carry_dh: Vec<f32>,
+    carry_dc: Vec<f32>,
+    dh_rec: Vec<f32>,
+    /// Scratch for dx before the input mask `[B,T,I]`.
+    dxm: Vec<f32>,
+}
+
+fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    v.resize(len, 0.0);
+    &mut v[..len]
+}
+
+/// Samples per thread block for the time loop.
+fn block_of_samples(b: usize) -> usize {
+    b.div_ceil(rayon::current_num_threads()).max(1)
+}
+
+/// Where a step's hidden-state gradient comes from.
+#[derive(Clone, Copy)]
+pub enum OutputGrad<'a> {
+    /// dy `[B,T,F]`; this direction's h is columns `offset..offset+H`. With `zero_masked`, masked steps output zeros
+    /// (bidirectional) and so receive no gradient.
+    Sequence { dy: &'a [f32], features: usize, offset: usize, zero_masked: bool },
+    /// dy `[B,F]` reaches only the final state of this direction (t = T-1 forward, t = 0 reversed).
+    Last { dy: &'a [f32], features: usize, offset: usize },
+}
+
+/// Runs one direction over x `[B,T,I]`. `mask[b·T+t] == 0` marks a padded step. The dropout masks must already be
+/// in `cache.in_mask` / `cache.rec_mask` (or those be empty).
+pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]>, p: LstmParams, cache: &mut LstmCache) {
+    let LstmDims { b, t, i, h } = dims;
+    let g4 = 4 * h;
+    if b == 0 || t == 0 {
+        return;
+    }
+    // Input dropout: the same mask at every step of a sequence.
+    let xin: &[f32] = if cache.in_mask.is_empty() {
+        x
+    } else {
+        let xm = sized(&mut cache.xm, b * t * i);
+        for bi in 0..b {
+            let m = &cache.in_mask[bi * i..(bi + 1) * i];
+            for (dst, src) in xm[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(x[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
+                dst.iter_mut().zip(src).zip(m).for_each(|((d, s), m)| *d = s * m);
+            }
+        }
+        &cache.xm[..b * t * i]
+    };
+    let gates = sized(&mut cache.gates, b * t * g4);
+    let cs = sized(&mut cache.c, b * t * h);
+    let hs = sized(&mut cache.h, b * t * h);
+    let hprev = sized(&mut cache.hprev, b * t * h);
+    let rec_mask: &[f32] = &cache.rec_mask;
+    let mut bias = vec![0.0f32; g4];
+    bias.iter_mut().zip(p.b_ih.iter().zip(p.b_hh)).for_each(|(s, (a, c))| *s = a + c);
+    let zeros = vec![0.0f32; h];
+
+    let nb = block_of_samples(b);
+    gates
+        .par_chunks_mut(nb * t * g4)
+        .zip(cs.par_chunks_mut(nb * t * h))
+        .zip(hs.par_chunks_mut(nb * t * h))
+        .zip(hprev.par_chunks_mut(nb * t * h))
+        .enumerate()
+        .for_each(|(blk, (((gates, cs), hs), hprev))| {
+            let b0 = blk * nb;
+            let bn = gates.len() / (t * g4);
+            // Input projection for this block's rows: gates[bn·T, 4H] = bias + x·W_ihᵀ.
+            for row in gates.chunks_exact_mut(g4) {
+                row.copy_from_slice(&bias);
+            }
+            let xblk = &xin[b0 * t * i..(b0 + bn) * t * i];
+            gemm(bn * t, i, g4, 1.0, Mat::new(xblk, Strides::rows(i)), Mat::new(p.w_ih, Strides::transposed(i)), 1.0, gates, Strides::rows(g4));
+
+            for s in 0..t {
+                let tt = if reverse { t - 1 - s } else { s };
+                let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
+                if s > 0 {
+                    // gates[:, tt] += hprev[:, tt] · W_hhᵀ, over the block's samples (row strides skip time).
+                    gemm(
+                        bn,
+                        h,
+                        g4,
+                        1.0,
+                        Mat::new(&hprev[tt * h..], Strides::rows(t * h)),
+                        Mat::new(p.w_hh, Strides::transposed(h)),
+                        1.0,
+                        &mut gates[tt * g4..],
+                        Strides::rows(t * g4),
+                    );
+                } else {
+                    for bi in 0..bn {
+                        hprev[(bi * t + tt) * h..(bi * t + tt + 1) * h].fill(0.0);
+                    }
+                }
+                for bi in 0..bn {
+                    let row = bi * t + tt;
+                    let grow = &mut gates[row * g4..(row + 1) * g4];
+                    let masked = mask.is_some_and(|m| m[(b0 + bi) * t + tt] == 0);
+                    if s == 0 {
+                        let (c, hh) = (&mut cs[row * h..(row + 1) * h], &mut hs[row * h..(row + 1) * h]);
+                        if masked {
+                            c.fill(0.0);
+                            hh.fill(0.0);
+                        } else {
+                            lstm_cell_forward(h, grow, &zeros, c, hh);
+                        }
+                    } else {
+                        let prow = bi * t + tp;
+                        let (c, c_prev) = row_pair(cs, h, row, prow);
+                        let (hh, h_prev) = row_pair(hs, h, row, prow);
+                        if masked {
+                            c.copy_from_slice(c_prev);
+                            hh.copy_from_slice(h_prev);
+                        } else {
+                            lstm_cell_forward(h, grow, c_prev, c, hh);
+                        }
+                    }
+                }
+                // The next step's recurrent input, through the recurrent dropout mask.
+                if s + 1 < t {
+                    let tn = if reverse { tt - 1 } else { tt + 1 };
+                    for bi in 0..bn {
+                        let src = &hs[(bi * t + tt) * h..(bi * t + tt + 1) * h];
+                        let dst = &mut hprev[(bi * t + tn) * h..(bi * t + tn + 1) * h];
+                        if rec_mask.is_empty() {
+                            dst.copy_from_slice(src);
+                        } else {
+                            let m = &rec_mask[(b0 + bi) * h..(b0 + bi + 1) * h];
+                            dst.iter_mut().zip(src).zip(m).for_each(|((d, s), m)| *d = s * m);
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// Row `r` mutably and row `p` (≠ r) immutably, from a slice of `w`-wide rows.
+fn row_pair(v: &mut [f32], w: usize, r: usize, p: usize) -> (&mut [f32], &[f32]) {
+    if r < p {
+        let (a, b) = v.split_at_mut(p * w);
+        (&mut a[r * w..(r + 1) * w], &b[..w])
+    } else {
+        let (a, b) = v.split_at_mut(r * w);
+        (&mut b[..w], &a[p * w..(p + 1) * w])
+    }
+}
+
+/// Backward of [`lstm_forward`] for one direction: accumulates the parameter gradients and, when `dx` is given,
+/// adds dL/dx `[B,T,I]` into it. `x` is the same input forward saw (before the dropout mask).
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_backward(
+    dims: LstmDims,
+    reverse: bool,
+    x: &[f32],
+    mask: Option<&[u8]>,
+    p: LstmParams,
+    cache: &mut LstmCache,
+    dout: OutputGrad,
+    grads: LstmGrads,
+    dx: Option<&mut [f32]>,
+) {
+    let LstmDims { b, t, i, h } = dims;
+    let g4 = 4 * h;
+    if b == 0 || t == 0 {
+        return;
+    }
+    let dgates = sized(&mut cache.dgates, b * t * g4);
+    let carry_dh = sized(&mut cache.carry_dh, b * h);
+    let carry_dc = sized(&mut cache.carry_dc, b * h);
+    let dh_rec = sized(&mut cache.dh_rec, b * h);
+    carry_dh.fill(0.0);
+    carry_dc.fill(0.0);
+    let (gates, cs, rec_mask) = (&cache.gates[..b * t * g4], &cache.c[..b * t * h], &cache.rec_mask);
+    let zeros = vec![0.0f32; h];
+
+    let nb = block_of_samples(b);
+    dgates
+        .par_chunks_mut(nb * t * g4)
+        .zip(carry_dh.par_chunks_mut(nb * h))
+        .zip(carry_dc.par_chunks_mut(nb * h))
+        .zip(dh_rec.par_chunks_mut(nb * h))
+        .enumerate()
+        .for_each(|(blk, (((dgates, carry_dh), carry_dc), dh_rec))| {
+            let b0 = blk * nb;
+            let bn = carry_dh.len() / h;
+            for s in (0..t).rev() {
+                let tt = if reverse { t - 1 - s } else { s };
+                let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
+                for bi in 0..bn {
+                    let bg = b0 + bi;
+                    let masked = mask.is_some_and(|m| m[bg * t + tt] == 0);
+                    let dh = &mut carry_dh[bi * h..(bi + 1) * h];
+                    // The output's gradient joins the one flowing back from the next step.
+                    let from_output = match dout {
+                        OutputGrad::Sequence { dy, features, offset, zero_masked } if !(zero_masked && masked) => {
+                            Some(&dy[(bg * t + tt) * features + offset..][..h])
+                        }
+                        OutputGrad::Last { dy, features, offset } if s == t - 1 => Some(&dy[bg * features + offset..][..h]),
+                        _ => None,
+                    };
+                    if let Some(g) = from_output {
+                        dh.iter_mut().zip(g).for_each(|(d, g)| *d += g);
+                    }
+                    let row = (bi * t + tt) * g4;
+                    let drow = &mut dgates[row..row + g4];
+                    if masked {
+                        // The step copied h and c forward: their gradients pass straight through.
+                        drow.fill(0.0);
+                        continue;
+                    }
+                    let grow = &gates[(b0 * t) * g4 + row..][..g4];
+                    let c = &cs[(bg * t + tt) * h..][..h];
+                    let c_prev = if s > 0 { &cs[(bg * t + tp) * h..][..h] } else { &zeros[..] };
+                    lstm_cell_backward(h, grow, c_prev, c, dh, &mut carry_dc[bi * h..(bi + 1) * h], drow);
+                    dh.fill(0.0);
+                }
+                if s > 0 {
+                    // dh_{t-1} += (dgates_t · W_hh) ⊙ recurrent mask
+                    gemm(bn, g4, h, 1.0, Mat::new(&dgates[tt * g4..], Strides::rows(t * g4)), Mat::new(p.w_hh, Strides::rows(h)), 0.0, dh_rec, Strides::rows(h));
+                    if rec_mask.is_empty() {
+                        carry_dh.iter_mut().zip(dh_rec.iter()).for_each(|(d, r)| *d += r);
+                    } else {
+                        let m = &rec_mask[b0 * h..(b0 + bn) * h];
+                        carry_dh.iter_mut().zip(dh_rec.iter()).zip(m).for_each(|((d, r), m)| *d += r * m);
+                    }
+                }
+            }
+        });
+
+    // Weight gradients over all B·T rows at once.
+    let dgates = &cache.dgates[..b * t * g4];
+    let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm[..b * t * i] };
+    let rows = b * t;
+    par_gemm(g4, rows, i, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(xin, Strides::rows(i)), 1.0, grads.dw_ih, Strides::rows(i));
+    par_gemm(g4, rows, h, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(&cache.hprev[..rows * h], Strides::rows(h)), 1.0, grads.dw_hh, Strides::rows(h));
+    let mut db = vec![0.0f32; g4];
+    par_col_sums_add(dgates, rows, g4, &mut db);
+    grads.db_ih.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
+    grads.db_hh.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
+
+    if let Some(dx) = dx {
+        if cache.in_mask.is_empty() {
+            par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i));
+        } else {
+            let dxm = sized(&mut cache.dxm, rows * i);
+            par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(p.w_ih, Strides::rows(i)), 0.0, dxm, Strides::rows(i));
+            for bi in 0..b {
+                let m = &cache.in_mask[bi * i..(bi + 1) * i];
+                for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
+                    d.iter_mut().zip(s).zip(m).for_each(|((d, s), m)| *d += s * m);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,807 @@
+//! A sequential stack with one flat parameter arena: params, grads and optimizer state each live in one contiguous
+//! buffer, and every layer reads named views of it. Each model owns its rayon pool.
+
+use crate::config::{Activation, LayerConfig, LossConfig, LossKind, ModelConfig, OptimizerConfig};
+use crate::data::{Batch, Data, DataRef};
+use crate::error::{LstmError, Result};
+use crate::init;
+use crate::layers::{dense, dropout, embedding, lstm};
+use crate::loss::{loss_forward_backward, TargetRef};
+use crate::optim::Optimizer;
+use crate::rng::{self, CounterKey};
+use std::ops::Range;
+
+/// One named parameter tensor in the arena, e.g. `1.weight_ih` `[400, 50]`.
+#[derive(Clone, Debug)]
+pub struct ParamEntry {
+    /// `{layer}.{name}`, PyTorch's names.
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub range: Range<usize>,
+}
+
+/// Loss and accuracy of a step or of a whole evaluation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stats {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+/// Per-layer state beyond the parameters: caches for backward and scratch.
+enum LayerState {
+    Embedding,
+    Lstm(Vec<lstm::LstmCache>),
+    Dense { z: Vec<f32>, skip_activation_backward: bool },
+    Dropout { mask: Vec<f32> },
+}
+
+struct Layer {
+    config: LayerConfig,
+    /// Indices into `Model::entries`.
+    entries: Range<usize>,
+    state: LayerState,
+}
+
+/// The shape of an activation: `[b, t, f]` for sequences, `[b, f]` otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActShape {
+    pub b: usize,
+    pub t: Option<usize>,
+    pub f: usize,
+}
+
+impl ActShape {
+    pub fn len(&self) -> usize {
+        self.b * self.t.unwrap_or(1) * self.f
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn dims(&self) -> Vec<usize> {
+        match self.t {
+            Some(t) => vec![self.b, t, self.f],
+            None => vec![self.b, self.f],
+        }
+    }
+}
+
+struct Compiled {
+    loss: LossConfig,
+    optimizer: Optimizer,
+}
+
+pub struct Model {
+    config: ModelConfig,
+    layers: Vec<Layer>,
+    entries: Vec<ParamEntry>,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    compiled: Option<Compiled>,
+    pool: rayon::ThreadPool,
+    num_threads: usize,
+    /// Training steps taken; keys the dropout masks.
+    step: u64,
+    // Activations of the last forward pass: acts[l] is layer l's output; masks[l] is the mask of layer l's input.
+    acts: Vec<Vec<f32>>,
+    dacts: Vec<Vec<f32>>,
+    shapes: Vec<ActShape>,
+    masks: Vec<Option<Vec<u8>>>,
+    batch: Batch,
+    /// When set, backward also computes dL/dx for a float input (the golden tests check it).
+    pub compute_input_grad: bool,
+    input_grad: Vec<f32>,
+}
+
+impl Model {
+    /// Builds a model; the weights are created now when the input's feature size is known (an embedding first, or
+    /// `inputShape`), otherwise at the first data seen. `num_threads` 0 means one per core.
+    pub fn new(config: ModelConfig, num_threads: usize) -> Result<Model> {
+        if config.layers.is_empty() {
+            return Err(LstmError::InvalidConfig("a model needs at least one layer".into()));
+        }
+        for (i, l) in config.layers.iter().enumerate() {
+            l.validate(i)?;
+            if i > 0 && matches!(l, LayerConfig::Embedding(_)) {
+                return Err(LstmError::InvalidConfig(format!("layer {i} (embedding): an embedding must be the first layer")));
+            }
+        }
+        let num_threads = if num_threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { num_threads };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(num_threads)
+            .thread_name(|i| format!("lstm-native-{i}"))
+            .build()
+            .map_err(|e| LstmError::InvalidConfig(format!("cannot start {num_threads} threads: {e}")))?;
+        let mut config = config;
+        if config.input_dim.is_none() {
+            config.input_dim = config.layers[0].input_shape().and_then(|s| *s.last().unwrap());
+        }
+        let mut model = Model {
+            config,
+            layers: Vec::new(),
+            entries: Vec::new(),
+            params: Vec::new(),
+            grads: Vec::new(),
+            compiled: None,
+            pool,
+            num_threads,
+            step: 0,
+            acts: Vec::new(),
+            dacts: Vec::new(),
+            shapes: Vec::new(),
+            masks: Vec::new(),
+            batch: Batch::default(),
+            compute_input_grad: false,
+            input_grad: Vec::new(),
+        };
+        model.batch.tokens_wanted = matches!(model.config.layers[0], LayerConfig::Embedding(_));
+        let known = match &model.config.layers[0] {
+            LayerConfig::Embedding(_) => Some(0),
+            _ => model.config.input_dim,
+        };
+        if let Some(f) = known {
+            model.build(f)?;
+        }
+        if let (Some(loss), Some(opt)) = (model.config.loss.clone(), model.config.optimizer.clone()) {
+            model.compile(loss, opt)?;
+        }
+        Ok(model)
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+    pub fn num_threads(&self) -> usize {
+        self.num_threads
+    }
+    pub fn is_built(&self) -> bool {
+        !self.layers.is_empty()
+    }
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.is_some()
+    }
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+    pub fn entries(&self) -> &[ParamEntry] {
+        &self.entries
+    }
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+    pub fn grads(&self) -> &[f32] {
+        &self.grads
+    }
+    pub fn input_grad(&self) -> &[f32] {
+        &self.input_grad
+    }
+
+    /// Creates the layers and the arena for a float input of `in_features` (ignored after an embedding).
+    fn build(&mut self, in_features: usize) -> Result<()> {
+        let mut f = in_features;
+        let mut is_seq = match &self.config.layers[0] {
+            LayerConfig::Embedding(_) => true,
+            l => l.input_shape().map(|s| s.len() == 2).unwrap_or(true),
+        };
+        let mut entries: Vec<(String, Vec<usize>, crate::config::Initializer)> = Vec::new();
+        let mut layers = Vec::new();
+        for (li, cfg) in self.config.layers.iter().enumerate() {
+            let first = entries.len();
+            let mut add = |name: &str, shape: Vec<usize>, init: &crate::config::Initializer| {
+                entries.push((format!("{li}.{name}"), shape, init.clone()));
+            };
+            let (out, state) = match cfg {
+                LayerConfig::Embedding(c) => {
+                    add("weight", vec![c.input_dim, c.output_dim], &c.embeddings_initializer);
+                    (c.output_dim, LayerState::Embedding)
+                }
+                LayerConfig::Lstm(c) => {
+                    if !is_seq {
+                        return Err(LstmError::InvalidConfig(format!(
+                            "layer {li} (lstm) needs a sequence input [B, T, F], but the layer before it outputs [B, F]"
+                        )));
+                    }
+                    let h = c.units;
+                    let dirs = if c.bidirectional { 2 } else { 1 };
+                    for d in 0..dirs {
+                        let sfx = if d == 1 { "_reverse" } else { "" };
+                        add(&format!("weight_ih{sfx}"), vec![4 * h, f], &c.kernel_initializer);
+                        add(&format!("weight_hh{sfx}"), vec![4 * h, h], &c.recurrent_initializer);
+                        add(&format!("bias_ih{sfx}"), vec![4 * h], &c.bias_initializer);
+                        add(&format!("bias_hh{sfx}"), vec![4 * h], &c.bias_initializer);
+                    }
+                    is_seq = c.return_sequences;
+                    (h * dirs, LayerState::Lstm((0..dirs).map(|_| lstm::LstmCache::default()).collect()))
+                }
+                LayerConfig::Dense(c) => {
+                    add("weight", vec![c.units, f], &c.kernel_initializer);
+                    add("bias", vec![c.units], &c.bias_initializer);
+                    (c.units, LayerState::Dense { z: Vec::new(), skip_activation_backward: false })
+                }
+                LayerConfig::Dropout(_) => (f, LayerState::Dropout { mask: Vec::new() }),
+            };
+            layers.push(Layer { config: cfg.clone(), entries: first..entries.len(), state });
+            f = out;
+        }
+        // Lay the arena out and initialise each tensor from its own seeded stream.
+        let mut offset = 0;
+        self.entries = entries
+            .iter()
+            .map(|(name, shape, _)| {
+                let len: usize = shape.iter().product();
+                let e = ParamEntry { name: name.clone(), shape: shape.clone(), range: offset..offset + len };
+                offset += len;
+                e
+            })
+            .collect();
+        self.params = vec![0.0; offset];
+        self.grads = vec![0.0; offset];
+        for (k, (_, shape, init_cfg)) in entries.iter().enumerate() {
+            let mut r = rng::seeded(self.config.seed, k as u64, 0x1417);
+            let (rows, cols) = (shape[0], shape.get(1).copied().unwrap_or(0));
+            init::fill(init_cfg, rows, cols, &mut r, &mut self.params[self.entries[k].range.clone()]);
+        }
+        // Keras's unit_forget_bias: the forget gate starts at 1; PyTorch keeps it in bias_ih's f-block.
+        for (li, layer) in layers.iter().enumerate() {
+            if let LayerConfig::Lstm(c) = &layer.config {
+                if c.unit_forget_bias {
+                    for e in &self.entries[layer.entries.clone()] {
+                        if e.name.starts_with(&format!("{li}.bias_ih")) {
+                            let h = c.units;
+                            self.params[e.range.start + h..e.range.start + 2 * h].fill(1.0);
+                        }
+                    }
+                }
+            }
+        }
+        let n = layers.len();
+        self.layers = layers;
+        self.acts = vec![Vec::new(); n];
+        self.dacts = vec![Vec::new(); n];
+        self.shapes = vec![ActShape { b: 0, t: None, f: 0 }; n];
+        self.masks = vec![None; n];
+        if !matches!(self.config.layers[0], LayerConfig::Embedding(_)) {
+            self.config.input_dim = Some(in_features);
+        }
+        if let Some(c) = &mut self.compiled {
+            c.optimizer = Optimizer::new(c.optimizer.config.clone(), self.params.len());
+        }
+        Ok(())
+    }
+
+    /// Sets the loss and optimizer (fresh optimizer state).
+    pub fn compile(&mut self, loss: LossConfig, optimizer: OptimizerConfig) -> Result<()> {
+        self.config.loss = Some(loss.clone());
+        self.config.optimizer = Some(optimizer.clone());
+        self.compiled = Some(Compiled { loss, optimizer: Optimizer::new(optimizer, self.params.len()) });
+        Ok(())
+    }
+
+    /// The output shape for an input of `b` samples and `t` steps, layer by layer (for summaries).
+    pub fn layer_output_shapes(&self, b: usize, t: Option<usize>) -> Vec<ActShape> {
+        let mut shape = ActShape { b, t, f: self.config.input_dim.unwrap_or(0) };
+        self.config
+            .layers
+            .iter()
+            .map(|cfg| {
+                shape = match cfg {
+                    LayerConfig::Embedding(c) => ActShape { b, t, f: c.output_dim },
+                    LayerConfig::Lstm(c) => ActShape {
+                        b,
+                        t: if c.return_sequences { shape.t } else { None },
+                        f: c.units * if c.bidirectional { 2 } else { 1 },
+                    },
+                    LayerConfig::Dense(c) => ActShape { f: c.units, ..shape },
+                    LayerConfig::Dropout(_) => shape,
+                };
+                shape
+            })
+            .collect()
+    }
+
+    /// Parameter count per layer.
+    pub fn layer_param_counts(&self) -> Vec<usize> {
+        self.layers.iter().map(|l| self.entries[l.entries.clone()].iter().map(|e| e.range.len()).sum()).collect()
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Data checks
+
+    /// Checks x against the model (rank, feature size, token range, finiteness), building the model if needed.
+    pub fn check_input(&mut self, x: &DataRef) -> Result<()> {
+        let shape = x.shape();
+        if shape.first().copied().unwrap_or(0) == 0 {
+            return Err(LstmError::InvalidArgument(format!("empty dataset: x has shape {shape:?}")));
+        }
+        match &self.config.layers[0] {
+            LayerConfig::Embedding(c) => {
+                let tokens = match x {
+                    Data::Tokens(t, _) => t,
+                    Data::Floats(..) => {
+                        return Err(LstmError::InvalidArgument(
+                            "an embedding takes int32 token ids, but x is a float32 tensor; pass an Int32Array".into(),
+                        ))
+                    }
+                };
+                if shape.len() != 2 {
+                    return Err(LstmError::shape("x (token ids)", "[samples, timesteps]", shape));
+                }
+                let t = shape[1];
+                if let Some((k, &id)) = tokens.iter().enumerate().find(|(_, &id)| id < 0 || id as usize >= c.input_dim) {
+                    return Err(LstmError::IndexOutOfRange {
+                        index: id as i64,
+                        limit: c.input_dim,
+                        position: format!("x[{}, {}] (embedding inputDim {})", k / t.max(1), k % t.max(1), c.input_dim),
+                    });
+                }
+            }
+            first => {
+                let want_rank: &[usize] = match first {
+                    LayerConfig::Lstm(_) => &[3],
+                    _ => &[2, 3],
+                };
+                if !want_rank.contains(&shape.len()) {
+                    let expected = if want_rank == [3] { "[samples, timesteps, features]" } else { "[samples, features] or [samples, timesteps, features]" };
+                    return Err(LstmError::shape("x", expected, shape));
+                }
+                let f = *shape.last().unwrap();
+                if f == 0 {
+                    return Err(LstmError::shape("x", "at least one feature", shape));
+                }
+                match self.config.input_dim {
+                    Some(d) if self.is_built() && d != f => {
+                        return Err(LstmError::shape("x features (last axis)", d, f));
+                    }
+                    _ => {}
+                }
+                if let Data::Floats(v, _) = x {
+                    check_finite("x", v, shape)?;
+                }
+                if !self.is_built() {
+                    self.build(f)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks y against x and the loss: sample count, shape, finiteness, label range.
+    pub fn check_target(&self, x: &DataRef, y: &DataRef) -> Result<()> {
+        let loss = self.loss()?;
+        let (xs, ys) = (x.shape(), y.shape());
+        if ys.first() != xs.first() {
+            return Err(LstmError::shape("y samples (first axis), to match x", xs.first().copied().unwrap_or(0), ys.first().copied().unwrap_or(0)));
+        }
+        let n = xs[0];
+        let t = if xs.len() >= 2 && !(xs.len() == 2 && !matches!(self.config.layers[0], LayerConfig::Embedding(_))) { Some(xs[1]) } else { None };
+        let out = *self.layer_output_shapes(n, t).last().unwrap();
+        let out_dims = out.dims();
+        let y_len: usize = ys.iter().product();
+        if let Data::Floats(v, _) = y {
+            check_finite("y", v, ys)?;
+        }
+        if loss.kind == LossKind::SparseCategoricalCrossentropy {
+            let rows = out.len() / out.f;
+            if y_len != rows {
+                let mut expected = out_dims.clone();
+                expected.pop();
+                return Err(LstmError::shape("y (class ids)", expected, ys));
+            }
+            for k in 0..y_len {
+                let v = match y {
+                    Data::Tokens(l, _) => l[k] as f64,
+                    Data::Floats(f, _) => f[k] as f64,
+                };
+                if v.fract() != 0.0 || v < 0.0 || v >= out.f as f64 {
+                    return Err(LstmError::IndexOutOfRange { index: v as i64, limit: out.f, position: format!("y[{k}] (class id; the output has {} classes)", out.f) });
+                }
+            }
+        } else if y_len != out.len() {
+            return Err(LstmError::shape("y, to match the model output", out_dims, ys));
+        }
+        Ok(())
+    }
+
+    fn loss(&self) -> Result<&LossConfig> {
+        self.compiled.as_ref().map(|c| &c.loss).ok_or_else(|| LstmError::InvalidConfig("the model is not compiled: call compile() before fit, evaluate or trainOnBatch".into()))
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Forward and backward
+
+    /// Runs every layer on the gathered batch. `training` turns dropout on.
+    fn forward(&mut self, training: bool) -> Result<()> {
+        let Model { layers, entries, params, acts, shapes, masks, batch, config, pool, step, .. } = self;
+        let seed = config.seed;
+        let step = *step;
+        pool.install(|| -> Result<()> {
+            let mut shape = batch.shape;
+            let mut mask: Option<Vec<u8>> = None;
+            for (l, layer) in layers.iter_mut().enumerate() {
+                let (before, after) = acts.split_at_mut(l);
+                let out = &mut after[0];
+                let x: &[f32] = if l == 0 { &batch.floats } else { &before[l - 1] };
+                let p = |k: usize| &params[entries[layer.entries.start + k].range.clone()];
+                masks[l] = mask.clone();
+                let in_mask = masks[l].as_deref();
+                let rows = shape.b * shape.t.unwrap_or(1);
+                let out_shape;
+                match (&layer.config, &mut layer.state) {
+                    (LayerConfig::Embedding(c), _) => {
+                        out_shape = ActShape { f: c.output_dim, ..shape };
+                        out.resize(out_shape.len(), 0.0);
+                        embedding::embedding_forward(c.output_dim, p(0), &batch.tokens, out);
+                        mask = if c.mask_zero { Some(batch.tokens.iter().map(|&id| (id != 0) as u8).collect()) } else { None };
+                    }
+                    (LayerConfig::Lstm(c), LayerState::Lstm(caches)) => {
+                        let t = shape.t.ok_or_else(|| LstmError::shape(format!("input of layer {l} (lstm)"), "[batch, timesteps, features]", shape.dims()))?;
+                        let h = c.units;
+                        let dims = lstm::LstmDims { b: shape.b, t, i: shape.f, h };
+                        let dirs = caches.len();
+                        for (d, cache) in caches.iter_mut().enumerate() {
+                            let (s_in, s_rec) = if d == 0 { (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT) } else { (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE) };
+                            set_mask(&mut cache.in_mask, training, c.dropout, CounterKey::new(seed, rng::stream(l, s_in), step), shape.b * shape.f);
+                            set_mask(&mut cache.rec_mask, training, c.recurrent_dropout, CounterKey::new(seed, rng::stream(l, s_rec), step), shape.b * h);
+                            let lp = lstm::LstmParams { w_ih: p(4 * d), w_hh: p(4 * d + 1), b_ih: p(4 * d + 2), b_hh: p(4 * d + 3) };
+                            lstm::lstm_forward(dims, d == 1, x, in_mask, lp, cache);
+                        }
+                        out_shape = ActShape { b: shape.b, t: if c.return_sequences { Some(t) } else { None }, f: h * dirs };
+                        out.resize(out_shape.len(), 0.0);
+                        assemble_lstm_output(shape.b, t, h, c.return_sequences, caches, in_mask, out);
+                        if !c.return_sequences {
+                            mask = None;
+                        }
+                    }
+                    (LayerConfig::Dense(c), LayerState::Dense { z, .. }) => {
+                        out_shape = ActShape { f: c.units, ..shape };
+                        z.resize(out_shape.len(), 0.0);
+                        out.resize(out_shape.len(), 0.0);
+                        dense::dense_forward(rows, shape.f, c.units, c.activation, p(0), p(1), x, z, out);
+                    }
+                    (LayerConfig::Dropout(c), LayerState::Dropout { mask: m }) => {
+                        out_shape = shape;
+                        out.resize(out_shape.len(), 0.0);
+                        if training && c.rate > 0.0 {
+                            m.resize(out_shape.len(), 0.0);
+                            dropout::dropout_forward(CounterKey::new(seed, rng::stream(l, rng::STREAM_DROPOUT), step), c.rate, x, m, out);
+                        } else {
+                            m.clear();
+                            out.copy_from_slice(&x[..out_shape.len()]);
+                        }
+                    }
+                    _ => unreachable!("layer state always matches its config"),
+                }
+                shapes[l] = out_shape;
+                shape = out_shape;
+            }
+            Ok(())
+        })
+    }
+
+    /// Backward through every layer; `dacts[last]` already holds dL/d(output). Accumulates into `grads`.
+    fn backward(&mut self) {
+        let Model { layers, entries, params, grads, acts, dacts, shapes, masks, batch, pool, compute_input_grad, input_grad, .. } = self;
+        let need_x_grad = *compute_input_grad && !batch.floats.is_empty();
+        pool.install(|| {
+            for l in (0..layers.len()).rev() {
+                let layer = &mut layers[l];
+                let in_shape = if l == 0 { batch.shape } else { shapes[l - 1] };
+                let rows = in_shape.b * in_shape.t.unwrap_or(1);
+                let (dbefore, dafter) = dacts.split_at_mut(l);
+                let dy = &mut dafter[0];
+                let x: &[f32] = if l == 0 { &batch.floats } else { &acts[l - 1] };
+                let dx: Option<&mut Vec<f32>> = if l > 0 {
+                    Some(&mut dbefore[l - 1])
+                } else if need_x_grad {
+                    Some(&mut *input_grad)
+                } else {
+                    None
+                };
+                let dx = dx.map(|v| {
+                    v.resize(in_shape.len(), 0.0);
+                    v.as_mut_slice()
+                });
+                let ents = &entries[layer.entries.clone()];
+                let p = |k: usize| &params[ents[k].range.clone()];
+                let mut g = split_grads(grads, ents);
+                match (&layer.config, &mut layer.state) {
+                    (LayerConfig::Embedding(c), _) => embedding::embedding_backward(c.output_dim, &batch.tokens, dy, g[0].as_mut().unwrap()),
+                    (LayerConfig::Lstm(c), LayerState::Lstm(caches)) => {
+                        let t = in_shape.t.unwrap_or(0);
+                        let h = c.units;
+                        let dims = lstm::LstmDims { b: in_shape.b, t, i: in_shape.f, h };
+                        let dirs = caches.len();
+                        let mut dx = dx;
+                        if let Some(dx) = dx.as_deref_mut() {
+                            dx.fill(0.0);
+                        }
+                        for (d, cache) in caches.iter_mut().enumerate() {
+                            let dout = if c.return_sequences {
+                                lstm::OutputGrad::Sequence { dy, features: h * dirs, offset: d * h, zero_masked: dirs == 2 }
+                            } else {
+                                lstm::OutputGrad::Last { dy, features: h * dirs, offset: d * h }
+                            };
+                            let lp = lstm::LstmParams { w_ih: p(4 * d), w_hh: p(4 * d + 1), b_ih: p(4 * d + 2), b_hh: p(4 * d + 3) };
+                            let (a, rest) = g[4 * d..4 * d + 4].split_at_mut(1);
+                            let (b_, rest) = rest.split_at_mut(1);
+                            let (c_, d_) = rest.split_at_mut(1);
+                            let lg = lstm::LstmGrads {
+                                dw_ih: a[0].as_mut().unwrap(),
+                                dw_hh: b_[0].as_mut().unwrap(),
+                                db_ih: c_[0].as_mut().unwrap(),
+                                db_hh: d_[0].as_mut().unwrap(),
+                            };
+                            lstm::lstm_backward(dims, d == 1, x, masks[l].as_deref(), lp, cache, dout, lg, dx.as_deref_mut());
+                        }
+                    }
+                    (LayerConfig::Dense(c), LayerState::Dense { skip_activation_backward, .. }) => {
+                        if !*skip_activation_backward {
+                            dense::activation_backward(c.activation, c.units, &acts[l], dy);
+                        }
+                        let (w, b) = g.split_at_mut(1);
+                        dense::dense_backward(rows, in_shape.f, c.units, p(0), x, dy, w[0].as_mut().unwrap(), b[0].as_mut().unwrap(), dx);
+                    }
+                    (LayerConfig::Dropout(_), LayerState::Dropout { mask }) => {
+                        if let Some(dx) = dx {
+                            if mask.is_empty() {
+                                dx.copy_from_slice(dy);
+                            } else {
+                                dropout::dropout_backward(mask, dy, dx);
+                            }
+                        }
+                    }
+                    _ => unreachable!("layer state always matches its config"),
+                }
+            }
+        });
+    }
+
+    /// Loss of the current output against the batch targets; writes dL/d(output) when `with_grad`.
+    fn compute_loss(&mut self, with_grad: bool) -> Result<(f64, usize, usize)> {
+        let loss = self.loss()?.clone();
+        let last = self.layers.len() - 1;
+        let (act, z): (Activation, &[f32]) = match (&self.layers[last].config, &self.layers[last].state) {
+            (LayerConfig::Dense(c), LayerState::Dense { z, .. }) => (c.activation, z),
+            _ => (Activation::Linear, &self.acts[last]),
+        };
+        let out = &self.acts[last];
+        let width = self.shapes[last].f;
+        let target = TargetRef::Floats(&self.batch.y);
+        let dout = if with_grad {
+            self.dacts[last].resize(out.len(), 0.0);
+            Some(self.dacts[last].as_mut_slice())
+        } else {
+            None
+        };
+        let r = loss_forward_backward(&loss, out, z, act, width, target, dout)?;
+        if let LayerState::Dense { skip_activation_backward, .. } = &mut self.layers[last].state {
+            *skip_activation_backward = r.grad_wrt_logits;
+        }
+        Ok((r.loss, r.correct, r.counted))
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Public steps
+
+    /// Forward, loss and backward on one batch, adding into the gradients (call `zero_grad` first).
+    pub fn forward_backward(&mut self, x: &DataRef, y: &DataRef) -> Result<Stats> {
+        self.check_input(x)?;
+        self.check_target(x, y)?;
+        self.batch.gather(x, Some(y), None);
+        self.forward(true)?;
+        let (loss, correct, counted) = self.compute_loss(true)?;
+        self.backward();
+        Ok(Stats { loss, accuracy: correct as f64 / counted.max(1) as f64 })
+    }
+
+    pub fn zero_grad(&mut self) {
+        self.grads.fill(0.0);
+    }
+
+    /// One optimizer update from the current gradients.
+    pub fn apply_gradients(&mut self) -> Result<()> {
+        let ranges: Vec<Range<usize>> = self.entries.iter().map(|e| e.range.clone()).collect();
+        let Model { compiled, params, grads, pool, .. } = self;
+        let c = compiled.as_mut().ok_or_else(|| LstmError::InvalidConfig("the model is not compiled: call compile() first".into()))?;
+        pool.install(|| c.optimizer.apply(params, grads, &ranges));
+        self.step += 1;
+        Ok(())
+    }
+
+    /// `zero_grad`, forward, backward and one update, on a whole batch.
+    pub fn train_step(&mut self, x: &DataRef, y: &DataRef) -> Result<Stats> {
+        self.loss()?;
+        self.zero_grad();
+        let stats = self.forward_backward(x, y)?;
+        self.apply_gradients()?;
+        Ok(stats)
+    }
+
+    /// One training step on rows `rows` of a dataset already checked by [`Model::check_dataset`].
+    pub fn train_rows(&mut self, x: &DataRef, y: &DataRef, rows: &[usize]) -> Result<Stats> {
+        self.loss()?;
+        self.zero_grad();
+        self.batch.gather(x, Some(y), Some(rows));
+        self.forward(true)?;
+        let (loss, correct, counted) = self.compute_loss(true)?;
+        self.backward();
+        self.apply_gradients()?;
+        Ok(Stats { loss, accuracy: correct as f64 / counted.max(1) as f64 })
+    }
+
+    /// Checks a whole dataset once, so that the batches drawn from it need no checks.
+    pub fn check_dataset(&mut self, x: &DataRef, y: &DataRef) -> Result<()> {
+        self.check_input(x)?;
+        self.check_target(x, y)
+    }
+
+    /// Inference over `x` in batches; returns the output and its shape.
+    pub fn predict(&mut self, x: &DataRef, batch_size: usize) -> Result<(Vec<f32>, Vec<usize>)> {
+        check_batch_size(batch_size)?;
+        self.check_input(x)?;
+        let n = x.shape()[0];
+        let mut out = Vec::new();
+        let mut shape = Vec::new();
+        for start in (0..n).step_by(batch_size) {
+            let rows: Vec<usize> = (start..(start + batch_size).min(n)).collect();
+            self.batch.gather(x, None, Some(&rows));
+            self.forward(false)?;
+            let last = self.layers.len() - 1;
+            if out.is_empty() {
+                shape = self.shapes[last].dims();
+                out.reserve(n * self.acts[last].len() / rows.len());
+            }
+            out.extend_from_slice(&self.acts[last]);
+        }
+        shape[0] = n;
+        Ok((out, shape))
+    }
+
+    /// Mean loss and accuracy over `x`, `y` in batches (weighted by batch size), in inference mode.
+    pub fn evaluate(&mut self, x: &DataRef, y: &DataRef, batch_size: usize) -> Result<Stats> {
+        check_batch_size(batch_size)?;
+        self.check_dataset(x, y)?;
+        self.evaluate_checked(x, y, batch_size)
+    }
+
+    /// [`Model::evaluate`] on data already checked.
+    pub fn evaluate_checked(&mut self, x: &DataRef, y: &DataRef, batch_size: usize) -> Result<Stats> {
+        let n = x.shape()[0];
+        let (mut loss_sum, mut correct, mut counted) = (0.0f64, 0usize, 0usize);
+        for start in (0..n).step_by(batch_size) {
+            let rows: Vec<usize> = (start..(start + batch_size).min(n)).collect();
+            self.batch.gather(x, Some(y), Some(&rows));
+            self.forward(false)?;
+            let (l, c, k) = self.compute_loss(false)?;
+            loss_sum += l * rows.len() as f64;
+            correct += c;
+            counted += k;
+        }
+        Ok(Stats { loss: loss_sum / n as f64, accuracy: correct as f64 / counted.max(1) as f64 })
+    }
+
+    // -----------------------------------------------------------------------------------------------------------
+    // Weights
+
+    pub fn get_weight(&self, name: &str) -> Option<(&[f32], &[usize])> {
+        self.entries.iter().find(|e| e.name == name).map(|e| (&self.params[e.range.clone()], e.shape.as_slice()))
+    }
+
+    pub fn get_grad(&self, name: &str) -> Option<&[f32]> {
+        self.entries.iter().find(|e| e.name == name).map(|e| &self.grads[e.range.clone()])
+    }
+
+    /// Replaces one tensor; the shape must match and every value be finite.
+    pub fn set_weight(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<()> {
+        let e = self.entries.iter().find(|e| e.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.entries.iter().map(|e| e.name.as_str()).collect();
+            LstmError::InvalidArgument(format!("no weight named {name:?}; this model has {known:?}"))
+        })?;
+        if shape != e.shape.as_slice() || data.len() != e.range.len() {
+            return Err(LstmError::shape(format!("weight {name}"), &e.shape, shape));
+        }
+        check_finite(name, data, shape)?;
+        self.params[e.range.clone()].copy_from_slice(data);
+        Ok(())
+    }
+
+    pub(crate) fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+
+    pub(crate) fn optimizer_state(&self) -> Option<&Optimizer> {
+        self.compiled.as_ref().map(|c| &c.optimizer)
+    }
+
+    pub(crate) fn optimizer_state_mut(&mut self) -> Option<&mut Optimizer> {
+        self.compiled.as_mut().map(|c| &mut c.optimizer)
+    }
+
+    pub(crate) fn set_step(&mut self, step: u64) {
+        self.step = step;
+    }
+
+    /// The order of rows for epoch `epoch`: a seeded shuffle, the same on every thread count.
+    pub fn epoch_order(&self, n: usize, epoch: u64) -> Vec<usize> {
+        use rand::seq::SliceRandom;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rng::seeded(self.config.seed, SHUFFLE_STREAM, epoch));
+        order
+    }
+}
+
+/// Separates the shuffling stream from the initializers'.
+const SHUFFLE_STREAM: u64 = 0x5348_5546_464c_45;
+
+fn check_batch_size(batch_size: usize) -> Result<()> {
+    if batch_size == 0 {
+        return Err(LstmError::InvalidArgument("batchSize must be at least 1, got 0".into()));
+    }
+    Ok(())
+}
+
+/// NaN or Inf anywhere → `NonFinite`, naming the first position.
+pub fn check_finite(what: &str, v: &[f32], shape: &[usize]) -> Result<()> {
+    if let Some((k, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        return Err(LstmError::NonFinite { what: what.into(), value, position: format!("{what}{:?}", unravel(k, shape)) });
+    }
+    Ok(())
+}
+
+fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (d, &s) in shape.iter().enumerate().rev() {
+        if s > 0 {
+            idx[d] = k % s;
+            k /= s;
+        }
+    }
+    idx
+}
+
+fn set_mask(mask: &mut Vec<f32>, training: bool, rate: f32, key: CounterKey, len: usize) {
+    if training && rate > 0.0 {
+        mask.resize(len, 0.0);
+        key.dropout_mask(rate, mask);
+    } else {
+        mask.clear();
+    }
+}
+
+/// Copies the LSTM's states into its output: the whole sequence or the final state, directions concatenated.
+/// In a bidirectional layer that returns sequences, masked steps output zeros (Keras).
+fn assemble_lstm_output(b: usize, t: usize, h: usize, seq: bool, caches: &[lstm::LstmCache], mask: Option<&[u8]>, out: &mut [f32]) {
+    let dirs = caches.len();
+    let f = h * dirs;
+    for (d, cache) in caches.iter().enumerate() {
+        for bi in 0..b {
+            if seq {
+                for tt in 0..t {
+                    let dst = &mut out[(bi * t + tt) * f + d * h..][..h];
+                    if dirs == 2 && mask.is_some_and(|m| m[bi * t + tt] == 0) {
+                        dst.fill(0.0);
+                    } else {
+                        dst.copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
+                    }
+                }
+            } else {
+                // The final state: after t = T-1 forward, after t = 0 reversed.
+                let tt = if d == 0 { t - 1 } else { 0 };
+                out[bi * f + d * h..][..h].copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
+            }
+        }
+    }
+}
+
+/// Mutable views of one layer's gradient tensors (which are contiguous in the arena).
+fn split_grads<'a>(grads: &'a mut [f32], ents: &[ParamEntry]) -> Vec<Option<&'a mut [f32]>> {
+    let Some(first) = ents.first() else { return Vec::new() };
+    let end = ents.last().unwrap().range.end;
+    let mut rest = &mut grads[first.range.start..end];
+    let mut out = Vec::with_capacity(ents.len());
+    for e in ents {
+        let (head, tail) = rest.split_at_mut(e.range.len());
+        out.push(Some(head));
+        rest = tail;
+    }
+    out
+}
