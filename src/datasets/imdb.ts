@@ -77,91 +77,155 @@ export interface ImdbData {
 // Tokenizing: lower case, "<br />" -> space, words = [a-z0-9']+ (as shared/anchors/prep_imdb.py)
 // ---------------------------------------------------------------------------------------------------------------
 
-/** 1 for the UTF-16 code units of [a-z0-9'], the reference's word characters. */
-const WORD_CHAR = new Uint8Array(65536)
-for (const ch of "abcdefghijklmnopqrstuvwxyz0123456789'") WORD_CHAR[ch.charCodeAt(0)] = 1
+/** For each ASCII byte: the word character it stands for once lower-cased ([a-z0-9']), or 0 for a separator. */
+const ASCII_WORD_CHAR = new Uint8Array(128)
+for (const ch of "abcdefghijklmnopqrstuvwxyz0123456789'") ASCII_WORD_CHAR[ch.charCodeAt(0)] = ch.charCodeAt(0)
+for (const ch of 'ABCDEFGHIJKLMNOPQRSTUVWXYZ') ASCII_WORD_CHAR[ch.charCodeAt(0)] = ch.toLowerCase().charCodeAt(0)
+
+const FNV_OFFSET = 0x811c9dc5 | 0
+const FNV_PRIME = 0x01000193
 
 /**
- * Word -> id, numbering words as they first appear. A Map<string, number> would need each token cut out of the
- * text as a new string and hashed again (2.4 s of the 50,000 reviews' 11.5 M tokens); this open-addressing table
- * hashes the characters in place and only slices a word out the first time it is seen.
+ * Word -> id, numbering words as they first appear. Words are ASCII bytes; each is stored once in a byte pool,
+ * and a JS string is made only for a new word. (A Map<string, number> needs every one of the 11.5 M tokens of
+ * the full dataset as a fresh string, hashed again: it took more time than decompressing and parsing the tar.)
  */
 class WordTable {
+  /** The words by id. */
   readonly words: string[] = []
+  private starts = new Int32Array(1 << 12)
+  private lengths = new Int32Array(1 << 12)
+  private pool = new Uint8Array(1 << 20)
+  private poolUsed = 0
   private capacity = 1 << 16
-  private slotWords: string[] = new Array(this.capacity).fill('')
   private slotIds = new Int32Array(this.capacity).fill(-1)
   private slotHashes = new Int32Array(this.capacity)
 
-  /** The id of `text.slice(start, end)`, whose FNV-1a hash is `hash`; a new id if the word is new. */
-  idOf(text: string, start: number, end: number, hash: number): number {
-    const length = end - start
+  /** The id of the word `word[0 .. length)`, whose FNV-1a hash is `hash`; a new id if the word is new. */
+  idOf(word: Uint8Array, length: number, hash: number): number {
     const mask = this.capacity - 1
     for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
       const id = this.slotIds[slot]
       if (id < 0) break
-      if (this.slotHashes[slot] !== hash) continue
-      const word = this.slotWords[slot]
-      if (word.length !== length) continue
+      if (this.slotHashes[slot] !== hash || this.lengths[id] !== length) continue
+      const start = this.starts[id]
       let same = 0
-      while (same < length && word.charCodeAt(same) === text.charCodeAt(start + same)) same++
+      while (same < length && this.pool[start + same] === word[same]) same++
       if (same === length) return id
     }
+    return this.add(word, length, hash)
+  }
+
+  private add(word: Uint8Array, length: number, hash: number): number {
     const id = this.words.length
-    this.words.push(text.slice(start, end))
+    if (id === this.starts.length) {
+      this.starts = grown(this.starts, 2 * id)
+      this.lengths = grown(this.lengths, 2 * id)
+    }
+    if (this.poolUsed + length > this.pool.length) this.pool = grown(this.pool, 2 * (this.poolUsed + length))
+    this.pool.set(word.subarray(0, length), this.poolUsed)
+    this.starts[id] = this.poolUsed
+    this.lengths[id] = length
+    this.poolUsed += length
+    this.words.push(Buffer.from(word.buffer, word.byteOffset, length).toString('latin1'))
     // Keep the table at most half full so that probe chains stay short.
-    if (2 * this.words.length > this.capacity) this.grow()
-    this.place(this.words[id], id, hash)
+    if (2 * this.words.length > this.capacity) this.rehash(2 * this.capacity)
+    this.place(id, hash)
     return id
   }
 
-  private place(word: string, id: number, hash: number): void {
+  private place(id: number, hash: number): void {
     const mask = this.capacity - 1
     let slot = hash & mask
     while (this.slotIds[slot] >= 0) slot = (slot + 1) & mask
-    this.slotWords[slot] = word
     this.slotIds[slot] = id
     this.slotHashes[slot] = hash
   }
 
-  private grow(): void {
-    const { slotWords, slotIds, slotHashes } = this
-    this.capacity *= 2
-    this.slotWords = new Array(this.capacity).fill('')
-    this.slotIds = new Int32Array(this.capacity).fill(-1)
-    this.slotHashes = new Int32Array(this.capacity)
-    for (let slot = 0; slot < slotIds.length; slot++) {
-      if (slotIds[slot] >= 0) this.place(slotWords[slot], slotIds[slot], slotHashes[slot])
-    }
+  private rehash(capacity: number): void {
+    const { slotIds, slotHashes } = this
+    this.capacity = capacity
+    this.slotIds = new Int32Array(capacity).fill(-1)
+    this.slotHashes = new Int32Array(capacity)
+    for (let slot = 0; slot < slotIds.length; slot++) if (slotIds[slot] >= 0) this.place(slotIds[slot], slotHashes[slot])
   }
+}
+
+function grown<T extends Int32Array | Uint8Array>(array: T, length: number): T {
+  const bigger = new (array.constructor as new (length: number) => T)(length)
+  bigger.set(array)
+  return bigger
+}
+
+/** True when `bytes[i ..]` is "<br />" in any letter case (the reference lower-cases before replacing it). */
+function isBreakTag(bytes: Uint8Array, i: number): boolean {
+  return (
+    bytes[i] === 0x3c && (bytes[i + 1] | 0x20) === 0x62 && (bytes[i + 2] | 0x20) === 0x72 &&
+    bytes[i + 3] === 0x20 && bytes[i + 4] === 0x2f && bytes[i + 5] === 0x3e
+  )
 }
 
 /**
- * The ids of the words of one review: the maximal runs of [a-z0-9'] in the lower-cased text with "<br />"
- * blanked, i.e. Python's `re.findall(r"[a-z0-9']+", text.lower().replace("<br />", " "))`.
+ * Splits reviews into word ids straight from their UTF-8 bytes, giving exactly the words of the reference's
+ * `re.findall(r"[a-z0-9']+", text.decode("utf-8").lower().replace("<br />", " "))` without decoding, lower-casing
+ * and cutting strings (which took most of the first load's time):
+ * - ASCII letters are lower-cased, [a-z0-9'] make words, other ASCII characters separate them;
+ * - "<br />" can only add the word "br" (it is bounded by separators), so it is skipped;
+ * - only two non-ASCII characters lower-case to word characters: U+0130 (C4 B0) to "i" followed by the
+ *   separator U+0307, and the Kelvin sign U+212A (E2 84 AA) to "k"; any other non-ASCII byte separates words,
+ *   as does the U+FFFD that decoding would make of a malformed sequence.
  */
-function reviewWordIds(review: string, table: WordTable): Int32Array {
-  const text = review.toLowerCase().replaceAll('<br />', ' ')
-  const ids: number[] = []
-  const length = text.length
-  let i = 0
-  while (i < length) {
-    if (WORD_CHAR[text.charCodeAt(i)] === 0) {
-      i++
-      continue
+class ReviewTokenizer {
+  readonly table = new WordTable()
+  private word = new Uint8Array(256)
+  private ids = new Int32Array(4096)
+
+  wordIds(bytes: Uint8Array): Int32Array {
+    // One flat loop over locals: closures sharing this mutable state measured clearly slower.
+    const table = this.table
+    let word = this.word
+    let ids = this.ids
+    let count = 0
+    let length = 0
+    let hash = FNV_OFFSET
+    const end = bytes.length
+    for (let i = 0; i <= end; ) {
+      const byte = i < end ? bytes[i] : 0x20 // a separator after the last byte ends the last word
+      let char = 0
+      let separatorFollows = false
+      if (byte < 0x80) {
+        if (byte === 0x3c && isBreakTag(bytes, i)) i += 6
+        else {
+          char = ASCII_WORD_CHAR[byte]
+          i += 1
+        }
+      } else if (byte === 0xc4 && bytes[i + 1] === 0xb0) {
+        char = 0x69 // "i", and the U+0307 that follows ends the word
+        separatorFollows = true
+        i += 2
+      } else if (byte === 0xe2 && bytes[i + 1] === 0x84 && bytes[i + 2] === 0xaa) {
+        char = 0x6b // "k"
+        i += 3
+      } else i += 1
+
+      if (char !== 0) {
+        if (length === word.length) word = this.word = grown(word, 2 * length)
+        word[length++] = char
+        hash = Math.imul(hash ^ char, FNV_PRIME)
+        if (!separatorFollows) continue
+      }
+      if (length > 0) {
+        if (count === ids.length) ids = this.ids = grown(ids, 2 * count)
+        ids[count++] = table.idOf(word, length, hash)
+        length = 0
+        hash = FNV_OFFSET
+      }
     }
-    const start = i
-    let hash = 0x811c9dc5 | 0
-    do {
-      hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
-      i++
-    } while (i < length && WORD_CHAR[text.charCodeAt(i)] === 1)
-    ids.push(table.idOf(text, start, i, hash))
+    return ids.slice(0, count)
   }
-  return Int32Array.from(ids)
 }
 
-type Split = 'train' | 'test'
+export type Split = 'train' | 'test'
 const SPLITS: readonly Split[] = ['train', 'test']
 const LABEL_FOLDERS = ['neg', 'pos'] as const
 
@@ -191,20 +255,18 @@ interface TokenizedImdb {
 
 /** Collects reviews as they are read (in any order) and ranks the words once all are in. */
 class CorpusBuilder {
-  private readonly table = new WordTable()
+  private readonly tokenizer = new ReviewTokenizer()
   /** Occurrences in training reviews, by word id. */
   private trainCounts = new Int32Array(1024)
   readonly reviews: Record<Split, RawReview[]> = { train: [], test: [] }
   readonly counts: Record<string, number> = {}
 
-  add(split: Split, labelFolder: 'neg' | 'pos', fileName: string, text: string): void {
-    const ids = reviewWordIds(text, this.table)
+  /** Add one review, given as the UTF-8 bytes of its file. */
+  add({ split, labelFolder, fileName, bytes }: ReviewFile): void {
+    const ids = this.tokenizer.wordIds(bytes)
     if (split === 'train') {
-      if (this.trainCounts.length < this.table.words.length) {
-        const grown = new Int32Array(2 * this.table.words.length)
-        grown.set(this.trainCounts)
-        this.trainCounts = grown
-      }
+      const wordCount = this.tokenizer.table.words.length
+      if (this.trainCounts.length < wordCount) this.trainCounts = grown(this.trainCounts, 2 * wordCount)
       for (let i = 0; i < ids.length; i++) this.trainCounts[ids[i]]++
     }
     this.reviews[split].push({ key: `${labelFolder}/${fileName}`, label: labelFolder === 'pos' ? 1 : 0, words: ids })
@@ -213,7 +275,7 @@ class CorpusBuilder {
   }
 
   finish(): TokenizedImdb {
-    const { words } = this.table
+    const { words } = this.tokenizer.table
     const trainIds: number[] = []
     for (let id = 0; id < words.length; id++) if (this.trainCounts[id] > 0) trainIds.push(id)
     // The reference sorts by (-count, word); words are ASCII, so comparing UTF-16 units is comparing code points.
@@ -257,8 +319,21 @@ function checkComplete(builder: CorpusBuilder, source: string): void {
   }
 }
 
-/** Stream the (gzipped) tar archive through tar's parser, keeping only the labelled reviews; nothing goes to disk. */
-async function readArchive(archive: string, builder: CorpusBuilder): Promise<void> {
+/** One labelled review file of the dataset, as read from the archive or the folder. */
+export interface ReviewFile {
+  split: Split
+  labelFolder: 'neg' | 'pos'
+  /** "ID_RATING.txt" */
+  fileName: string
+  /** The file's UTF-8 bytes. */
+  bytes: Buffer
+}
+
+/**
+ * Stream the (gzipped) tar archive through tar's parser and hand over the labelled reviews, in archive order;
+ * nothing goes to disk. Selection as the reference: 4 path parts, train|test, pos|neg, *.txt ("./" tolerated).
+ */
+export async function readArchiveReviews(archive: string, onReview: (review: ReviewFile) => void): Promise<void> {
   await new Promise<void>((resolvePromise, reject) => {
     const input = createReadStream(archive, { highWaterMark: 1 << 20 })
     // strict: a bad checksum or a truncated entry is an error, not a warning that would silently lose reviews.
@@ -272,12 +347,11 @@ async function readArchive(archive: string, builder: CorpusBuilder): Promise<voi
       reject(new LstmError('IO', `cannot read the IMDB archive ${archive}: ${reason} (is it a complete ${IMDB_ARCHIVE_NAME}?)`, { cause: err }))
     }
     parser.on('entry', (entry: ReadEntry) => {
-      // Same selection as the reference: 4 path parts, train|test, pos|neg, *.txt (a leading "./" is tolerated).
       const parts = entry.path.replace(/^\.\//, '').split('/')
       const [, split, labelFolder, fileName] = parts
       const wanted =
-        entry.type === 'File' && parts.length === 4 && (split === 'train' || split === 'test') &&
-        (labelFolder === 'pos' || labelFolder === 'neg') && fileName.endsWith('.txt')
+        (entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile') && parts.length === 4 &&
+        (split === 'train' || split === 'test') && (labelFolder === 'pos' || labelFolder === 'neg') && fileName.endsWith('.txt')
       if (!wanted) {
         entry.resume()
         return
@@ -286,7 +360,7 @@ async function readArchive(archive: string, builder: CorpusBuilder): Promise<voi
       entry.on('data', (chunk: Buffer) => chunks.push(chunk))
       entry.on('end', () => {
         try {
-          builder.add(split, labelFolder, fileName, Buffer.concat(chunks).toString('utf8'))
+          onReview({ split, labelFolder, fileName, bytes: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) })
         } catch (err) {
           fail(err)
         }
@@ -321,13 +395,13 @@ async function readFolder(root: string, builder: CorpusBuilder): Promise<void> {
   const worker = async () => {
     while (next < jobs.length) {
       const job = jobs[next++]
-      let text: string
+      let text: Buffer
       try {
-        text = await readFile(job.file, 'utf8')
+        text = await readFile(job.file)
       } catch (err) {
         throw new LstmError('IO', `cannot read ${job.file}: ${(err as Error).message}`, { cause: err })
       }
-      builder.add(job.split, job.labelFolder, job.fileName, text)
+      builder.add({ split: job.split, labelFolder: job.labelFolder, fileName: job.fileName, bytes: text })
     }
   }
   // A few reads in flight hide the file system latency; tokenizing is synchronous and serial anyway.
@@ -607,7 +681,7 @@ export async function load(options: ImdbLoadOptions = {}): Promise<ImdbData> {
   let tokenized = useCache ? readCache(cacheFile, fingerprint) : undefined
   if (!tokenized) {
     const builder = new CorpusBuilder()
-    if (source.kind === 'archive') await readArchive(source.path, builder)
+    if (source.kind === 'archive') await readArchiveReviews(source.path, (review) => builder.add(review))
     else await readFolder(source.path, builder)
     checkComplete(builder, source.path)
     tokenized = builder.finish()
