@@ -1,1 +1,390 @@
+//! lstm-node: the napi-rs binding of lstm-core. It only converts values, maps errors and runs work off the JS
+//! thread. Each model owns a worker thread that runs its jobs (training, prediction, saving) one at a time and
+//! settles a promise for each; nothing blocks the JS thread or the libuv pool.
 
+mod errors;
+mod worker;
+
+use errors::{busy, from_core, internal, run_caught};
+use lstm_core::{Data, LossConfig, Model, ModelConfig, OptimizerConfig};
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use worker::Worker;
+
+/// An owned copy of the caller's data: copied once per call, so JS may mutate its buffer while we train.
+enum OwnedData {
+    Tokens(Vec<i32>, Vec<usize>),
+    Floats(Vec<f32>, Vec<usize>),
+}
+
+impl OwnedData {
+    fn from_js(data: Either<Int32Array, Float32Array>, shape: Vec<u32>) -> Result<Self> {
+        let shape: Vec<usize> = shape.into_iter().map(|d| d as usize).collect();
+        let expected: usize = shape.iter().product();
+        let (len, owned) = match data {
+            Either::A(t) => (t.len(), OwnedData::Tokens(t.to_vec(), shape.clone())),
+            Either::B(f) => (f.len(), OwnedData::Floats(f.to_vec(), shape.clone())),
+        };
+        if len != expected {
+            return Err(from_core(lstm_core::LstmError::ShapeMismatch {
+                what: "tensor data length, for its shape".into(),
+                expected: format!("{expected} (shape {shape:?})"),
+                got: len.to_string(),
+            }));
+        }
+        Ok(owned)
+    }
+
+    fn view(&self) -> Data<'_> {
+        match self {
+            OwnedData::Tokens(v, s) => Data::Tokens(v, s),
+            OwnedData::Floats(v, s) => Data::Floats(v, s),
+        }
+    }
+}
+
+/// A training set held by the model between `fit` batches (x and y copied once, checked once).
+struct Dataset {
+    x: OwnedData,
+    y: OwnedData,
+}
+
+struct Shared {
+    model: Mutex<Model>,
+    datasets: Mutex<HashMap<u32, Arc<Dataset>>>,
+    /// Set by `requestStop`; the training loop checks it between batches.
+    stop: AtomicBool,
+}
+
+#[napi(object)]
+pub struct TensorOut {
+    pub data: Float32Array,
+    pub shape: Vec<u32>,
+}
+
+#[napi(object)]
+pub struct NamedTensor {
+    pub name: String,
+    pub data: Float32Array,
+    pub shape: Vec<u32>,
+}
+
+#[napi(object)]
+pub struct EvalResult {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+#[napi(object)]
+pub struct BatchProgress {
+    /// Index of the batch within this call's run.
+    pub batch: u32,
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+#[napi(object)]
+pub struct LayerSummary {
+    pub kind: String,
+    pub output_shape: Vec<Option<u32>>,
+    pub params: u32,
+}
+
+fn to_u32s(v: &[usize]) -> Vec<u32> {
+    v.iter().map(|&d| d as u32).collect()
+}
+
+#[napi]
+pub struct NativeModel {
+    shared: Arc<Shared>,
+    worker: Worker,
+    next_dataset: u32,
+}
+
+impl NativeModel {
+    fn from_model(model: Model) -> Self {
+        NativeModel {
+            shared: Arc::new(Shared { model: Mutex::new(model), datasets: Mutex::new(HashMap::new()), stop: AtomicBool::new(false) }),
+            worker: Worker::new(),
+            next_dataset: 1,
+        }
+    }
+
+    /// Locks the model for a call made on the JS thread; fails fast with MODEL_BUSY while a job holds it.
+    fn try_model(&self) -> Result<std::sync::MutexGuard<'_, Model>> {
+        match self.shared.model.try_lock() {
+            Ok(m) => Ok(m),
+            Err(std::sync::TryLockError::WouldBlock) => Err(busy()),
+            Err(std::sync::TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+        }
+    }
+
+    /// Runs `job` on the model's worker thread and returns a promise of its result.
+    fn spawn<'env, T, F>(&self, env: &'env Env, job: F) -> Result<Object<'env>>
+    where
+        T: ToNapiValue + Send + 'static,
+        F: FnOnce(&Shared) -> Result<T> + Send + 'static,
+    {
+        let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T>>>()?;
+        let shared = self.shared.clone();
+        self.worker.submit(Box::new(move || {
+            let result = run_caught(|| job(&shared));
+            match result {
+                Ok(v) => deferred.resolve(Box::new(move |_| Ok(v))),
+                Err(e) => deferred.reject(e),
+            }
+        }))?;
+        Ok(promise)
+    }
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Model> {
+    shared.model.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[napi]
+impl NativeModel {
+    /// `configJson`: `{"layers": [...], "seed": n}` (the core's ModelConfig). `numThreads` 0 = one per core.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(config_json: String, num_threads: u32) -> Result<Self> {
+        let config = ModelConfig::from_json(&config_json).map_err(from_core)?;
+        let model = Model::new(config, num_threads as usize).map_err(from_core)?;
+        Ok(NativeModel::from_model(model))
+    }
+
+    /// Loads a model saved with `save`; resolves to `[model, userMetadataJson | null]`.
+    #[napi(ts_return_type = "Promise<[NativeModel, string | null]>")]
+    pub fn load<'env>(env: &'env Env, path: String, num_threads: u32) -> Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred::<(NativeModel, Option<String>), _>()?;
+        std::thread::Builder::new()
+            .name("lstm-native-load".into())
+            .spawn(move || {
+                let result = run_caught(|| Model::load(&PathBuf::from(&path), num_threads as usize).map_err(from_core));
+                match result {
+                    Ok((model, meta)) => deferred.resolve(move |_| Ok((NativeModel::from_model(model), meta))),
+                    Err(e) => deferred.reject(e),
+                }
+            })
+            .map_err(|e| internal(format!("cannot start a loader thread: {e}")))?;
+        Ok(promise)
+    }
+
+    /// The model's configuration as JSON (layers, loss, optimizer, seed, inputDim).
+    #[napi(catch_unwind)]
+    pub fn config_json(&self) -> Result<String> {
+        Ok(self.try_model()?.config().to_json())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn is_built(&self) -> Result<bool> {
+        Ok(self.try_model()?.is_built())
+    }
+
+    /// Sets the loss and optimizer from their JSON configs (fresh optimizer state).
+    #[napi(catch_unwind)]
+    pub fn compile(&self, loss_json: String, optimizer_json: String) -> Result<()> {
+        let loss: LossConfig = lstm_core::config::parse_json("loss", &loss_json).map_err(from_core)?;
+        let opt: OptimizerConfig = lstm_core::config::parse_json("optimizer", &optimizer_json).map_err(from_core)?;
+        self.try_model()?.compile(loss, opt).map_err(from_core)
+    }
+
+    /// Output shape (None = any length) and parameter count of each layer.
+    #[napi(catch_unwind)]
+    pub fn summary(&self) -> Result<Vec<LayerSummary>> {
+        let m = self.try_model()?;
+        let shapes = m.layer_output_shapes(0, Some(0));
+        let counts = m.layer_param_counts();
+        let built = m.is_built();
+        Ok(m
+            .config()
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let s = shapes[i];
+                let mut dims = vec![None];
+                if s.t.is_some() {
+                    dims.push(None);
+                }
+                dims.push(Some(s.f as u32));
+                LayerSummary { kind: l.kind().into(), output_shape: dims, params: if built { counts[i] as u32 } else { 0 } }
+            })
+            .collect())
+    }
+
+    /// Copies and checks a training set on the worker thread; resolves to its id for `trainBatches`.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn add_dataset<'env>(
+        &mut self,
+        env: &'env Env,
+        x: Either<Int32Array, Float32Array>,
+        x_shape: Vec<u32>,
+        y: Either<Int32Array, Float32Array>,
+        y_shape: Vec<u32>,
+    ) -> Result<Object<'env>> {
+        let id = self.next_dataset;
+        self.next_dataset += 1;
+        let x = OwnedData::from_js(x, x_shape)?;
+        let y = OwnedData::from_js(y, y_shape)?;
+        self.spawn(env, move |shared| {
+            lock(shared).check_dataset(&x.view(), &y.view()).map_err(from_core)?;
+            shared.datasets.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::new(Dataset { x, y }));
+            Ok(id)
+        })
+    }
+
+    #[napi]
+    pub fn remove_dataset(&self, id: u32) {
+        self.shared.datasets.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    /// The seeded row order of an epoch (the same on every thread count).
+    #[napi(catch_unwind)]
+    pub fn epoch_order(&self, n: u32, epoch: u32) -> Result<Uint32Array> {
+        let order = self.try_model()?.epoch_order(n as usize, epoch as u64);
+        Ok(Uint32Array::new(order.into_iter().map(|i| i as u32).collect()))
+    }
+
+    /// Trains `numBatches` batches of `batchSize` rows taken from `order` starting at batch `firstBatch`.
+    /// Resolves to `[loss0, acc0, loss1, acc1, ...]`, one pair per batch run; stops early after `requestStop`.
+    /// `onBatch`, when given, hears of each batch through a weak threadsafe function (it never keeps Node alive).
+    #[napi(ts_return_type = "Promise<Float64Array>")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_batches<'env>(
+        &self,
+        env: &'env Env,
+        dataset: u32,
+        order: Uint32Array,
+        batch_size: u32,
+        first_batch: u32,
+        num_batches: u32,
+        on_batch: Option<Function<'env, BatchProgress, ()>>,
+    ) -> Result<Object<'env>> {
+        let order: Vec<usize> = order.iter().map(|&i| i as usize).collect();
+        let progress: Option<ThreadsafeFunction<BatchProgress, (), BatchProgress, Status, false, true>> = match on_batch {
+            Some(f) => Some(f.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()?),
+            None => None,
+        };
+        let ds = self.shared.datasets.lock().unwrap_or_else(|p| p.into_inner()).get(&dataset).cloned();
+        let ds = ds.ok_or_else(|| from_core(lstm_core::LstmError::InvalidArgument(format!("no dataset {dataset}"))))?;
+        if batch_size == 0 {
+            return Err(from_core(lstm_core::LstmError::InvalidArgument("batchSize must be at least 1, got 0".into())));
+        }
+        if order.iter().any(|&i| i >= ds.x.view().shape()[0]) {
+            return Err(from_core(lstm_core::LstmError::InvalidArgument("batch order names a row outside the dataset".into())));
+        }
+        self.shared.stop.store(false, Ordering::SeqCst);
+        self.spawn(env, move |shared| {
+            let mut model = lock(shared);
+            let (x, y) = (ds.x.view(), ds.y.view());
+            let bs = batch_size as usize;
+            let mut out = Vec::with_capacity(2 * num_batches as usize);
+            for k in 0..num_batches as usize {
+                if shared.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let start = (first_batch as usize + k) * bs;
+                if start >= order.len() {
+                    break;
+                }
+                let rows = &order[start..(start + bs).min(order.len())];
+                let s = model.train_rows(&x, &y, rows).map_err(from_core)?;
+                out.push(s.loss);
+                out.push(s.accuracy);
+                if let Some(p) = &progress {
+                    p.call(BatchProgress { batch: k as u32, loss: s.loss, accuracy: s.accuracy }, ThreadsafeFunctionCallMode::NonBlocking);
+                }
+            }
+            Ok(Float64Array::new(out))
+        })
+    }
+
+    /// Asks a running `trainBatches` to stop after its current batch.
+    #[napi]
+    pub fn request_stop(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Mean loss and accuracy over a dataset added with `addDataset`.
+    #[napi(ts_return_type = "Promise<EvalResult>")]
+    pub fn evaluate_dataset<'env>(&self, env: &'env Env, dataset: u32, batch_size: u32) -> Result<Object<'env>> {
+        let ds = self.shared.datasets.lock().unwrap_or_else(|p| p.into_inner()).get(&dataset).cloned();
+        let ds = ds.ok_or_else(|| from_core(lstm_core::LstmError::InvalidArgument(format!("no dataset {dataset}"))))?;
+        self.spawn(env, move |shared| {
+            if batch_size == 0 {
+                return Err(from_core(lstm_core::LstmError::InvalidArgument("batchSize must be at least 1, got 0".into())));
+            }
+            let s = lock(shared).evaluate_checked(&ds.x.view(), &ds.y.view(), batch_size as usize).map_err(from_core)?;
+            Ok(EvalResult { loss: s.loss, accuracy: s.accuracy })
+        })
+    }
+
+    /// Inference on the worker thread.
+    #[napi(ts_return_type = "Promise<TensorOut>")]
+    pub fn predict<'env>(&self, env: &'env Env, x: Either<Int32Array, Float32Array>, x_shape: Vec<u32>, batch_size: u32) -> Result<Object<'env>> {
+        let x = OwnedData::from_js(x, x_shape)?;
+        self.spawn(env, move |shared| {
+            let (data, shape) = lock(shared).predict(&x.view(), batch_size as usize).map_err(from_core)?;
+            Ok(TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
+        })
+    }
+
+    /// Inference on the calling thread, for small inputs.
+    #[napi(catch_unwind)]
+    pub fn predict_sync(&self, x: Either<Int32Array, Float32Array>, x_shape: Vec<u32>, batch_size: u32) -> Result<TensorOut> {
+        let x = OwnedData::from_js(x, x_shape)?;
+        let (data, shape) = self.try_model()?.predict(&x.view(), batch_size as usize).map_err(from_core)?;
+        Ok(TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
+    }
+
+    /// Every weight, by PyTorch name, copied out.
+    #[napi(catch_unwind)]
+    pub fn get_weights(&self) -> Result<Vec<NamedTensor>> {
+        let m = self.try_model()?;
+        Ok(m.entries()
+            .iter()
+            .map(|e| NamedTensor { name: e.name.clone(), data: Float32Array::new(m.params()[e.range.clone()].to_vec()), shape: to_u32s(&e.shape) })
+            .collect())
+    }
+
+    /// Replaces the named weights; checks every one before changing any.
+    #[napi(catch_unwind)]
+    pub fn set_weights(&self, weights: Vec<NamedTensor>) -> Result<()> {
+        let mut m = self.try_model()?;
+        let staged: Vec<(String, Vec<usize>, Vec<f32>)> =
+            weights.into_iter().map(|w| (w.name, w.shape.iter().map(|&d| d as usize).collect(), w.data.to_vec())).collect();
+        for (name, shape, data) in &staged {
+            let (cur, cur_shape) = m.get_weight(name).ok_or_else(|| {
+                from_core(lstm_core::LstmError::InvalidArgument(format!(
+                    "no weight named {name:?}; this model has {:?}",
+                    m.entries().iter().map(|e| e.name.as_str()).collect::<Vec<_>>()
+                )))
+            })?;
+            if cur_shape != shape.as_slice() || cur.len() != data.len() {
+                return Err(from_core(lstm_core::LstmError::ShapeMismatch { what: format!("weight {name}"), expected: format!("{cur_shape:?}"), got: format!("{shape:?} ({} values)", data.len()) }));
+            }
+            lstm_core::model::check_finite(name, data, shape).map_err(from_core)?;
+        }
+        for (name, shape, data) in staged {
+            m.set_weight(&name, &shape, &data).map_err(from_core)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the model atomically (temporary file + rename) on the worker thread.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn save<'env>(&self, env: &'env Env, path: String, include_optimizer: bool, user_metadata: Option<String>) -> Result<Object<'env>> {
+        self.spawn(env, move |shared| lock(shared).save(&PathBuf::from(path), include_optimizer, user_metadata.as_deref()).map_err(from_core))
+    }
+
+    /// Loads weights saved from a model of the same architecture.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn load_weights<'env>(&self, env: &'env Env, path: String) -> Result<Object<'env>> {
+        self.spawn(env, move |shared| lock(shared).load_weights(&PathBuf::from(path)).map_err(from_core))
+    }
+}
