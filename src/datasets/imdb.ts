@@ -383,7 +383,6 @@ async function readFolder(root: string, builder: CorpusBuilder): Promise<void> {
   for (const split of SPLITS) {
     for (const labelFolder of LABEL_FOLDERS) {
       const folder = join(root, split, labelFolder)
-      if (!isDirectory(folder)) throw new LstmError('IO', `${folder} is missing: ${LAYOUT_HINT}`)
       for (const entry of await readdir(folder, { withFileTypes: true })) {
         if (entry.name.endsWith('.txt') && !entry.isDirectory()) {
           jobs.push({ split, labelFolder, fileName: entry.name, file: join(folder, entry.name) })
@@ -418,6 +417,17 @@ function isDirectory(path: string): boolean {
 
 type Source = { kind: 'archive'; path: string } | { kind: 'folder'; path: string }
 
+/** An extracted aclImdb folder, once its four review folders are known to be there. */
+function folderSource(root: string): Source {
+  for (const split of SPLITS) {
+    for (const labelFolder of LABEL_FOLDERS) {
+      const folder = join(root, split, labelFolder)
+      if (!isDirectory(folder)) throw new LstmError('IO', `${folder} is missing: ${LAYOUT_HINT}`)
+    }
+  }
+  return { kind: 'folder', path: root }
+}
+
 /** Decide what `path` is: an archive, the aclImdb folder, a folder holding aclImdb, or a folder holding the archive. */
 function sourceFromPath(path: string): Source {
   const absolute = resolve(path)
@@ -429,8 +439,8 @@ function sourceFromPath(path: string): Source {
   }
   if (stats.isFile()) return { kind: 'archive', path: absolute }
   if (!stats.isDirectory()) throw new LstmError('IO', `${absolute} is neither a file nor a folder`)
-  if (isDirectory(join(absolute, 'aclImdb'))) return { kind: 'folder', path: join(absolute, 'aclImdb') }
-  if (isDirectory(join(absolute, 'train')) || isDirectory(join(absolute, 'test'))) return { kind: 'folder', path: absolute }
+  if (isDirectory(join(absolute, 'aclImdb'))) return folderSource(join(absolute, 'aclImdb'))
+  if (isDirectory(join(absolute, 'train')) || isDirectory(join(absolute, 'test'))) return folderSource(absolute)
   if (existsSync(join(absolute, IMDB_ARCHIVE_NAME))) return { kind: 'archive', path: join(absolute, IMDB_ARCHIVE_NAME) }
   throw new LstmError('IO', `${absolute} holds no IMDB data: neither an aclImdb folder, nor train/ and test/, nor ${IMDB_ARCHIVE_NAME}; ${LAYOUT_HINT}`)
 }
@@ -444,7 +454,7 @@ async function resolveSource(options: ImdbLoadOptions, cacheDir: string): Promis
 
   const cachedArchive = join(cacheDir, IMDB_ARCHIVE_NAME)
   if (existsSync(cachedArchive)) return { kind: 'archive', path: cachedArchive }
-  if (isDirectory(join(cacheDir, 'aclImdb'))) return { kind: 'folder', path: join(cacheDir, 'aclImdb') }
+  if (isDirectory(join(cacheDir, 'aclImdb'))) return folderSource(join(cacheDir, 'aclImdb'))
   if (options.download) {
     await downloadFile(options.url ?? IMDB_URL, cachedArchive)
     return { kind: 'archive', path: cachedArchive }
