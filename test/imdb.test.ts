@@ -255,6 +255,13 @@ describe('imdb.load on bad input', () => {
     await expectLoadError({ path: empty }, 'IO', new RegExp(empty))
   })
 
+  it('tells how to replace a damaged archive in the cache folder', async () => {
+    const cacheDir = freshDir('damaged-download')
+    const archive = join(cacheDir, IMDB_ARCHIVE_NAME)
+    writeFileSync(archive, '<html>captive portal</html>')
+    await expectLoadError({ cacheDir }, 'IO', new RegExp(`cannot read the IMDB archive ${archive}.*delete ${archive}.*download: true`))
+  })
+
   it('says where it looked and how to get the data when there is none', async () => {
     const cacheDir = freshDir('no-data')
     await expectLoadError({ cacheDir }, 'IO', new RegExp(`no ${join(cacheDir, IMDB_ARCHIVE_NAME)}.*path.*download: true.*sample: true`))

@@ -33,7 +33,7 @@ export interface ImdbLoadOptions {
   /** Folder of the downloaded archive and of the tokenized cache. Default: `$LSTM_NATIVE_CACHE`, else `~/.cache/lstm-native`. */
   cacheDir?: string
   /**
-   * Keep the tokenized reviews in `cacheDir` (about 50 MB for the full dataset) so that the next load skips
+   * Keep the tokenized reviews in `cacheDir` (47 MB for the full dataset) so that the next load skips
    * decompressing and tokenizing. Default: `true`.
    */
   cache?: boolean
@@ -459,10 +459,11 @@ async function resolveSource(options: ImdbLoadOptions, cacheDir: string): Promis
     await downloadFile(options.url ?? IMDB_URL, cachedArchive)
     return { kind: 'archive', path: cachedArchive }
   }
+  const size = options.url === undefined ? ' (84 MB)' : ''
   throw new LstmError(
     'IO',
     `IMDB data not found: no ${cachedArchive} (nor an extracted aclImdb folder there). Pass { path: '.../${IMDB_ARCHIVE_NAME}' }, ` +
-      `or { download: true } to fetch it (84 MB) from ${options.url ?? IMDB_URL}, or { sample: true } for the bundled 2,000-review sample.`,
+      `or { download: true } to fetch it${size} from ${options.url ?? IMDB_URL}, or { sample: true } for the bundled 2,000-review sample.`,
   )
 }
 
@@ -471,6 +472,7 @@ async function resolveSource(options: ImdbLoadOptions, cacheDir: string): Promis
 // ---------------------------------------------------------------------------------------------------------------
 
 const CACHE_MAGIC = 'LSTMIMDB'
+// Bump when the tokenizing or the file layout changes: older cache files are then ignored and rewritten.
 const CACHE_VERSION = 1
 
 /** Identifies the source's content cheaply: its real path, size and mtime (and those of the four review folders). */
@@ -691,9 +693,16 @@ export async function load(options: ImdbLoadOptions = {}): Promise<ImdbData> {
   let tokenized = useCache ? readCache(cacheFile, fingerprint) : undefined
   if (!tokenized) {
     const builder = new CorpusBuilder()
-    if (source.kind === 'archive') await readArchiveReviews(source.path, (review) => builder.add(review))
-    else await readFolder(source.path, builder)
-    checkComplete(builder, source.path)
+    try {
+      if (source.kind === 'archive') await readArchiveReviews(source.path, (review) => builder.add(review))
+      else await readFolder(source.path, builder)
+      checkComplete(builder, source.path)
+    } catch (err) {
+      // A damaged download in the cache would otherwise fail every later load the same way.
+      const inCache = options.path === undefined && !options.sample
+      if (!(err instanceof LstmError) || !inCache) throw err
+      throw new LstmError('IO', `${err.message}; delete ${source.path} and load with { download: true } to fetch it again`, { cause: err })
+    }
     tokenized = builder.finish()
     if (useCache) writeCache(cacheFile, fingerprint, tokenized)
   }
