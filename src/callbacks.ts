@@ -1,0 +1,273 @@
+/**
+ * Training callbacks, as in Keras: objects with optional (possibly async) hooks. While a hook runs, training is
+ * paused, so the hook may call `model.save`, `model.getWeights` or `model.setWeights`, and may set
+ * `model.stopTraining = true`.
+ */
+import type { Sequential } from './model.js'
+import { LstmError } from './errors.js'
+
+/** Metric values of a batch or an epoch: `loss`, `accuracy`, `val_loss`, `val_accuracy`. */
+export type Logs = Record<string, number>
+
+/** What `fit` tells callbacks before training. */
+export interface FitParams {
+  epochs: number
+  /** Batches per epoch. */
+  steps: number
+  samples: number
+  batchSize: number
+  verbose: number
+}
+
+export interface Callback {
+  /** Called once before training with the model being trained. */
+  setModel?(model: Sequential): void
+  setParams?(params: FitParams): void
+  onTrainBegin?(logs?: Logs): void | Promise<void>
+  onEpochBegin?(epoch: number, logs?: Logs): void | Promise<void>
+  onBatchEnd?(batch: number, logs?: Logs): void | Promise<void>
+  onEpochEnd?(epoch: number, logs?: Logs): void | Promise<void>
+  onTrainEnd?(logs?: Logs): void | Promise<void>
+  /**
+   * Set when `onBatchEnd` only observes (a progress display): `fit` may then run many batches per native call and
+   * report them as they finish, without pausing training for the hook.
+   */
+  readonly observesBatchesOnly?: boolean
+}
+
+/** Per-epoch logs of a `fit` call, as Keras's History. */
+export class History {
+  readonly epoch: number[] = []
+  readonly history: Record<string, number[]> = {}
+
+  record(epoch: number, logs: Logs): void {
+    this.epoch.push(epoch)
+    for (const [k, v] of Object.entries(logs)) (this.history[k] ??= []).push(v)
+  }
+}
+
+export interface ProgressBarOptions {
+  /** Where to draw. Default `process.stdout`. */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }
+  /** Width of the `[=====]` bar. Default 30. */
+  width?: number
+  /** Minimum time between redraws on a terminal, in ms. Default 50. */
+  intervalMs?: number
+}
+
+function formatValue(v: number): string {
+  const a = Math.abs(v)
+  return a !== 0 && (a < 1e-3 || a >= 1e4) ? v.toExponential(4) : v.toFixed(4)
+}
+
+function formatDuration(s: number): string {
+  if (s >= 3600) return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(Math.floor(s % 60)).padStart(2, '0')}`
+  if (s >= 60) return `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`
+  return `${Math.round(s)}s`
+}
+
+function formatStep(s: number): string {
+  return s >= 1 ? `${s.toFixed(0)}s/step` : s >= 1e-3 ? `${(s * 1e3).toFixed(0)}ms/step` : `${(s * 1e6).toFixed(0)}us/step`
+}
+
+/**
+ * Keras's progress bar: `Epoch 1/3  391/391 [==============================] 14s 36ms/step - loss: 0.5200 - accuracy: 0.7400`.
+ * On a terminal it is one line redrawn in place; when the output is piped it prints one line per epoch.
+ */
+export class ProgressBar implements Callback {
+  readonly observesBatchesOnly = true
+  private params?: FitParams
+  private epoch = 0
+  private epochStart = 0
+  private lastDraw = 0
+  private readonly stream: NonNullable<ProgressBarOptions['stream']>
+  private readonly width: number
+  private readonly intervalMs: number
+
+  constructor(options: ProgressBarOptions = {}) {
+    this.stream = options.stream ?? process.stdout
+    this.width = options.width ?? 30
+    this.intervalMs = options.intervalMs ?? 50
+  }
+
+  setParams(params: FitParams): void {
+    this.params = params
+  }
+
+  onEpochBegin(epoch: number): void {
+    this.epoch = epoch
+    this.epochStart = performance.now()
+    this.lastDraw = 0
+  }
+
+  onBatchEnd(batch: number, logs: Logs = {}): void {
+    if (!this.stream.isTTY) return
+    const now = performance.now()
+    const steps = this.params?.steps ?? batch + 1
+    if (batch + 1 < steps && now - this.lastDraw < this.intervalMs) return
+    this.lastDraw = now
+    this.stream.write(`\r${this.line(batch + 1, logs, false)}\x1b[K`)
+  }
+
+  onEpochEnd(_epoch: number, logs: Logs = {}): void {
+    const steps = this.params?.steps ?? 0
+    this.stream.write(`${this.stream.isTTY ? '\r' : ''}${this.line(steps, logs, true)}${this.stream.isTTY ? '\x1b[K' : ''}\n`)
+  }
+
+  /** One progress line; `done` shows the epoch's total time instead of the time left. */
+  line(step: number, logs: Logs, done: boolean): string {
+    const steps = this.params?.steps ?? step
+    const epochs = this.params?.epochs ?? 1
+    const elapsed = (performance.now() - this.epochStart) / 1000
+    const filled = steps > 0 ? Math.floor((this.width * step) / steps) : this.width
+    const bar = step >= steps ? '='.repeat(this.width) : '='.repeat(Math.max(0, filled - 1)) + '>' + '.'.repeat(this.width - Math.max(1, filled))
+    const perStep = step > 0 ? elapsed / step : 0
+    const time = done ? `${formatDuration(elapsed)} ${formatStep(perStep)}` : `ETA: ${formatDuration(perStep * (steps - step))}`
+    const metrics = Object.entries(logs)
+      .map(([k, v]) => ` - ${k}: ${formatValue(v)}`)
+      .join('')
+    const width = String(steps).length
+    return `Epoch ${this.epoch + 1}/${epochs}  ${String(step).padStart(width)}/${steps} [${bar}] ${time}${metrics}`
+  }
+}
+
+export type Mode = 'auto' | 'min' | 'max'
+
+function isBetter(mode: Mode, monitor: string, current: number, best: number, minDelta: number): boolean {
+  const max = mode === 'max' || (mode === 'auto' && /acc|auc|precision|recall/.test(monitor))
+  return max ? current - minDelta > best : current + minDelta < best
+}
+
+function monitored(logs: Logs | undefined, monitor: string, who: string): number | undefined {
+  const v = logs?.[monitor]
+  if (v === undefined) {
+    process.emitWarning(`${who}: metric ${JSON.stringify(monitor)} is not available; available: ${Object.keys(logs ?? {}).join(', ')}`)
+  }
+  return v
+}
+
+export interface EarlyStoppingOptions {
+  /** Metric to watch. Default `'val_loss'`. */
+  monitor?: string
+  /** Epochs without improvement before stopping. Default 0. */
+  patience?: number
+  /** Smallest change that counts as an improvement. Default 0. */
+  minDelta?: number
+  /** Whether lower (`min`) or higher (`max`) is better; `auto` guesses from the name. Default `auto`. */
+  mode?: Mode
+  /** When stopping, put back the weights of the best epoch. Default `false`. */
+  restoreBestWeights?: boolean
+}
+
+/** Keras's EarlyStopping. */
+export class EarlyStopping implements Callback {
+  readonly monitor: string
+  readonly patience: number
+  readonly minDelta: number
+  readonly mode: Mode
+  readonly restoreBestWeights: boolean
+  /** The epoch (0-based) training stopped after, or -1. */
+  stoppedEpoch = -1
+  bestEpoch = -1
+  best = Number.NaN
+  private wait = 0
+  private model?: Sequential
+  private bestWeights?: ReturnType<Sequential['getWeights']>
+
+  constructor(options: EarlyStoppingOptions = {}) {
+    this.monitor = options.monitor ?? 'val_loss'
+    this.patience = options.patience ?? 0
+    this.minDelta = Math.abs(options.minDelta ?? 0)
+    this.mode = options.mode ?? 'auto'
+    this.restoreBestWeights = options.restoreBestWeights ?? false
+    if (!Number.isInteger(this.patience) || this.patience < 0) throw new LstmError('INVALID_ARGUMENT', `earlyStopping: patience must be a non-negative integer, got ${options.patience}`)
+    if (!['auto', 'min', 'max'].includes(this.mode)) throw new LstmError('INVALID_ARGUMENT', `earlyStopping: mode must be auto, min or max, got ${String(options.mode)}`)
+  }
+
+  setModel(model: Sequential): void {
+    this.model = model
+  }
+
+  onTrainBegin(): void {
+    this.wait = 0
+    this.stoppedEpoch = -1
+    this.bestEpoch = -1
+    this.best = Number.NaN
+    this.bestWeights = undefined
+  }
+
+  onEpochEnd(epoch: number, logs?: Logs): void {
+    const current = monitored(logs, this.monitor, 'earlyStopping')
+    if (current === undefined || !this.model) return
+    if (Number.isNaN(this.best) || isBetter(this.mode, this.monitor, current, this.best, this.minDelta)) {
+      this.best = current
+      this.bestEpoch = epoch
+      this.wait = 0
+      if (this.restoreBestWeights) this.bestWeights = this.model.getWeights()
+      return
+    }
+    this.wait += 1
+    // As Keras: stop once `patience` epochs in a row brought no improvement.
+    if (this.wait >= Math.max(1, this.patience)) {
+      this.stoppedEpoch = epoch
+      this.model.stopTraining = true
+      if (this.restoreBestWeights && this.bestWeights) this.model.setWeights(this.bestWeights)
+    }
+  }
+}
+
+export interface ModelCheckpointOptions {
+  /** File to write; `{epoch}` is replaced by the 1-based epoch number. */
+  path: string
+  /** Metric deciding the best epoch. Default `'val_loss'`. */
+  monitor?: string
+  /** Only write when the monitored metric improves. Default `false`. */
+  saveBestOnly?: boolean
+  mode?: Mode
+  /** Write only the weights, not the optimizer state. Default `false`. */
+  saveWeightsOnly?: boolean
+}
+
+/** Keras's ModelCheckpoint: saves the model after each epoch (or each better one). */
+export class ModelCheckpoint implements Callback {
+  readonly options: Required<Omit<ModelCheckpointOptions, 'mode'>> & { mode: Mode }
+  private best = Number.NaN
+  private model?: Sequential
+
+  constructor(options: ModelCheckpointOptions) {
+    if (!options || typeof options.path !== 'string' || options.path === '') throw new LstmError('INVALID_ARGUMENT', 'modelCheckpoint: path is required')
+    this.options = { monitor: 'val_loss', saveBestOnly: false, mode: 'auto', saveWeightsOnly: false, ...options }
+  }
+
+  setModel(model: Sequential): void {
+    this.model = model
+  }
+
+  async onEpochEnd(epoch: number, logs?: Logs): Promise<void> {
+    if (!this.model) return
+    const path = this.options.path.replace(/\{epoch(:[^}]*)?\}/g, String(epoch + 1))
+    if (this.options.saveBestOnly) {
+      const current = monitored(logs, this.options.monitor, 'modelCheckpoint')
+      if (current === undefined) return
+      if (!Number.isNaN(this.best) && !isBetter(this.options.mode, this.options.monitor, current, this.best, 0)) return
+      this.best = current
+    }
+    if (this.options.saveWeightsOnly) await this.model.saveWeights(path)
+    else await this.model.save(path)
+  }
+}
+
+/** The Keras-like progress bar (the default at `verbose: 1`). */
+export function progressBar(options?: ProgressBarOptions): ProgressBar {
+  return new ProgressBar(options)
+}
+
+/** Stop when a metric stops improving (Keras's EarlyStopping). */
+export function earlyStopping(options?: EarlyStoppingOptions): EarlyStopping {
+  return new EarlyStopping(options)
+}
+
+/** Save the model after every epoch, or only the best (Keras's ModelCheckpoint). */
+export function modelCheckpoint(options: ModelCheckpointOptions): ModelCheckpoint {
+  return new ModelCheckpoint(options)
+}

@@ -1,0 +1,1 @@
+export * as imdb from './imdb.js'

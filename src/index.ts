@@ -1,0 +1,34 @@
+/**
+ * lstm-native: train and run LSTM networks from TypeScript at native speed, with a Keras-like API.
+ *
+ *   import { Sequential, layers, tensor, callbacks } from 'lstm-native'
+ */
+export { Sequential } from './model.js'
+export type {
+  SequentialOptions,
+  CompileOptions,
+  FitOptions,
+  EvaluateOptions,
+  PredictOptions,
+  SaveOptions,
+  EvaluateResult,
+  Weights,
+  Loss,
+  LossName,
+  Optimizer,
+  AdamOptions,
+  RmspropOptions,
+  SgdOptions,
+} from './model.js'
+export * as layers from './layers.js'
+export type { LayerSpec, EmbeddingConfig, LstmConfig, DenseConfig, DropoutConfig, Activation, Initializer, InputShape } from './layers.js'
+export * as callbacks from './callbacks.js'
+export { History } from './callbacks.js'
+export type { Callback, Logs, FitParams } from './callbacks.js'
+export { tensor, isTensor } from './tensor.js'
+export type { Tensor, TensorLike, DType } from './tensor.js'
+export { LstmError } from './errors.js'
+export type { ErrorCode } from './errors.js'
+export * as text from './text.js'
+export { Tokenizer, padSequences } from './text.js'
+export * as datasets from './datasets/index.js'

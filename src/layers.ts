@@ -1,0 +1,192 @@
+/**
+ * Layer factories, shaped like tfjs-layers: each takes a documented config object, checks it at once (throwing
+ * `INVALID_CONFIG` synchronously) and returns a plain description that the Rust core builds.
+ */
+import { LstmError } from './errors.js'
+
+/** An initializer by name (`'glorotUniform'` or `'glorot_uniform'`), or with parameters. */
+export type InitializerName =
+  | 'glorotUniform'
+  | 'glorotNormal'
+  | 'heUniform'
+  | 'heNormal'
+  | 'lecunUniform'
+  | 'orthogonal'
+  | 'zeros'
+  | 'ones'
+  | 'randomNormal'
+  | 'randomUniform'
+  | 'glorot_uniform'
+  | 'glorot_normal'
+  | 'he_uniform'
+  | 'he_normal'
+  | 'lecun_uniform'
+  | 'random_normal'
+  | 'random_uniform'
+export type Initializer =
+  | InitializerName
+  | { type: 'randomNormal' | 'random_normal'; mean?: number; stddev?: number }
+  | { type: 'randomUniform' | 'random_uniform'; minval?: number; maxval?: number }
+  | { type: 'orthogonal'; gain?: number }
+  | { type: 'constant'; value: number }
+
+export type Activation = 'linear' | 'relu' | 'sigmoid' | 'tanh' | 'softmax'
+const ACTIVATIONS: readonly Activation[] = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax']
+
+/** `[timesteps, features]` (timesteps may be null: any length) or `[features]`. */
+export type InputShape = [number | null, number] | [number]
+
+export interface EmbeddingConfig {
+  /** Vocabulary size: token ids must lie in `[0, inputDim)`. */
+  inputDim: number
+  /** Size of each embedding vector. */
+  outputDim: number
+  /** Treat id 0 as padding: later layers skip it (Keras semantics). Default `false`. */
+  maskZero?: boolean
+  /** Default `randomUniform` in [-0.05, 0.05], as Keras. */
+  embeddingsInitializer?: Initializer
+}
+
+export interface LstmConfig {
+  /** Size of the hidden state. */
+  units: number
+  /** Output the whole sequence `[B, T, units]` rather than the last state `[B, units]`. Default `false`. */
+  returnSequences?: boolean
+  /** Fraction of the inputs dropped in training; one mask per sequence. Default `0`. */
+  dropout?: number
+  /** Fraction of the recurrent state dropped in training; one mask per sequence. Default `0`. */
+  recurrentDropout?: number
+  /** Also read the sequence backwards and concatenate both directions. Default `false`. */
+  bidirectional?: boolean
+  /** Start the forget gate's bias at 1, as Keras. Default `true`. */
+  unitForgetBias?: boolean
+  /** `weight_ih`. Default `glorotUniform`. */
+  kernelInitializer?: Initializer
+  /** `weight_hh`. Default `orthogonal`. */
+  recurrentInitializer?: Initializer
+  /** Default `zeros`. */
+  biasInitializer?: Initializer
+  /** When this is the first layer: `[timesteps, features]`, so the weights are built at once. */
+  inputShape?: InputShape
+}
+
+export interface DenseConfig {
+  units: number
+  /** Default `linear`. */
+  activation?: Activation
+  /** Default `glorotUniform`. */
+  kernelInitializer?: Initializer
+  /** Default `zeros`. */
+  biasInitializer?: Initializer
+  /** When this is the first layer: `[features]` or `[timesteps, features]`. */
+  inputShape?: InputShape
+}
+
+export interface DropoutConfig {
+  /** Fraction of the inputs dropped in training, in [0, 1). */
+  rate: number
+  inputShape?: InputShape
+}
+
+export type LayerSpec =
+  | ({ type: 'embedding' } & EmbeddingConfig)
+  | ({ type: 'lstm' } & LstmConfig)
+  | ({ type: 'dense' } & DenseConfig)
+  | ({ type: 'dropout' } & DropoutConfig)
+
+function bad(layer: string, message: string): never {
+  throw new LstmError('INVALID_CONFIG', `${layer}: ${message}`)
+}
+
+function checkObject(layer: string, config: unknown, known: readonly string[]): Record<string, unknown> {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) bad(layer, `expected a config object, got ${String(config)}`)
+  for (const key of Object.keys(config)) {
+    if (!known.includes(key)) bad(layer, `unknown option ${JSON.stringify(key)}; expected one of ${known.join(', ')}`)
+  }
+  return config as Record<string, unknown>
+}
+
+function positiveInt(layer: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) bad(layer, `${name} must be a positive integer, got ${String(v)}`)
+  return v
+}
+
+function rate(layer: string, name: string, v: unknown): void {
+  if (v === undefined) return
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) bad(layer, `${name} must be a number in [0, 1), got ${String(v)}`)
+}
+
+function bool(layer: string, name: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'boolean') bad(layer, `${name} must be true or false, got ${String(v)}`)
+}
+
+const INITIALIZERS = ['glorotuniform', 'glorotnormal', 'heuniform', 'henormal', 'lecununiform', 'orthogonal', 'zeros', 'ones', 'constant', 'randomnormal', 'normal', 'randomuniform', 'uniform']
+
+function initializer(layer: string, name: string, v: unknown): void {
+  if (v === undefined) return
+  const kind = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { type?: unknown }).type : undefined
+  if (typeof kind !== 'string' || !INITIALIZERS.includes(kind.replace(/[_-]/g, '').toLowerCase())) {
+    bad(layer, `${name}: unknown initializer ${JSON.stringify(v)}`)
+  }
+}
+
+function inputShape(layer: string, v: unknown): void {
+  if (v === undefined) return
+  const ok =
+    Array.isArray(v) &&
+    (v.length === 1 || v.length === 2) &&
+    Number.isInteger(v[v.length - 1]) &&
+    v[v.length - 1] >= 1 &&
+    (v.length === 1 || v[0] === null || (Number.isInteger(v[0]) && v[0] >= 1))
+  if (!ok) bad(layer, `inputShape must be [timesteps, features] or [features], got ${JSON.stringify(v)}`)
+}
+
+/** Token ids `[B, T]` → vectors `[B, T, outputDim]`. */
+export function embedding(config: EmbeddingConfig): LayerSpec {
+  const c = checkObject('embedding', config, ['inputDim', 'outputDim', 'maskZero', 'embeddingsInitializer'])
+  positiveInt('embedding', 'inputDim', c.inputDim)
+  positiveInt('embedding', 'outputDim', c.outputDim)
+  bool('embedding', 'maskZero', c.maskZero)
+  initializer('embedding', 'embeddingsInitializer', c.embeddingsInitializer)
+  return { type: 'embedding', ...config }
+}
+
+/** A long short-term memory layer (PyTorch gate order i, f, g, o; Keras defaults). */
+export function lstm(config: LstmConfig): LayerSpec {
+  const keys = ['units', 'returnSequences', 'dropout', 'recurrentDropout', 'bidirectional', 'unitForgetBias', 'kernelInitializer', 'recurrentInitializer', 'biasInitializer', 'inputShape']
+  const c = checkObject('lstm', config, keys)
+  positiveInt('lstm', 'units', c.units)
+  bool('lstm', 'returnSequences', c.returnSequences)
+  bool('lstm', 'bidirectional', c.bidirectional)
+  bool('lstm', 'unitForgetBias', c.unitForgetBias)
+  rate('lstm', 'dropout', c.dropout)
+  rate('lstm', 'recurrentDropout', c.recurrentDropout)
+  initializer('lstm', 'kernelInitializer', c.kernelInitializer)
+  initializer('lstm', 'recurrentInitializer', c.recurrentInitializer)
+  initializer('lstm', 'biasInitializer', c.biasInitializer)
+  inputShape('lstm', c.inputShape)
+  if (Array.isArray(c.inputShape) && c.inputShape.length !== 2) bad('lstm', `inputShape must be [timesteps, features], got ${JSON.stringify(c.inputShape)}`)
+  return { type: 'lstm', ...config }
+}
+
+/** A fully connected layer on the last axis. */
+export function dense(config: DenseConfig): LayerSpec {
+  const c = checkObject('dense', config, ['units', 'activation', 'kernelInitializer', 'biasInitializer', 'inputShape'])
+  positiveInt('dense', 'units', c.units)
+  if (c.activation !== undefined && !ACTIVATIONS.includes(c.activation as Activation)) {
+    bad('dense', `unknown activation ${JSON.stringify(c.activation)}; expected one of ${ACTIVATIONS.join(', ')}`)
+  }
+  initializer('dense', 'kernelInitializer', c.kernelInitializer)
+  initializer('dense', 'biasInitializer', c.biasInitializer)
+  inputShape('dense', c.inputShape)
+  return { type: 'dense', ...config }
+}
+
+/** Inverted dropout, active only in training. */
+export function dropout(config: DropoutConfig): LayerSpec {
+  const c = checkObject('dropout', config, ['rate', 'inputShape'])
+  if (c.rate === undefined) bad('dropout', 'rate is required')
+  rate('dropout', 'rate', c.rate)
+  inputShape('dropout', c.inputShape)
+  return { type: 'dropout', ...config }
+}
