@@ -1,0 +1,180 @@
+//! Determinism: the same seed gives bit-identical weights, losses and predictions, and so does any thread count.
+//! Work is split by output element (GEMM rows or columns, samples of the LSTM time loop, columns of the bias sums)
+//! and dropout masks come from a counter generator, so no sum's order depends on the number of threads.
+
+use lstm_core::{Data, Model, ModelConfig};
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    }
+}
+
+/// embedding → dropout → LSTM(dropout, recurrentDropout) → dense relu → dropout → dense sigmoid.
+const IMDB: &str = r#"[
+    {"type":"embedding","inputDim":400,"outputDim":16,"maskZero":true},
+    {"type":"dropout","rate":0.2},
+    {"type":"lstm","units":24,"dropout":0.2,"recurrentDropout":0.2},
+    {"type":"dense","units":16,"activation":"relu"},
+    {"type":"dropout","rate":0.5},
+    {"type":"dense","units":1,"activation":"sigmoid"}]"#;
+
+/// Bidirectional over stacked layers, with every kind of dropout, and a wide dense so the column split of
+/// `par_gemm` runs on small batches.
+const BI_STACKED: &str = r#"[
+    {"type":"embedding","inputDim":300,"outputDim":12},
+    {"type":"lstm","units":16,"bidirectional":true,"returnSequences":true,"dropout":0.1,"recurrentDropout":0.3},
+    {"type":"dropout","rate":0.25},
+    {"type":"lstm","units":20,"returnSequences":true,"recurrentDropout":0.2},
+    {"type":"lstm","units":32,"bidirectional":true,"dropout":0.2},
+    {"type":"dense","units":320,"activation":"tanh"},
+    {"type":"dropout","rate":0.3},
+    {"type":"dense","units":5,"activation":"softmax"}]"#;
+
+fn model(layers: &str, loss: &str, seed: u64, threads: usize) -> Model {
+    let json = format!(r#"{{"layers": {layers}, "loss": {loss}, "optimizer": {{"type":"adam","learningRate":0.01}}, "seed": {seed}}}"#);
+    Model::new(ModelConfig::from_json(&json).unwrap(), threads).unwrap()
+}
+
+/// Token rows of length `t` with some zero padding at the front, as padSequences makes them.
+fn tokens(r: &mut Lcg, n: usize, t: usize, vocab: usize) -> Vec<i32> {
+    let mut v = Vec::with_capacity(n * t);
+    for _ in 0..n {
+        let pad = r.below(t / 2);
+        v.extend((0..t).map(|k| if k < pad { 0 } else { 1 + r.below(vocab - 1) as i32 }));
+    }
+    v
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// A trace of a short training run: per-step losses, the final weights, predictions and the evaluation.
+#[derive(Debug, PartialEq)]
+struct Trace {
+    initial: Vec<u32>,
+    losses: Vec<u64>,
+    weights: Vec<u32>,
+    predictions: Vec<u32>,
+    eval: (u64, u64),
+}
+
+/// `steps` training steps over shuffled batches of `batch` rows (as fit does), then predict and evaluate.
+fn train(m: &mut Model, x: &Data, y: &Data, batch: usize, steps: usize) -> Trace {
+    let initial = bits(m.params());
+    m.check_dataset(x, y).unwrap();
+    let n = x.shape()[0];
+    let mut losses = Vec::new();
+    let mut epoch = 0;
+    'outer: loop {
+        let order = m.epoch_order(n, epoch);
+        for rows in order.chunks(batch) {
+            if losses.len() == steps {
+                break 'outer;
+            }
+            let s = m.train_rows(x, y, rows).unwrap();
+            assert!(s.loss.is_finite());
+            losses.push(s.loss.to_bits());
+        }
+        epoch += 1;
+    }
+    // One more step through the other entry point.
+    losses.push(m.train_step(x, y).unwrap().loss.to_bits());
+    let (pred, _) = m.predict(x, batch).unwrap();
+    let e = m.evaluate(x, y, batch).unwrap();
+    Trace { initial, losses, weights: bits(m.params()), predictions: bits(&pred), eval: (e.loss.to_bits(), e.accuracy.to_bits()) }
+}
+
+fn imdb_data(n: usize, t: usize) -> (Vec<i32>, Vec<usize>, Vec<f32>, Vec<usize>) {
+    let r = &mut Lcg(42);
+    let x = tokens(r, n, t, 400);
+    let y: Vec<f32> = (0..n).map(|_| (r.next() & 1) as f32).collect();
+    (x, vec![n, t], y, vec![n, 1])
+}
+
+#[test]
+fn same_seed_same_everything() {
+    let (x, xs, y, ys) = imdb_data(48, 20);
+    let (x, y) = (Data::Tokens(&x, &xs), Data::Floats(&y, &ys));
+    let a = train(&mut model(IMDB, r#""binary_crossentropy""#, 11, 1), &x, &y, 16, 4);
+    let b = train(&mut model(IMDB, r#""binary_crossentropy""#, 11, 1), &x, &y, 16, 4);
+    assert_eq!(a, b);
+    // Another seed: other initial weights, other masks, other shuffles.
+    let c = train(&mut model(IMDB, r#""binary_crossentropy""#, 12, 1), &x, &y, 16, 4);
+    assert_ne!(a.initial, c.initial);
+    assert_ne!(a.losses, c.losses);
+}
+
+/// Runs the same training on 1 and 2 threads (and 3, more than the split has blocks for small tensors) and
+/// requires bit-identical traces.
+fn across_threads(layers: &str, loss: &str, x: &Data, y: &Data, batch: usize, steps: usize) {
+    let one = train(&mut model(layers, loss, 5, 1), x, y, batch, steps);
+    for threads in [2, 3] {
+        let many = train(&mut model(layers, loss, 5, threads), x, y, batch, steps);
+        assert_eq!(one.initial, many.initial, "initial weights differ on {threads} threads");
+        for (s, (a, b)) in one.losses.iter().zip(&many.losses).enumerate() {
+            assert_eq!(a, b, "step {s}: loss {} on 1 thread vs {} on {threads}", f64::from_bits(*a), f64::from_bits(*b));
+        }
+        if let Some(k) = one.weights.iter().zip(&many.weights).position(|(a, b)| a != b) {
+            panic!("weight {k} differs on {threads} threads: {} vs {}", f32::from_bits(one.weights[k]), f32::from_bits(many.weights[k]));
+        }
+        assert_eq!(one.predictions, many.predictions, "predictions differ on {threads} threads");
+        assert_eq!(one.eval, many.eval, "evaluation differs on {threads} threads");
+    }
+}
+
+#[test]
+fn imdb_like_one_vs_two_threads() {
+    let (x, xs, y, ys) = imdb_data(96, 40);
+    across_threads(IMDB, r#""binary_crossentropy""#, &Data::Tokens(&x, &xs), &Data::Floats(&y, &ys), 32, 5);
+}
+
+#[test]
+fn imdb_like_odd_batch() {
+    // 37 rows in batches of 13: blocks of 7 and 6 samples on two threads, and a last batch of 11.
+    let (x, xs, y, ys) = imdb_data(37, 23);
+    across_threads(IMDB, r#""binary_crossentropy""#, &Data::Tokens(&x, &xs), &Data::Floats(&y, &ys), 13, 6);
+}
+
+#[test]
+fn bidirectional_stacked_one_vs_two_threads() {
+    let r = &mut Lcg(7);
+    let (n, t) = (21, 17);
+    let x = tokens(r, n, t, 300);
+    let y: Vec<i32> = (0..n).map(|_| r.below(5) as i32).collect();
+    let (xs, ys) = ([n, t], [n]);
+    // Batches of 5 and a last one of 1: small row counts take the column split of the dense GEMMs.
+    across_threads(BI_STACKED, r#""sparse_categorical_crossentropy""#, &Data::Tokens(&x, &xs), &Data::Tokens(&y, &ys), 5, 6);
+}
+
+#[test]
+fn float_input_sequences_one_vs_two_threads() {
+    // A float input with the input gradient on: the dx GEMMs split too.
+    let r = &mut Lcg(9);
+    let (n, t, f) = (19, 12, 7);
+    let x: Vec<f32> = (0..n * t * f).map(|_| r.unit()).collect();
+    let y: Vec<f32> = (0..n * t * 3).map(|_| r.unit()).collect();
+    let layers = r#"[{"type":"lstm","units":40,"returnSequences":true,"dropout":0.2,"recurrentDropout":0.2,"inputShape":[12,7]},
+                     {"type":"dropout","rate":0.1},{"type":"dense","units":64,"activation":"tanh"},{"type":"dense","units":3}]"#;
+    let (xs, ys) = ([n, t, f], [n, t, 3]);
+    let (xd, yd) = (Data::Floats(&x, &xs), Data::Floats(&y, &ys));
+    across_threads(layers, r#""mse""#, &xd, &yd, 7, 5);
+    let mut grads = Vec::new();
+    for threads in [1, 2] {
+        let mut m = model(layers, r#""mse""#, 5, threads);
+        m.compute_input_grad = true;
+        m.zero_grad();
+        m.forward_backward(&xd, &yd).unwrap();
+        grads.push((bits(m.grads()), bits(m.input_grad())));
+    }
+    assert_eq!(grads[0], grads[1], "gradients differ between 1 and 2 threads");
+}
