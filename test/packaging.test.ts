@@ -34,9 +34,13 @@ describe('package.json napi config', () => {
     )
   })
 
-  test('optionalDependencies name one lstm-native-<platform> per target, at the package version', () => {
+  test('the published package gets one lstm-native-<platform> optionalDependency per target, at its version', async () => {
+    // The repository leaves them out (unpublished packages would break `npm ci`); the release adds them.
+    expect(pkg.optionalDependencies).toBeUndefined()
+    const { optionalDependencies } = await import('../scripts/optional-deps.mjs')
     const expected = Object.fromEntries(targets.map((t) => [`lstm-native-${t.platformArchABI}`, pkg.version]))
-    expect(pkg.optionalDependencies).toEqual(expected)
+    expect(optionalDependencies(pkg)).toEqual(expected)
+    expect(readFileSync(join(root, '.github/workflows/release.yml'), 'utf8')).toContain('node scripts/optional-deps.mjs package.json')
   })
 
   test('the loader knows the same prebuilt platforms', () => {

@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// Writes package.json's optionalDependencies: one lstm-native-<platform> package per `napi.targets` entry, at the
+// package's version. The release workflow runs it just before publishing. The repository's package.json leaves
+// them out because the platform packages are not on the registry until that workflow publishes them, and `npm ci`
+// refuses a lock file that cannot name them.
+//   node scripts/optional-deps.mjs [path/to/package.json]
+import { readFileSync, writeFileSync } from 'node:fs'
+import { parseTriple } from '@napi-rs/cli'
+
+export function optionalDependencies(pkg) {
+  return Object.fromEntries(pkg.napi.targets.map((t) => [`${pkg.napi.binaryName}-${parseTriple(t).platformArchABI}`, pkg.version]))
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const file = process.argv[2] ?? 'package.json'
+  const pkg = JSON.parse(readFileSync(file, 'utf8'))
+  pkg.optionalDependencies = optionalDependencies(pkg)
+  writeFileSync(file, `${JSON.stringify(pkg, null, 2)}\n`)
+  console.log(`optionalDependencies: ${Object.keys(pkg.optionalDependencies).join(', ')}`)
+}
