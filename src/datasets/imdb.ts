@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { open, readdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
+import { createGunzip } from 'node:zlib'
 import { Parser, type ReadEntry } from 'tar'
 import { LstmError } from '../errors.js'
 import { bundledDataPath, defaultCacheDir } from '../paths.js'
@@ -334,8 +335,11 @@ export interface ReviewFile {
  * nothing goes to disk. Selection as the reference: 4 path parts, train|test, pos|neg, *.txt ("./" tolerated).
  */
 export async function readArchiveReviews(archive: string, onReview: (review: ReviewFile) => void): Promise<void> {
+  const gzipped = await startsWithGzipMagic(archive)
   await new Promise<void>((resolvePromise, reject) => {
     const input = createReadStream(archive, { highWaterMark: 1 << 20 })
+    // tar could gunzip too, but on the main thread; zlib's stream runs on the thread pool, beside the tokenizing.
+    const gunzip = gzipped ? createGunzip({ chunkSize: 1 << 20 }) : undefined
     // strict: a bad checksum or a truncated entry is an error, not a warning that would silently lose reviews.
     const parser = new Parser({ strict: true })
     let settled = false
@@ -343,6 +347,7 @@ export async function readArchiveReviews(archive: string, onReview: (review: Rev
       if (settled) return
       settled = true
       input.destroy()
+      gunzip?.destroy()
       const reason = (err as Error)?.message ?? String(err)
       reject(new LstmError('IO', `cannot read the IMDB archive ${archive}: ${reason} (is it a complete ${IMDB_ARCHIVE_NAME}?)`, { cause: err }))
     }
@@ -368,43 +373,53 @@ export async function readArchiveReviews(archive: string, onReview: (review: Rev
     })
     parser.on('error', fail)
     input.on('error', fail)
+    gunzip?.on('error', fail)
     parser.on('end', () => {
       if (settled) return
       settled = true
       resolvePromise()
     })
-    input.pipe(parser as unknown as NodeJS.WritableStream)
+    const tarStream = gunzip ? input.pipe(gunzip) : input
+    tarStream.pipe(parser as unknown as NodeJS.WritableStream)
   })
 }
 
-/** Read `root/{train,test}/{pos,neg}/*.txt` (root is the aclImdb folder), a few files at a time. */
+async function startsWithGzipMagic(file: string): Promise<boolean> {
+  let handle
+  try {
+    handle = await open(file, 'r')
+    const head = Buffer.alloc(2)
+    const { bytesRead } = await handle.read(head, 0, 2, 0)
+    return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b
+  } catch (err) {
+    throw new LstmError('IO', `cannot read the IMDB archive ${file}: ${(err as Error).message}`, { cause: err })
+  } finally {
+    await handle?.close()
+  }
+}
+
+/** Read `root/{train,test}/{pos,neg}/*.txt` (root is the aclImdb folder). */
 async function readFolder(root: string, builder: CorpusBuilder): Promise<void> {
-  const jobs: { split: Split; labelFolder: 'neg' | 'pos'; fileName: string; file: string }[] = []
+  let filesRead = 0
   for (const split of SPLITS) {
     for (const labelFolder of LABEL_FOLDERS) {
       const folder = join(root, split, labelFolder)
       for (const entry of await readdir(folder, { withFileTypes: true })) {
-        if (entry.name.endsWith('.txt') && !entry.isDirectory()) {
-          jobs.push({ split, labelFolder, fileName: entry.name, file: join(folder, entry.name) })
+        if (!entry.name.endsWith('.txt') || entry.isDirectory()) continue
+        const file = join(folder, entry.name)
+        // Synchronous reads: for 50,000 small files, fs.promises.readFile measured 6x slower (four thread-pool
+        // round trips per file). Yielding now and then keeps the event loop alive.
+        let bytes: Buffer
+        try {
+          bytes = readFileSync(file)
+        } catch (err) {
+          throw new LstmError('IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err })
         }
+        builder.add({ split, labelFolder, fileName: entry.name, bytes })
+        if (++filesRead % 1000 === 0) await new Promise((resolveTick) => setImmediate(resolveTick))
       }
     }
   }
-  let next = 0
-  const worker = async () => {
-    while (next < jobs.length) {
-      const job = jobs[next++]
-      let text: Buffer
-      try {
-        text = await readFile(job.file)
-      } catch (err) {
-        throw new LstmError('IO', `cannot read ${job.file}: ${(err as Error).message}`, { cause: err })
-      }
-      builder.add({ split: job.split, labelFolder: job.labelFolder, fileName: job.fileName, bytes: text })
-    }
-  }
-  // A few reads in flight hide the file system latency; tokenizing is synchronous and serial anyway.
-  await Promise.all(Array.from({ length: 16 }, worker))
 }
 
 function isDirectory(path: string): boolean {
