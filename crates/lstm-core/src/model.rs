@@ -87,6 +87,8 @@ pub struct Model {
     shapes: Vec<ActShape>,
     masks: Vec<Option<Vec<u8>>>,
     batch: Batch,
+    /// LSTM states `(h, c)` `[B,H]` per layer, carried between `predict_step` calls.
+    states: Vec<Option<(Vec<f32>, Vec<f32>)>>,
     /// When set, backward also computes dL/dx for a float input (the golden tests check it).
     pub compute_input_grad: bool,
     input_grad: Vec<f32>,
@@ -130,6 +132,7 @@ impl Model {
             shapes: Vec::new(),
             masks: Vec::new(),
             batch: Batch::default(),
+            states: Vec::new(),
             compute_input_grad: false,
             input_grad: Vec::new(),
         };
@@ -175,53 +178,26 @@ impl Model {
         &self.input_grad
     }
 
+    /// The number of parameters `config` describes, without allocating them, or `None` while the float input's
+    /// feature size is unknown. Errors as [`Model::new`] would (`InvalidConfig`), including for sizes that overflow.
+    pub fn parameter_count(config: &ModelConfig) -> Result<Option<usize>> {
+        let in_features = match &config.layers.first() {
+            None => return Err(LstmError::InvalidConfig("a model needs at least one layer".into())),
+            Some(LayerConfig::Embedding(_)) => 0,
+            Some(first) => match config.input_dim.or_else(|| first.input_shape().and_then(|s| *s.last().unwrap_or(&None))) {
+                Some(f) => f,
+                None => return Ok(None),
+            },
+        };
+        for (i, l) in config.layers.iter().enumerate() {
+            l.validate(i)?;
+        }
+        Ok(Some(plan(&config.layers, in_features)?.2))
+    }
+
     /// Creates the layers and the arena for a float input of `in_features` (ignored after an embedding).
     fn build(&mut self, in_features: usize) -> Result<()> {
-        let mut f = in_features;
-        let mut is_seq = match &self.config.layers[0] {
-            LayerConfig::Embedding(_) => true,
-            l => l.input_shape().map(|s| s.len() == 2).unwrap_or(true),
-        };
-        let mut entries: Vec<(String, Vec<usize>, crate::config::Initializer)> = Vec::new();
-        let mut layers = Vec::new();
-        for (li, cfg) in self.config.layers.iter().enumerate() {
-            let first = entries.len();
-            let mut add = |name: &str, shape: Vec<usize>, init: &crate::config::Initializer| {
-                entries.push((format!("{li}.{name}"), shape, init.clone()));
-            };
-            let (out, state) = match cfg {
-                LayerConfig::Embedding(c) => {
-                    add("weight", vec![c.input_dim, c.output_dim], &c.embeddings_initializer);
-                    (c.output_dim, LayerState::Embedding)
-                }
-                LayerConfig::Lstm(c) => {
-                    if !is_seq {
-                        return Err(LstmError::InvalidConfig(format!(
-                            "layer {li} (lstm) needs a sequence input [B, T, F], but the layer before it outputs [B, F]"
-                        )));
-                    }
-                    let h = c.units;
-                    let dirs = if c.bidirectional { 2 } else { 1 };
-                    for d in 0..dirs {
-                        let sfx = if d == 1 { "_reverse" } else { "" };
-                        add(&format!("weight_ih{sfx}"), vec![4 * h, f], &c.kernel_initializer);
-                        add(&format!("weight_hh{sfx}"), vec![4 * h, h], &c.recurrent_initializer);
-                        add(&format!("bias_ih{sfx}"), vec![4 * h], &c.bias_initializer);
-                        add(&format!("bias_hh{sfx}"), vec![4 * h], &c.bias_initializer);
-                    }
-                    is_seq = c.return_sequences;
-                    (h * dirs, LayerState::Lstm((0..dirs).map(|_| lstm::LstmCache::default()).collect()))
-                }
-                LayerConfig::Dense(c) => {
-                    add("weight", vec![c.units, f], &c.kernel_initializer);
-                    add("bias", vec![c.units], &c.bias_initializer);
-                    (c.units, LayerState::Dense { z: Vec::new(), skip_activation_backward: false })
-                }
-                LayerConfig::Dropout(_) => (f, LayerState::Dropout { mask: Vec::new() }),
-            };
-            layers.push(Layer { config: cfg.clone(), entries: first..entries.len(), state });
-            f = out;
-        }
+        let (entries, layers, total) = plan(&self.config.layers, in_features)?;
         // Lay the arena out and initialise each tensor from its own seeded stream.
         let mut offset = 0;
         self.entries = entries
@@ -233,8 +209,9 @@ impl Model {
                 e
             })
             .collect();
-        self.params = vec![0.0; offset];
-        self.grads = vec![0.0; offset];
+        debug_assert_eq!(offset, total);
+        self.params = zeroed(total)?;
+        self.grads = zeroed(total)?;
         for (k, (_, shape, init_cfg)) in entries.iter().enumerate() {
             let mut r = rng::seeded(self.config.seed, k as u64, 0x1417);
             let (rows, cols) = (shape[0], shape.get(1).copied().unwrap_or(0));
@@ -312,6 +289,13 @@ impl Model {
         if shape.first().copied().unwrap_or(0) == 0 {
             return Err(LstmError::InvalidArgument(format!("empty dataset: x has shape {shape:?}")));
         }
+        // The data must be exactly as long as its shape says: batches are gathered by row offsets from the shape.
+        check_len("x", x)?;
+        // A sequence of no steps has no last state and no mean loss.
+        let is_sequence = shape.len() == 3 || (shape.len() == 2 && matches!(self.config.layers[0], LayerConfig::Embedding(_)));
+        if is_sequence && shape[1] == 0 {
+            return Err(LstmError::shape("x timesteps (second axis)", "at least 1", 0));
+        }
         match &self.config.layers[0] {
             LayerConfig::Embedding(c) => {
                 let tokens = match x {
@@ -368,6 +352,7 @@ impl Model {
     pub fn check_target(&self, x: &DataRef, y: &DataRef) -> Result<()> {
         let loss = self.loss()?;
         let (xs, ys) = (x.shape(), y.shape());
+        check_len("y", y)?;
         if ys.first() != xs.first() {
             return Err(LstmError::shape("y samples (first axis), to match x", xs.first().copied().unwrap_or(0), ys.first().copied().unwrap_or(0)));
         }
@@ -619,6 +604,14 @@ impl Model {
     /// One training step on rows `rows` of a dataset already checked by [`Model::check_dataset`].
     pub fn train_rows(&mut self, x: &DataRef, y: &DataRef, rows: &[usize]) -> Result<Stats> {
         self.loss()?;
+        // Cheap next to the step, and an out-of-range row would otherwise panic in the gather.
+        let n = x.shape().first().copied().unwrap_or(0);
+        if rows.is_empty() {
+            return Err(LstmError::InvalidArgument("train_rows needs at least one row".into()));
+        }
+        if let Some(&r) = rows.iter().find(|&&r| r >= n) {
+            return Err(LstmError::IndexOutOfRange { index: r as i64, limit: n, position: "train_rows rows".into() });
+        }
         self.zero_grad();
         self.batch.gather(x, Some(y), Some(rows));
         self.forward(true)?;
@@ -632,6 +625,59 @@ impl Model {
     pub fn check_dataset(&mut self, x: &DataRef, y: &DataRef) -> Result<()> {
         self.check_input(x)?;
         self.check_target(x, y)
+    }
+
+    /// Stateful inference (Keras's `stateful=True`): runs `x` (usually one step, `[B,1]` tokens or `[B,1,F]`)
+    /// starting from the LSTM states the previous call left, and keeps the new ones. Text generation steps one word
+    /// at a time this way instead of re-running the whole prefix. A different batch size starts from zeros.
+    pub fn predict_step(&mut self, x: &DataRef) -> Result<(Vec<f32>, Vec<usize>)> {
+        self.check_input(x)?;
+        if self.config.layers.iter().any(|l| matches!(l, LayerConfig::Lstm(c) if c.bidirectional)) {
+            return Err(LstmError::InvalidArgument("predictStep cannot carry state through a bidirectional LSTM (its backward pass needs the whole sequence)".into()));
+        }
+        self.batch.gather(x, None, None);
+        let b = self.batch.shape.b;
+        if self.states.len() != self.layers.len() || self.states.iter().flatten().any(|(h, _)| h.len() % b != 0 || h.is_empty()) {
+            self.states = vec![None; self.layers.len()];
+        }
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            if let (LayerState::Lstm(caches), LayerConfig::Lstm(c)) = (&mut layer.state, &layer.config) {
+                let (h, cst) = match &self.states[l] {
+                    Some((h, cs)) if h.len() == b * c.units => (h.clone(), cs.clone()),
+                    _ => (vec![0.0; b * c.units], vec![0.0; b * c.units]),
+                };
+                caches[0].init_h = h;
+                caches[0].init_c = cst;
+            }
+        }
+        let result = self.forward(false);
+        // Keep the final states and clear the initial ones, so training and `predict` start from zeros again.
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            if let (LayerState::Lstm(caches), LayerConfig::Lstm(c)) = (&mut layer.state, &layer.config) {
+                let cache = &mut caches[0];
+                let (hu, t) = (c.units, self.batch.shape.t.unwrap_or(1));
+                let mut h = vec![0.0; b * hu];
+                let mut cs = vec![0.0; b * hu];
+                if result.is_ok() {
+                    for bi in 0..b {
+                        let row = (bi * t + t - 1) * hu;
+                        h[bi * hu..(bi + 1) * hu].copy_from_slice(&cache.h[row..row + hu]);
+                        cs[bi * hu..(bi + 1) * hu].copy_from_slice(&cache.c[row..row + hu]);
+                    }
+                }
+                cache.init_h.clear();
+                cache.init_c.clear();
+                self.states[l] = Some((h, cs));
+            }
+        }
+        result?;
+        let last = self.layers.len() - 1;
+        Ok((self.acts[last].clone(), self.shapes[last].dims()))
+    }
+
+    /// Forgets the states kept by [`Model::predict_step`].
+    pub fn reset_states(&mut self) {
+        self.states.clear();
     }
 
     /// Inference over `x` in batches; returns the output and its shape.
@@ -739,6 +785,16 @@ fn check_batch_size(batch_size: usize) -> Result<()> {
     Ok(())
 }
 
+/// The data's length must be the product of its shape (computed without overflow) → else `ShapeMismatch`.
+fn check_len(what: &str, d: &DataRef) -> Result<()> {
+    let shape = d.shape();
+    match shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s)) {
+        Some(n) if n == d.len() => Ok(()),
+        Some(n) => Err(LstmError::shape(format!("{what} data length for its shape {shape:?}"), n, d.len())),
+        None => Err(LstmError::shape(format!("{what} shape"), "a shape whose element count fits in memory", shape)),
+    }
+}
+
 /// NaN or Inf anywhere → `NonFinite`, naming the first position.
 pub fn check_finite(what: &str, v: &[f32], shape: &[usize]) -> Result<()> {
     if let Some((k, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
@@ -790,6 +846,79 @@ fn assemble_lstm_output(b: usize, t: usize, h: usize, seq: bool, caches: &[lstm:
             }
         }
     }
+}
+
+type EntryPlan = (String, Vec<usize>, crate::config::Initializer);
+
+/// The parameter tensors (name, shape, initializer) and layers of a stack on `in_features` input features, and the
+/// total parameter count. Sizes come from user configs and files, so the arithmetic is checked: an overflow, or a
+/// model whose params, grads and two optimizer slots could not be addressed, is `InvalidConfig` rather than a wrapped
+/// size (release builds) or an allocation abort.
+fn plan(configs: &[LayerConfig], in_features: usize) -> Result<(Vec<EntryPlan>, Vec<Layer>, usize)> {
+    let too_big = |li: usize| LstmError::InvalidConfig(format!("layer {li}: the parameter count overflows; the sizes are too large"));
+    let mut f = in_features;
+    let mut is_seq = match &configs[0] {
+        LayerConfig::Embedding(_) => true,
+        l => l.input_shape().map(|s| s.len() == 2).unwrap_or(true),
+    };
+    let mut entries: Vec<EntryPlan> = Vec::new();
+    let mut layers = Vec::new();
+    let mut total = 0usize;
+    for (li, cfg) in configs.iter().enumerate() {
+        let first = entries.len();
+        let mut add = |name: &str, shape: Vec<usize>, init: &crate::config::Initializer| -> Result<()> {
+            let len = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| too_big(li))?;
+            total = total.checked_add(len).ok_or_else(|| too_big(li))?;
+            entries.push((format!("{li}.{name}"), shape, init.clone()));
+            Ok(())
+        };
+        let (out, state) = match cfg {
+            LayerConfig::Embedding(c) => {
+                add("weight", vec![c.input_dim, c.output_dim], &c.embeddings_initializer)?;
+                (c.output_dim, LayerState::Embedding)
+            }
+            LayerConfig::Lstm(c) => {
+                if !is_seq {
+                    return Err(LstmError::InvalidConfig(format!(
+                        "layer {li} (lstm) needs a sequence input [B, T, F], but the layer before it outputs [B, F]"
+                    )));
+                }
+                let h = c.units;
+                let g4 = h.checked_mul(4).ok_or_else(|| too_big(li))?;
+                let dirs = if c.bidirectional { 2 } else { 1 };
+                for d in 0..dirs {
+                    let sfx = if d == 1 { "_reverse" } else { "" };
+                    add(&format!("weight_ih{sfx}"), vec![g4, f], &c.kernel_initializer)?;
+                    add(&format!("weight_hh{sfx}"), vec![g4, h], &c.recurrent_initializer)?;
+                    add(&format!("bias_ih{sfx}"), vec![g4], &c.bias_initializer)?;
+                    add(&format!("bias_hh{sfx}"), vec![g4], &c.bias_initializer)?;
+                }
+                is_seq = c.return_sequences;
+                (h.checked_mul(dirs).ok_or_else(|| too_big(li))?, LayerState::Lstm((0..dirs).map(|_| lstm::LstmCache::default()).collect()))
+            }
+            LayerConfig::Dense(c) => {
+                add("weight", vec![c.units, f], &c.kernel_initializer)?;
+                add("bias", vec![c.units], &c.bias_initializer)?;
+                (c.units, LayerState::Dense { z: Vec::new(), skip_activation_backward: false })
+            }
+            LayerConfig::Dropout(_) => (f, LayerState::Dropout { mask: Vec::new() }),
+        };
+        layers.push(Layer { config: cfg.clone(), entries: first..entries.len(), state });
+        f = out;
+    }
+    // params, grads and two optimizer slots of f32 must stay addressable.
+    if total.checked_mul(16).is_none_or(|bytes| bytes > isize::MAX as usize) {
+        return Err(LstmError::InvalidConfig(format!("the model would have {total} parameters, far more than memory can hold")));
+    }
+    Ok((entries, layers, total))
+}
+
+/// A zeroed buffer of `len` floats, or `InvalidConfig` when it cannot be allocated (instead of aborting the process).
+fn zeroed(len: usize) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| LstmError::InvalidConfig(format!("cannot allocate {len} parameters ({} bytes)", len.saturating_mul(4))))?;
+    v.resize(len, 0.0);
+    Ok(v)
 }
 
 /// Mutable views of one layer's gradient tensors (which are contiguous in the arena).

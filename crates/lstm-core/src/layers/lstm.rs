@@ -55,6 +55,10 @@ pub struct LstmCache {
     pub h: Vec<f32>,
     /// The recurrent input of each step: the previous h times the recurrent mask `[B,T,H]` (zeros at the first step).
     pub hprev: Vec<f32>,
+    /// Initial hidden and cell state `[B,H]` for stateful inference (`Model::predict_step`); empty means zeros.
+    /// Backward assumes zeros: training never sets these.
+    pub init_h: Vec<f32>,
+    pub init_c: Vec<f32>,
     /// Dropout multipliers: `[B,I]` on inputs and `[B,H]` on the recurrent state; empty when off.
     pub in_mask: Vec<f32>,
     pub rec_mask: Vec<f32>,
@@ -114,6 +118,8 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
     let hs = sized(&mut cache.h, b * t * h);
     let hprev = sized(&mut cache.hprev, b * t * h);
     let rec_mask: &[f32] = &cache.rec_mask;
+    let (init_h, init_c): (&[f32], &[f32]) = (&cache.init_h, &cache.init_c);
+    let has_init = !init_h.is_empty();
     let mut bias = vec![0.0f32; g4];
     bias.iter_mut().zip(p.b_ih.iter().zip(p.b_hh)).for_each(|(s, (a, c))| *s = a + c);
     let zeros = vec![0.0f32; h];
@@ -138,7 +144,20 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
             for s in 0..t {
                 let tt = if reverse { t - 1 - s } else { s };
                 let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
-                if s > 0 {
+                if s == 0 && has_init {
+                    // Stateful inference: the first step's recurrent input is the carried-over state.
+                    for bi in 0..bn {
+                        let src = &init_h[(b0 + bi) * h..(b0 + bi + 1) * h];
+                        let dst = &mut hprev[(bi * t + tt) * h..(bi * t + tt + 1) * h];
+                        if rec_mask.is_empty() {
+                            dst.copy_from_slice(src);
+                        } else {
+                            let m = &rec_mask[(b0 + bi) * h..(b0 + bi + 1) * h];
+                            dst.iter_mut().zip(src).zip(m).for_each(|((d, s), m)| *d = s * m);
+                        }
+                    }
+                }
+                if s > 0 || has_init {
                     // gates[:, tt] += hprev[:, tt] · W_hhᵀ, over the block's samples (row strides skip time).
                     gemm(
                         bn,
@@ -162,11 +181,16 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                     let masked = mask.is_some_and(|m| m[(b0 + bi) * t + tt] == 0);
                     if s == 0 {
                         let (c, hh) = (&mut cs[row * h..(row + 1) * h], &mut hs[row * h..(row + 1) * h]);
-                        if masked {
-                            c.fill(0.0);
-                            hh.fill(0.0);
+                        let (c_prev, h_prev): (&[f32], &[f32]) = if has_init {
+                            (&init_c[(b0 + bi) * h..(b0 + bi + 1) * h], &init_h[(b0 + bi) * h..(b0 + bi + 1) * h])
                         } else {
-                            lstm_cell_forward(h, grow, &zeros, c, hh);
+                            (&zeros, &zeros)
+                        };
+                        if masked {
+                            c.copy_from_slice(c_prev);
+                            hh.copy_from_slice(h_prev);
+                        } else {
+                            lstm_cell_forward(h, grow, c_prev, c, hh);
                         }
                     } else {
                         let prow = bi * t + tp;
