@@ -44,6 +44,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     armStallTimer()
     const response = await fetch(url, { signal: controller.signal, redirect: 'follow' })
     if (!response.ok || !response.body) {
+      await response.body?.cancel().catch(() => {})
       throw new LstmError('IO', `download of ${url} failed: HTTP ${response.status} ${response.statusText}`.trimEnd())
     }
     const total = Number(response.headers.get('content-length')) || undefined
@@ -51,6 +52,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     // A TTY gets one line redrawn in place; a log file gets a line per 10% instead of hundreds of updates.
     let lastDraw = 0
     let lastTenth = -1
+    let lastLine = ''
     const report = (done: boolean) => {
       if (!progress) return
       const percent = total ? ` (${Math.floor((100 * received) / total)}%)` : ''
@@ -63,9 +65,10 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
         }
       } else {
         const tenth = total ? Math.floor((10 * received) / total) : 0
-        if (done || tenth > lastTenth) {
+        if ((done || tenth > lastTenth) && line !== lastLine) {
           progress.write(`${line}\n`)
           lastTenth = tenth
+          lastLine = line
         }
       }
     }

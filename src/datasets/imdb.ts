@@ -510,9 +510,9 @@ function cacheFileFor(cacheDir: string, fingerprint: string): string {
 }
 
 /*
- * Layout, little-endian: "LSTMIMDB", u32 version, u32 header length, header JSON, zero padding to a multiple of 4,
- * then train offsets (u32), test offsets (u32), train tokens (i32), test tokens (i32), train labels (u8),
- * test labels (u8), vocabulary (UTF-8, one word per line).
+ * Layout: "LSTMIMDB", u32 LE version, u32 LE header length, header JSON, zero padding to a multiple of 4, then
+ * train offsets (u32), test offsets (u32), train tokens (i32), test tokens (i32), train labels (u8), test labels
+ * (u8), vocabulary (UTF-8, one word per line). The arrays are in the machine's byte order: a cache stays local.
  */
 function writeCache(file: string, fingerprint: string, data: TokenizedImdb): void {
   const vocabulary = Buffer.from(data.vocabulary.join('\n'), 'utf8')
