@@ -69,6 +69,17 @@ impl TryFrom<InitializerRepr> for Initializer {
             InitializerRepr::Name(kind) => InitializerFields { kind, ..Default::default() },
             InitializerRepr::Object(f) => f,
         };
+        // JSON numbers beyond f32 parse as ±inf: they would make inf weights, or panic in the uniform sampler.
+        for (name, v) in [("gain", f.gain), ("value", f.value), ("mean", f.mean), ("stddev", f.stddev), ("minval", f.minval), ("maxval", f.maxval)] {
+            if let Some(v) = v {
+                if !v.is_finite() {
+                    return Err(format!("initializer {:?}: {name} must be a finite float32, got {v}", f.kind));
+                }
+            }
+        }
+        if f.stddev.is_some_and(|s| s < 0.0) {
+            return Err(format!("initializer {:?}: stddev must not be negative, got {}", f.kind, f.stddev.unwrap_or(0.0)));
+        }
         Ok(match normalize(&f.kind).as_str() {
             "glorotuniform" => Initializer::GlorotUniform,
             "glorotnormal" => Initializer::GlorotNormal,

@@ -56,8 +56,15 @@ impl Model {
     /// Returns the model and the user metadata string.
     pub fn load(path: &Path, num_threads: usize) -> Result<(Model, Option<String>)> {
         let bytes = read_file(path)?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| LstmError::corrupt(path, format!("not a safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| LstmError::corrupt(path, e.to_string()))?;
+        Model::load_from_bytes(&bytes, path, num_threads)
+    }
+
+    /// [`Model::load`] on the bytes of a file already read; `path` only names the file in error messages.
+    /// Never allocates much more than the file's size: an architecture needing more parameters than the file
+    /// holds is refused before the model is built.
+    pub fn load_from_bytes(bytes: &[u8], path: &Path, num_threads: usize) -> Result<(Model, Option<String>)> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| LstmError::corrupt(path, format!("not a safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| LstmError::corrupt(path, e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let json = meta
             .get("model")
@@ -69,6 +76,17 @@ impl Model {
             if let Ok(t) = st.tensor("0.weight_ih").or_else(|_| st.tensor("0.weight")) {
                 config.input_dim = t.shape().get(1).copied();
             }
+        }
+        // The architecture comes from the file, so it is untrusted: building it allocates params, grads and the
+        // optimizer slots, so first check the file really holds that many parameters (a flipped digit in the JSON
+        // must not ask for terabytes).
+        let in_file: usize = st.tensors().iter().filter(|(name, _)| !name.starts_with(OPTIMIZER_PREFIX)).map(|(_, t)| t.data().len() / 4).sum();
+        match Model::parameter_count(&config) {
+            Err(e) => return Err(LstmError::corrupt(path, format!("bad architecture: {e}"))),
+            Ok(Some(n)) if n > in_file => {
+                return Err(LstmError::corrupt(path, format!("the architecture has {n} parameters but the file holds only {in_file} weights")))
+            }
+            _ => {}
         }
         let mut model = Model::new(config, num_threads).map_err(|e| LstmError::corrupt(path, format!("bad architecture: {e}")))?;
         if !model.is_built() {
@@ -87,15 +105,25 @@ impl Model {
     /// Loads only the weights into this model, whose architecture must be the file's.
     pub fn load_weights(&mut self, path: &Path) -> Result<()> {
         let bytes = read_file(path)?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| LstmError::corrupt(path, format!("not a safetensors file: {e}")))?;
+        self.load_weights_from_bytes(&bytes, path)
+    }
+
+    /// [`Model::load_weights`] on the bytes of a file already read; `path` only names the file in error messages.
+    pub fn load_weights_from_bytes(&mut self, bytes: &[u8], path: &Path) -> Result<()> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| LstmError::corrupt(path, format!("not a safetensors file: {e}")))?;
         if !self.is_built() {
             let first = st.tensor("0.weight_ih").or_else(|_| st.tensor("0.weight")).map_err(|_| LstmError::corrupt(path, "no first-layer weight"))?;
-            let f = first.shape().get(1).copied().ok_or_else(|| LstmError::corrupt(path, "first-layer weight is not a matrix"))?;
+            // The input size is read from the file: only a real, non-empty matrix may set it (a [0, 2^40] tensor holds
+            // no bytes yet would size the model at terabytes).
+            let f = match first.shape() {
+                &[rows, f] if rows > 0 && f > 0 => f,
+                s => return Err(LstmError::corrupt(path, format!("first-layer weight has shape {s:?}, expected a non-empty matrix"))),
+            };
             let mut shape = vec![1, 1, f];
             if !matches!(self.config().layers[0], crate::LayerConfig::Lstm(_)) {
                 shape.remove(1);
             }
-            self.check_input(&crate::Data::Floats(&vec![0.0; f], &shape))?;
+            self.check_input(&crate::Data::Floats(&vec![0.0; f], &shape)).map_err(|e| LstmError::corrupt(path, format!("first-layer weight does not fit: {e}")))?;
         }
         self.read_tensors(path, &st, false)
     }
@@ -157,6 +185,10 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     let meta = fs::metadata(path).map_err(|e| LstmError::io(path, e))?;
     if meta.is_dir() {
         return Err(LstmError::io(path, "is a directory, not a weights file"));
+    }
+    // A device or a pipe (/dev/zero, /dev/stdin) could be read forever.
+    if !meta.is_file() {
+        return Err(LstmError::io(path, "is not a regular file"));
     }
     fs::read(path).map_err(|e| LstmError::io(path, e))
 }
