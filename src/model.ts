@@ -2,6 +2,7 @@
  * `Sequential`: the Keras-shaped face of the Rust core. Data crosses into native code once per call (copied, so
  * the caller may reuse its buffers); training runs on the model's own thread, and the JS event loop stays free.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { availableParallelism } from 'node:os'
 import { LstmError } from './errors.js'
 import { type Callback, type FitParams, History, type Logs, ProgressBar } from './callbacks.js'
@@ -159,6 +160,12 @@ function abortError(): LstmError {
   return new LstmError('ABORTED', 'fit was aborted by its AbortSignal; the model keeps the weights of the last finished batch')
 }
 
+/**
+ * The model whose fit callback is running in the current async context. A counter alone (`hookDepth`) cannot tell
+ * a call made by an (async, paused) callback from a call made elsewhere meanwhile; the async context can.
+ */
+const callbackOf = new AsyncLocalStorage<Sequential>()
+
 /** A linear stack of layers, trained and run by the Rust core. */
 export class Sequential {
   /** Set from a callback to end `fit` after the current batch. */
@@ -199,7 +206,9 @@ export class Sequential {
 
   /** Throws MODEL_BUSY for a call made while `fit` runs, unless it comes from one of fit's callbacks. */
   private assertIdle(what: string): void {
-    if (this.training && this.hookDepth === 0) {
+    // Fix: also require the call to come from one of this model's callbacks (its async context), not merely to
+    // happen while a callback is paused at an await: outside calls made then used to slip through.
+    if (this.training && !(this.hookDepth > 0 && callbackOf.getStore() === this)) {
       throw new LstmError('MODEL_BUSY', `${what}() was called while the model is training; wait for fit() to finish, or call it from a callback`)
     }
   }
@@ -250,7 +259,7 @@ export class Sequential {
     try {
       for (const cb of callbacks) {
         const f = cb[hook] as ((...args: unknown[]) => void | Promise<void>) | undefined
-        if (typeof f === 'function') await f.call(cb, a, b)
+        if (typeof f === 'function') await callbackOf.run(this, () => f.call(cb, a, b))
       }
     } finally {
       this.hookDepth--
@@ -263,7 +272,11 @@ export class Sequential {
    */
   async fit(x: TensorLike, y: TensorLike, options: FitOptions = {}): Promise<History> {
     // The busy flag is set before the first await, so a call right after fit() sees it.
-    this.assertIdle('fit')
+    // Fix: fit is refused while training even from a callback; a nested fit used to run, reset stopTraining and
+    // clear the busy flag in its `finally` while the outer fit was still training.
+    if (this.training) {
+      throw new LstmError('MODEL_BUSY', 'fit() was called while the model is training (from a callback too); wait for the running fit() to finish')
+    }
     this.training = true
     this.stopTraining = false
     const datasets: number[] = []
@@ -421,6 +434,24 @@ export class Sequential {
     const xt = this.toInput(x)
     const out = call(() => this.nativeModel.predictSync(xt.data, [...xt.shape], batchSize))
     return tensor(out.data, out.shape)
+  }
+
+  /**
+   * Stateful inference (Keras's `stateful=True`): runs x, usually one step (`[B, 1]` token ids or `[B, 1, F]`),
+   * starting from the LSTM states the previous call left, and keeps the new ones. Generation steps one word at a
+   * time this way instead of re-running the whole prefix. `resetStates()` starts over from zeros.
+   */
+  predictStep(x: TensorLike): Tensor {
+    this.assertIdle('predictStep')
+    const xt = this.toInput(x)
+    const out = call(() => this.nativeModel.predictStep(xt.data, [...xt.shape]))
+    return tensor(out.data, out.shape)
+  }
+
+  /** Forgets the LSTM states kept by `predictStep`. */
+  resetStates(): void {
+    this.assertIdle('resetStates')
+    call(() => this.nativeModel.resetStates())
   }
 
   /** One optimizer step on one batch (Keras's `train_on_batch`). */

@@ -342,6 +342,21 @@ impl NativeModel {
         Ok(TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
     }
 
+    /// Stateful inference on the calling thread: runs x from the LSTM states the last call left (see resetStates).
+    #[napi(catch_unwind)]
+    pub fn predict_step(&self, x: Either<Int32Array, Float32Array>, x_shape: Vec<u32>) -> Result<TensorOut> {
+        let x = OwnedData::from_js(x, x_shape)?;
+        let (data, shape) = self.try_model()?.predict_step(&x.view()).map_err(from_core)?;
+        Ok(TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
+    }
+
+    /// Forgets the states kept by predictStep.
+    #[napi(catch_unwind)]
+    pub fn reset_states(&self) -> Result<()> {
+        self.try_model()?.reset_states();
+        Ok(())
+    }
+
     /// Every weight, by PyTorch name, copied out.
     #[napi(catch_unwind)]
     pub fn get_weights(&self) -> Result<Vec<NamedTensor>> {

@@ -1,0 +1,153 @@
+/**
+ * The `lstm-native` command: the tutorial's two models end to end.
+ *   lstm-native train words [--corpus FILE] [--steps 50000] [--units 512] [--seed N] [--save FILE] [--embedding]
+ *   lstm-native train imdb  [--data PATH] [--epochs 3] [--batch-size 64] [--num-words 1000] [--maxlen 200] ...
+ *   lstm-native generate --model FILE --prompt "three words here" [--words 30] [--temperature T]
+ *   lstm-native predict --model FILE "some review text"
+ */
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { LstmError } from './errors.js'
+import { generate } from './generate.js'
+import { Sequential } from './model.js'
+import { predictReview, trainImdb } from './tasks/imdb.js'
+import { trainWords } from './tasks/words.js'
+
+function integer(min: number) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got ${JSON.stringify(value)}`)
+    return n
+  }
+}
+
+function fraction(value: string): number {
+  const n = Number(value)
+  if (value.trim() === '' || !(n >= 0 && n < 1)) throw new InvalidArgumentError(`expected a number in [0, 1), got ${JSON.stringify(value)}`)
+  return n
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value)
+  if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number ≥ 0, got ${JSON.stringify(value)}`)
+  return n
+}
+
+const threads = () => new Option('--threads <n>', 'compute threads (default: one per core)').argParser(integer(1))
+
+export function program(): Command {
+  const cli = new Command('lstm-native')
+    .description('Train and run LSTM networks at native speed: the next-word and IMDB sentiment tutorial models')
+    .showHelpAfterError()
+  const train = cli.command('train').description('train one of the tutorial models')
+
+  train
+    .command('words')
+    .description("the next-word model: three words in, the next word out (2-layer LSTM, RMSProp, single-sample steps)")
+    .option('--corpus <file>', 'space-separated tokens (default: the bundled passage)')
+    .option('--steps <n>', 'training samples', integer(1), 50_000)
+    .option('--units <n>', 'units of each LSTM layer', integer(1), 512)
+    .option('--seed <n>', 'seed of the weights and the window offsets', integer(0), 0)
+    .option('--embedding', 'feed the word ids through an Embedding and train in batches')
+    .option('--batch-size <n>', 'batch size with --embedding', integer(1), 16)
+    .option('--context <n>', 'words in before the predicted one', integer(1), 3)
+    .option('--learning-rate <lr>', 'learning rate (default: RMSProp 0.001; Adam 0.002 with --embedding)', nonNegative)
+    .option('--save <file>', 'write the trained model (with its vocabulary) to this .safetensors file')
+    .addOption(threads())
+    .action(async (o) => {
+      const r = await trainWords({
+        corpus: o.corpus,
+        steps: o.steps,
+        units: o.units,
+        seed: o.seed,
+        embedding: Boolean(o.embedding),
+        batchSize: o.batchSize,
+        contextLength: o.context,
+        learningRate: o.learningRate,
+        numThreads: o.threads,
+        save: o.save,
+      })
+      console.log(`final 1,000-step average accuracy: ${(r.finalAccuracy * 100).toFixed(2)}% (${r.tokens} tokens, ${r.vocabularySize} words, ${r.seconds.toFixed(1)} s)`)
+      if (o.save) console.log(`saved to ${o.save}`)
+    })
+
+  train
+    .command('imdb')
+    .description('the IMDB sentiment model: Embedding, Dropout, LSTM(100), Dense(250, relu), Dropout, Dense(1, sigmoid)')
+    .option('--data <path>', 'aclImdb_v1.tar.gz or the extracted folder (default: the bundled 2,000-review sample)')
+    .option('--epochs <n>', 'epochs', integer(0), 3)
+    .option('--batch-size <n>', 'batch size', integer(1), 64)
+    .option('--num-words <n>', 'vocabulary size', integer(4), 1000)
+    .option('--maxlen <n>', 'tokens per review (pad and cut at the start)', integer(1), 200)
+    .option('--validation-split <f>', 'fraction of training reviews held out for validation', fraction)
+    .option('--early-stopping <patience>', 'stop after this many epochs without a better val_loss; restore the best weights', integer(0))
+    .option('--seed <n>', 'seed', integer(0), 0)
+    .option('--bidirectional', 'read each review in both directions')
+    .option('--mask-zero', 'skip the padding inside the LSTM')
+    .option('--units <n>', 'LSTM units', integer(1), 100)
+    .option('--embedding-dim <n>', 'embedding size', integer(1), 50)
+    .option('--save <file>', 'write the trained model to this .safetensors file')
+    .option('--plot <file.svg>', 'write loss and accuracy per epoch as an SVG chart')
+    .addOption(threads())
+    .action(async (o) => {
+      const r = await trainImdb({
+        data: o.data,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        numWords: o.numWords,
+        maxlen: o.maxlen,
+        validationSplit: o.validationSplit,
+        earlyStopping: o.earlyStopping,
+        seed: o.seed,
+        bidirectional: Boolean(o.bidirectional),
+        maskZero: Boolean(o.maskZero),
+        units: o.units,
+        embeddingDim: o.embeddingDim,
+        numThreads: o.threads,
+        save: o.save,
+        plot: o.plot,
+      })
+      console.log(`done in ${r.seconds.toFixed(1)} s`)
+      if (o.save) console.log(`saved to ${o.save}`)
+    })
+
+  cli
+    .command('generate')
+    .description('continue a prompt word by word with a model saved by `train words`')
+    .requiredOption('--model <file>', 'a model saved by `lstm-native train words --save FILE`')
+    .requiredOption('--prompt <words>', 'the words to start from')
+    .option('--words <n>', 'words to add', integer(0), 30)
+    .option('--temperature <t>', 'sampling temperature; 0 picks the most likely word', nonNegative, 0)
+    .option('--seed <n>', 'seed of the sampling', integer(0), 0)
+    .action(async (o) => {
+      const model = await Sequential.load(o.model)
+      const added = generate(model, { prompt: o.prompt, words: o.words, temperature: o.temperature, seed: o.seed })
+      console.log(`${o.prompt} ${added.join(' ')}`)
+    })
+
+  cli
+    .command('predict')
+    .description('the probability that a review is positive, with a model saved by `train imdb`')
+    .requiredOption('--model <file>', 'a model saved by `lstm-native train imdb --save FILE`')
+    .argument('<text...>', 'the review')
+    .action(async (text: string[], o) => {
+      const model = await Sequential.load(o.model)
+      const p = await predictReview(model, text.join(' '))
+      console.log(p.toFixed(4))
+    })
+  return cli
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  try {
+    await program().parseAsync(argv)
+    return 0
+  } catch (e) {
+    const err = e instanceof LstmError ? e : undefined
+    console.error(`lstm-native: ${err ? `${err.code}: ` : ''}${e instanceof Error ? e.message : String(e)}`)
+    return 1
+  }
+}
+
+main().then((code) => {
+  process.exitCode = code
+})

@@ -1,0 +1,96 @@
+/**
+ * Text generation: continue a prompt word by word with a next-word model, stepping the LSTM state forward one word
+ * at a time (`predictStep`) rather than re-running the whole prefix.
+ */
+import { LstmError } from './errors.js'
+import type { Sequential } from './model.js'
+import { tensor } from './tensor.js'
+
+export interface GenerateOptions {
+  /** The words to start from (a string is split on whitespace). */
+  prompt: string | string[]
+  /** How many words to add. Default 30. */
+  words?: number
+  /** Sampling temperature; 0 picks the most likely word every time. Default 0. */
+  temperature?: number
+  /** Seeds the sampling. Default 0. */
+  seed?: number
+}
+
+/** What a next-word model saves in its metadata so that `generate` needs nothing else. */
+export interface WordModelMetadata {
+  task: 'words'
+  /** Word of each id, most frequent first. */
+  vocabulary: string[]
+  /** `'float'`: ids fed as raw floats `[B, T, 1]` (the tutorial); `'embedding'`: int32 ids `[B, T]`. */
+  input: 'float' | 'embedding'
+}
+
+/** A small seeded generator (mulberry32) for sampling and the training scripts' offsets. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export function wordModelMetadata(model: Sequential): WordModelMetadata {
+  const m = model.metadata as Partial<WordModelMetadata>
+  if (m.task !== 'words' || !Array.isArray(m.vocabulary) || (m.input !== 'float' && m.input !== 'embedding')) {
+    throw new LstmError('INVALID_ARGUMENT', 'this model carries no vocabulary: train it with `lstm-native train words` (or save metadata { task: "words", vocabulary, input })')
+  }
+  return m as WordModelMetadata
+}
+
+/** Picks the next id from the model's output row (logits for a linear output, probabilities for softmax). */
+function pick(row: ArrayLike<number>, logits: boolean, temperature: number, random: () => number): number {
+  let best = 0
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i
+  if (temperature <= 0) return best
+  const scores = Array.from(row, (v) => (logits ? v : Math.log(Math.max(v, 1e-12))) / temperature)
+  const max = Math.max(...scores)
+  const weights = scores.map((s) => Math.exp(s - max))
+  let r = random() * weights.reduce((a, b) => a + b, 0)
+  for (let i = 0; i < weights.length; i++) {
+    r -= weights[i]
+    if (r <= 0) return i
+  }
+  return best
+}
+
+/** Continues `prompt` by `words` words; returns only the new words. */
+export function generate(model: Sequential, options: GenerateOptions): string[] {
+  const meta = wordModelMetadata(model)
+  const prompt = typeof options.prompt === 'string' ? options.prompt.split(/\s+/).filter(Boolean) : options.prompt
+  const count = options.words ?? 30
+  const temperature = options.temperature ?? 0
+  if (prompt.length === 0) throw new LstmError('INVALID_ARGUMENT', 'generate: the prompt is empty')
+  if (!Number.isInteger(count) || count < 0) throw new LstmError('INVALID_ARGUMENT', `generate: words must be a non-negative integer, got ${count}`)
+  if (!(temperature >= 0)) throw new LstmError('INVALID_ARGUMENT', `generate: temperature must be ≥ 0, got ${temperature}`)
+  const index = new Map(meta.vocabulary.map((w, i) => [w, i]))
+  const ids = prompt.map((w) => {
+    const id = index.get(w)
+    if (id === undefined) throw new LstmError('INVALID_ARGUMENT', `generate: the word ${JSON.stringify(w)} is not in the model's vocabulary of ${meta.vocabulary.length} words`)
+    return id
+  })
+  const last = model.layers[model.layers.length - 1]
+  const logits = !(last.type === 'dense' && last.activation === 'softmax')
+  const random = seededRandom(options.seed ?? 0)
+  const step = (id: number): Float32Array =>
+    model.predictStep(meta.input === 'embedding' ? tensor(new Int32Array([id]), [1, 1]) : tensor(new Float32Array([id]), [1, 1, 1])).data as Float32Array
+  model.resetStates()
+  let out: Float32Array = new Float32Array(0)
+  for (const id of ids) out = step(id)
+  const added: string[] = []
+  for (let k = 0; k < count; k++) {
+    const next = pick(out, logits, temperature, random)
+    added.push(meta.vocabulary[next])
+    if (k + 1 < count) out = step(next)
+  }
+  model.resetStates()
+  return added
+}

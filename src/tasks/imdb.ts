@@ -1,0 +1,159 @@
+/**
+ * The tutorial's second model: IMDB sentiment. Embedding(1000, 50), Dropout(.2), LSTM(100, dropout .2,
+ * recurrentDropout .2), Dense(250, relu), Dropout(.2), Dense(1, sigmoid); Adam, binary cross-entropy, batch 64,
+ * reviews padded and cut to 200 tokens ('pre'), as the tutorial does.
+ */
+import { availableParallelism } from 'node:os'
+import { writeFileSync } from 'node:fs'
+import { earlyStopping, type Callback, type History } from '../callbacks.js'
+import { load } from '../datasets/imdb.js'
+import { LstmError } from '../errors.js'
+import * as layers from '../layers.js'
+import { Sequential } from '../model.js'
+import { historySvg } from '../plot.js'
+import { tensor } from '../tensor.js'
+import { padSequences } from '../text.js'
+
+export interface TrainImdbOptions {
+  /** The aclImdb archive or folder. Default: the bundled 2,000-review sample. */
+  data?: string
+  /** Default 3. */
+  epochs?: number
+  /** Default 64. */
+  batchSize?: number
+  /** Vocabulary size (the embedding's inputDim). Default 1,000. */
+  numWords?: number
+  /** Tokens per review after padding/cutting ('pre'). Default 200. */
+  maxlen?: number
+  /** Fraction of the training reviews held out for validation. Default 0 (0.1 with `earlyStopping`). */
+  validationSplit?: number
+  /** Stop after this many epochs without a better validation loss, and restore the best weights. */
+  earlyStopping?: number
+  /** Default 0. */
+  seed?: number
+  /** Read both directions (Bidirectional LSTM). Default false. */
+  bidirectional?: boolean
+  /** Mask the padding (id 0) so the LSTM skips it. Default false. */
+  maskZero?: boolean
+  /** LSTM units. Default 100. */
+  units?: number
+  /** Embedding size. Default 50. */
+  embeddingDim?: number
+  /** Default: one per core. */
+  numThreads?: number
+  /** 0 silent, 1 progress bar. Default 1. */
+  verbose?: 0 | 1
+  /** Write the trained model here (it carries the word index for `predict`). */
+  save?: string
+  /** Write an SVG of loss and accuracy per epoch here. */
+  plot?: string
+  log?: (line: string) => void
+}
+
+export interface TrainImdbResult {
+  model: Sequential
+  history: History
+  testLoss: number
+  testAccuracy: number
+  /** Wall time of the whole run: loading, training and the test pass. */
+  seconds: number
+  trainSize: number
+  testSize: number
+}
+
+/** What a sentiment model saves so that `predictReview` can encode text like its training data. */
+export interface ImdbModelMetadata {
+  task: 'imdb'
+  maxlen: number
+  startChar: number
+  oovChar: number
+  indexFrom: number
+  /** Words with ids indexFrom, indexFrom+1, ... (the kept vocabulary, most frequent first). */
+  words: string[]
+}
+
+/** The tutorial's model, with the options the CLI offers. */
+export function imdbModel(options: { numWords?: number; embeddingDim?: number; units?: number; bidirectional?: boolean; maskZero?: boolean; seed?: number; numThreads?: number } = {}): Sequential {
+  const { numWords = 1000, embeddingDim = 50, units = 100, bidirectional = false, maskZero = false, seed = 0, numThreads = availableParallelism() } = options
+  return new Sequential(
+    [
+      layers.embedding({ inputDim: numWords, outputDim: embeddingDim, maskZero }),
+      layers.dropout({ rate: 0.2 }),
+      layers.lstm({ units, dropout: 0.2, recurrentDropout: 0.2, bidirectional }),
+      layers.dense({ units: 250, activation: 'relu' }),
+      layers.dropout({ rate: 0.2 }),
+      layers.dense({ units: 1, activation: 'sigmoid' }),
+    ],
+    { seed, numThreads, name: 'imdb_sentiment' },
+  )
+}
+
+/** Trains the sentiment model and prints `test accuracy: 0.8512` over the whole test set. */
+export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainImdbResult> {
+  const start = performance.now()
+  const log = options.log ?? console.log
+  const { epochs = 3, batchSize = 64, numWords = 1000, maxlen = 200, seed = 0, verbose = 1 } = options
+  const validationSplit = options.validationSplit ?? (options.earlyStopping !== undefined ? 0.1 : 0)
+  const data = await load(options.data ? { path: options.data, numWords } : { sample: true, numWords })
+  if (verbose) log(`IMDB: ${data.xTrain.length} training and ${data.xTest.length} test reviews${options.data ? '' : ' (the bundled sample; pass --data for the full dataset)'}`)
+  const xTrain = padSequences(data.xTrain, { maxlen })
+  const xTest = padSequences(data.xTest, { maxlen })
+  const yTrain = tensor(data.yTrain, [data.yTrain.length, 1])
+  const yTest = tensor(data.yTest, [data.yTest.length, 1])
+
+  const model = imdbModel({ ...options, numWords })
+  model.compile({ loss: 'binaryCrossentropy', optimizer: 'adam', metrics: ['accuracy'] })
+  const callbacks: Callback[] = []
+  if (options.earlyStopping !== undefined) callbacks.push(earlyStopping({ monitor: 'val_loss', patience: options.earlyStopping, restoreBestWeights: true }))
+  // Keras's validation_split takes the last reviews before shuffling; the loader's order is negatives then
+  // positives, so shuffle once (seeded) to keep both classes in the validation set.
+  const [xFit, yFit] = validationSplit > 0 ? shuffled(xTrain.data as Int32Array, data.yTrain, maxlen, seed) : [xTrain, yTrain]
+  const history = await model.fit(xFit, yFit, { epochs, batchSize, validationSplit, verbose, callbacks })
+  const test = await model.evaluate(xTest, yTest, { batchSize: 500 })
+  const testAccuracy = test.accuracy ?? Number.NaN
+  log(`test accuracy: ${testAccuracy.toFixed(4)}`)
+
+  const words: string[] = []
+  for (const [w, id] of data.wordIndex) if (id >= 3 && id < numWords) words[id - 3] = w
+  const metadata: ImdbModelMetadata = { task: 'imdb', maxlen, startChar: 1, oovChar: 2, indexFrom: 3, words }
+  model.metadata = { ...metadata }
+  if (options.save) await model.save(options.save)
+  if (options.plot) writeFileSync(options.plot, historySvg(history))
+  return { model, history, testLoss: test.loss, testAccuracy, seconds: (performance.now() - start) / 1000, trainSize: data.xTrain.length, testSize: data.xTest.length }
+}
+
+function shuffled(x: Int32Array, y: Float32Array, maxlen: number, seed: number) {
+  const n = y.length
+  const order = Array.from({ length: n }, (_, i) => i)
+  let a = (seed ^ 0x9e3779b9) >>> 0
+  const random = () => ((a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 4294967296)
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[order[i], order[j]] = [order[j], order[i]]
+  }
+  const xs = new Int32Array(x.length)
+  const ys = new Float32Array(n)
+  order.forEach((src, dst) => {
+    xs.set(x.subarray(src * maxlen, (src + 1) * maxlen), dst * maxlen)
+    ys[dst] = y[src]
+  })
+  return [tensor(xs, [n, maxlen]), tensor(ys, [n, 1])] as const
+}
+
+/** Words of a review as the loader tokenizes them: lower case, `<br />` as space, tokens `[a-z0-9']+`. */
+export function reviewWords(text: string): string[] {
+  return text.toLowerCase().replaceAll('<br />', ' ').match(/[a-z0-9']+/g) ?? []
+}
+
+/** The probability that `review` is positive, from a model trained by `trainImdb`. */
+export async function predictReview(model: Sequential, review: string): Promise<number> {
+  const m = model.metadata as Partial<ImdbModelMetadata>
+  if (m.task !== 'imdb' || !Array.isArray(m.words) || !m.maxlen) {
+    throw new LstmError('INVALID_ARGUMENT', 'this model carries no word index: train it with `lstm-native train imdb --save FILE`')
+  }
+  const index = new Map(m.words.map((w, i) => [w, i + (m.indexFrom ?? 3)]))
+  const ids = [m.startChar ?? 1, ...reviewWords(review).map((w) => index.get(w) ?? m.oovChar ?? 2)]
+  const x = padSequences([ids], { maxlen: m.maxlen })
+  const out = await model.predict(x, { batchSize: 1 })
+  return out.data[0]
+}

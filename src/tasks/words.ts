@@ -1,0 +1,137 @@
+/**
+ * The tutorial's first model: three words in, the next word out. A 2-layer LSTM over 3 word ids fed as raw floats,
+ * a dense output initialised N(0,1) like the tutorial's `weights['out']`, RMSProp(1e-3), single-sample steps on
+ * windows that walk the text by 4 from a random offset. With `embedding`, ids go through an Embedding instead and
+ * training runs in batches.
+ */
+import { availableParallelism } from 'node:os'
+import { LstmError } from '../errors.js'
+import { seededRandom, type WordModelMetadata } from '../generate.js'
+import * as layers from '../layers.js'
+import { Sequential } from '../model.js'
+import { bundledDataPath } from '../paths.js'
+import { tensor } from '../tensor.js'
+import { buildVocabulary, readWords } from '../text.js'
+
+export interface TrainWordsOptions {
+  /** Text of space-separated tokens. Default: the bundled passage (data/meditations-5-20.txt). */
+  corpus?: string
+  /** Training samples (steps of one sample, or samples across batches with `embedding`). Default 50,000. */
+  steps?: number
+  /** Units of each LSTM layer. Default 512. */
+  units?: number
+  /** Words in, before the one predicted. Default 3. */
+  contextLength?: number
+  /** Seeds the weights and the window offsets. Default 0. */
+  seed?: number
+  /** Use an Embedding instead of raw float ids, and train in batches. Default false. */
+  embedding?: boolean
+  /** Batch size with `embedding`. Default 16. */
+  batchSize?: number
+  /** Embedding size with `embedding`. Default 64. */
+  embeddingDim?: number
+  /** Default: RMSProp 0.001 (the tutorial), Adam 0.002 with `embedding`. */
+  learningRate?: number
+  /** Default: one per core. */
+  numThreads?: number
+  /** Samples per `Average Accuracy` line. Default 1,000. */
+  reportEvery?: number
+  /** Where the progress lines go. Default console.log. */
+  log?: (line: string) => void
+  /** Write the trained model (with its vocabulary) here. */
+  save?: string
+}
+
+export interface WordsReport {
+  iteration: number
+  accuracy: number
+  loss: number
+  seconds: number
+}
+
+export interface TrainWordsResult {
+  model: Sequential
+  reports: WordsReport[]
+  /** Accuracy over the last `reportEvery` samples. */
+  finalAccuracy: number
+  seconds: number
+  vocabularySize: number
+  tokens: number
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new LstmError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${v}`)
+  return v
+}
+
+/** The next-word model, exactly as the tutorial (or its Embedding variant). */
+export function wordModel(vocabularySize: number, options: { units?: number; contextLength?: number; embedding?: boolean; embeddingDim?: number; seed?: number; numThreads?: number } = {}): Sequential {
+  const { units = 512, contextLength = 3, embedding = false, embeddingDim = 64, seed = 0, numThreads = availableParallelism() } = options
+  const normal = { type: 'randomNormal', mean: 0, stddev: 1 } as const
+  const stack = embedding
+    ? [layers.embedding({ inputDim: vocabularySize, outputDim: embeddingDim }), layers.lstm({ units, returnSequences: true }), layers.lstm({ units }), layers.dense({ units: vocabularySize })]
+    : [
+        layers.lstm({ units, returnSequences: true, inputShape: [contextLength, 1] }),
+        layers.lstm({ units }),
+        layers.dense({ units: vocabularySize, kernelInitializer: normal, biasInitializer: normal }),
+      ]
+  return new Sequential(stack, { seed, numThreads, name: embedding ? 'next_word_embedding' : 'next_word' })
+}
+
+/** Trains the next-word model and prints `Iteration = 1000, Average Accuracy= 12.34%` every `reportEvery` samples. */
+export async function trainWords(options: TrainWordsOptions = {}): Promise<TrainWordsResult> {
+  const corpus = options.corpus ?? bundledDataPath('meditations-5-20.txt')
+  const steps = positiveInt('steps', options.steps ?? 50_000)
+  const n = positiveInt('contextLength', options.contextLength ?? 3)
+  const reportEvery = positiveInt('reportEvery', options.reportEvery ?? 1000)
+  const embedding = options.embedding ?? false
+  const batchSize = embedding ? positiveInt('batchSize', options.batchSize ?? 16) : 1
+  const log = options.log ?? console.log
+  const seed = options.seed ?? 0
+
+  const words = readWords(corpus)
+  const { dictionary, reverseDictionary } = buildVocabulary(words)
+  if (words.length < n + 2) throw new LstmError('INVALID_ARGUMENT', `${corpus} has ${words.length} tokens; the model needs at least ${n + 2}`)
+  const ids = words.map((w) => dictionary.get(w) as number)
+  const V = reverseDictionary.length
+
+  const model = wordModel(V, { units: options.units, contextLength: n, embedding, embeddingDim: options.embeddingDim, seed, numThreads: options.numThreads })
+  model.compile({
+    loss: { type: 'sparseCategoricalCrossentropy', fromLogits: true },
+    optimizer: embedding
+      ? { type: 'adam', learningRate: options.learningRate ?? 0.002 }
+      : { type: 'rmsprop', learningRate: options.learningRate ?? 0.001, rho: 0.9, epsilon: 1e-10 },
+    metrics: ['accuracy'],
+  })
+  const metadata: WordModelMetadata = { task: 'words', vocabulary: reverseDictionary, input: embedding ? 'embedding' : 'float' }
+  model.metadata = { ...metadata }
+
+  // The tutorial's walk: start at a random offset in [0, n+1], take n words and the next, move on by n+1,
+  // and restart at a random offset at the end of the text.
+  const random = seededRandom(seed + 1)
+  const randomOffset = () => Math.floor(random() * (n + 2))
+  let offset = randomOffset()
+  const reports: WordsReport[] = []
+  const start = performance.now()
+  for (let done = 0; done < steps; ) {
+    const k = Math.min(reportEvery, steps - done)
+    const x = embedding ? new Int32Array(k * n) : new Float32Array(k * n)
+    const y = new Int32Array(k)
+    for (let s = 0; s < k; s++) {
+      if (offset > ids.length - n - 1) offset = randomOffset()
+      for (let j = 0; j < n; j++) x[s * n + j] = ids[offset + j]
+      y[s] = ids[offset + n]
+      offset += n + 1
+    }
+    const history = await model.fit(tensor(x, embedding ? [k, n] : [k, n, 1]), tensor(y, [k]), { epochs: 1, batchSize, shuffle: false, verbose: 0 })
+    done += k
+    const accuracy = history.history.accuracy[0]
+    const loss = history.history.loss[0]
+    const seconds = (performance.now() - start) / 1000
+    reports.push({ iteration: done, accuracy, loss, seconds })
+    log(`Iteration = ${done}, Average Accuracy= ${(accuracy * 100).toFixed(2)}%, Average Loss= ${loss.toFixed(6)} (${seconds.toFixed(1)} s)`)
+  }
+  const seconds = (performance.now() - start) / 1000
+  if (options.save) await model.save(options.save)
+  return { model, reports, finalAccuracy: reports[reports.length - 1].accuracy, seconds, vocabularySize: V, tokens: ids.length }
+}
