@@ -45,6 +45,10 @@ impl<'a> Mat<'a> {
     }
 }
 
+/// Blocks of rows or columns given to threads are multiples of this: the largest microkernel tile side of
+/// matrixmultiply (16 with AVX-512; 8 otherwise), so each block's tiles line up with those of one whole call.
+const TILE: usize = 16;
+
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
 // SAFETY: the pointer is only used to write disjoint elements of C from different threads.
@@ -71,8 +75,11 @@ pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: 
     let cptr = SendPtr(c.as_mut_ptr());
     let (ap, bp) = (a.data.as_ptr() as usize, b.data.as_ptr() as usize);
     if m >= 4 * threads {
-        // Split rows of C (and A) into one block per thread, aligned to 8 rows for the microkernel.
-        let block = (m.div_ceil(threads)).div_ceil(8) * 8;
+        // Split rows of C (and A) into one block per thread, aligned to the microkernel's tile so every element
+        // falls in the same full or partial tile as in one call. matrixmultiply's tiles are 8×8 (AVX2/FMA) or 16×16
+        // (AVX-512, its default `avx512` feature); partial tiles go through a masked kernel that rounds α·AB + β·C
+        // differently, so 8-row blocks broke the bit-identity on AVX-512 machines whenever β ∉ {0, 1}.
+        let block = (m.div_ceil(threads)).div_ceil(TILE) * TILE;
         (0..m.div_ceil(block)).into_par_iter().for_each(|i| {
             let r0 = i * block;
             let rows = block.min(m - r0);
@@ -96,7 +103,7 @@ pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: 
         });
     } else {
         // Few rows (small batches, matrix-vector products): split columns of C (and B) instead.
-        let block = (n.div_ceil(threads)).div_ceil(16) * 16;
+        let block = (n.div_ceil(threads)).div_ceil(TILE) * TILE;
         (0..n.div_ceil(block)).into_par_iter().for_each(|j| {
             let c0 = j * block;
             let cols = block.min(n - c0);
