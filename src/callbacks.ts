@@ -245,7 +245,12 @@ export class ModelCheckpoint implements Callback {
 
   async onEpochEnd(epoch: number, logs?: Logs): Promise<void> {
     if (!this.model) return
-    const path = this.options.path.replace(/\{epoch(:[^}]*)?\}/g, String(epoch + 1))
+    // Fix: honour a Python-style width in `{epoch:02d}` (Keras's usual `weights.{epoch:02d}.safetensors`); the spec
+    // used to be matched and dropped, giving `weights.1` where Keras writes `weights.01`.
+    const path = this.options.path.replace(/\{epoch(:[^}]*)?\}/g, (_all, spec?: string) => {
+      const width = /^:(0?)(\d+)d$/.exec(spec ?? '')
+      return width ? String(epoch + 1).padStart(Number(width[2]), width[1] ? '0' : ' ') : String(epoch + 1)
+    })
     if (this.options.saveBestOnly) {
       const current = monitored(logs, this.options.monitor, 'modelCheckpoint')
       if (current === undefined) return

@@ -490,6 +490,10 @@ export class Sequential {
     this.assertIdle('setWeights')
     if (typeof weights !== 'object' || weights === null) throw new LstmError('INVALID_ARGUMENT', 'setWeights() takes a record of name → Tensor')
     const list = Object.entries(weights).map(([name, t]) => {
+      // Fix: a value that is not a Tensor (a plain array, undefined) used to escape as a bare TypeError.
+      if (!isTensor(t) || !(t.data instanceof Float32Array || t.data instanceof Int32Array)) {
+        throw new LstmError('INVALID_ARGUMENT', `setWeights(): weight ${name} must be a Tensor (tensor(new Float32Array(...), shape)), got ${Object.prototype.toString.call(t)}`)
+      }
       const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data)
       const size = t.shape.reduce((a, b) => a * b, 1)
       if (size !== data.length) throw new LstmError('SHAPE_MISMATCH', `weight ${name}: data has ${data.length} values but shape [${t.shape.join(', ')}] needs ${size}`)
