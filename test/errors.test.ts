@@ -80,11 +80,7 @@ describe('INVALID_ARGUMENT', () => {
     await expectRejects(() => m.evaluate([[1, 2], [3, 4]], tensor(new Int32Array([-1, 2]), [2])), 'INDEX_OUT_OF_RANGE', /-1\b.*y\[0\]/)
   })
 
-  // Known Rust-side bug (crates/lstm-core/src/model.rs, check of sparse CE targets): a fractional class id such as
-  // 1.5 is reported as INDEX_OUT_OF_RANGE "index 1 out of range [0, 3)" (truncated by `v as i64`), which
-  // contradicts itself. Expected: INVALID_ARGUMENT naming 1.5. `it.fails` keeps the suite green until the core is
-  // fixed, then fails to say so: turn it into `it` then.
-  it.fails('a fractional class id is INVALID_ARGUMENT naming the value (known core bug)', async () => {
+  it('a fractional class id is INVALID_ARGUMENT naming the value', async () => {
     const m = new Sequential([layers.embedding({ inputDim: 10, outputDim: 3 }), layers.lstm({ units: 2 }), layers.dense({ units: 3 })], { numThreads: 1 })
     m.compile({ loss: { type: 'sparseCategoricalCrossentropy', fromLogits: true } })
     await expectRejects(() => m.fit([[1, 2], [3, 4]], [1.5, 2], { verbose: 0 }), 'INVALID_ARGUMENT', /1\.5/)

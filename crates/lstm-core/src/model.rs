@@ -376,7 +376,10 @@ impl Model {
                     Data::Tokens(l, _) => l[k] as f64,
                     Data::Floats(f, _) => f[k] as f64,
                 };
-                if v.fract() != 0.0 || v < 0.0 || v >= out.f as f64 {
+                if v.fract() != 0.0 {
+                    return Err(LstmError::InvalidArgument(format!("class ids must be integers, got {v} at y[{k}]")));
+                }
+                if v < 0.0 || v >= out.f as f64 {
                     return Err(LstmError::IndexOutOfRange { index: v as i64, limit: out.f, position: format!("y[{k}] (class id; the output has {} classes)", out.f) });
                 }
             }
