@@ -2,6 +2,7 @@
 //! ε is placed as PyTorch does (`p -= lr·m̂/(√v̂ + ε)`); the momentum forms are Keras's.
 
 use crate::config::{OptimizerConfig, OptimizerKind};
+use crate::kernels::simd::{dispatch, MulAdd};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -80,26 +81,36 @@ impl Optimizer {
 }
 
 #[allow(clippy::too_many_arguments)]
-#[inline]
-pub fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, b1: f32, b2: f32, eps: f32, inv_bc1: f32, inv_bc2: f32) {
+#[inline(always)]
+fn adam_body<M: MulAdd>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, b1: f32, b2: f32, eps: f32, inv_bc1: f32, inv_bc2: f32) {
     for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *m = b1 * *m + (1.0 - b1) * g;
-        *v = b2 * *v + (1.0 - b2) * g * g;
+        *m = M::mul_add(b1, *m, (1.0 - b1) * g);
+        *v = M::mul_add(b2, *v, (1.0 - b2) * g * g);
         *p -= lr * (*m * inv_bc1) / ((*v * inv_bc2).sqrt() + eps);
     }
 }
+dispatch!(
+    /// Adam on one chunk of the arena (PyTorch's ε placement).
+    pub fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, b1: f32, b2: f32, eps: f32, inv_bc1: f32, inv_bc2: f32) => adam_body
+);
 
 #[allow(clippy::too_many_arguments)]
-#[inline]
-pub fn rmsprop_update(p: &mut [f32], g: &[f32], ms: &mut [f32], mom: &mut [f32], lr: f32, rho: f32, eps: f32, momentum: f32) {
-    for (((p, g), s), mo) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mom.iter_mut()) {
-        *s = rho * *s + (1.0 - rho) * g * g;
-        let step = lr * g / (s.sqrt() + eps);
-        if momentum > 0.0 {
-            *mo = momentum * *mo + step;
+#[inline(always)]
+fn rmsprop_body<M: MulAdd>(p: &mut [f32], g: &[f32], ms: &mut [f32], mom: &mut [f32], lr: f32, rho: f32, eps: f32, momentum: f32) {
+    if momentum > 0.0 {
+        for (((p, g), s), mo) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mom.iter_mut()) {
+            *s = M::mul_add(rho, *s, (1.0 - rho) * g * g);
+            *mo = M::mul_add(momentum, *mo, lr * g / (s.sqrt() + eps));
             *p -= *mo;
-        } else {
-            *p -= step;
+        }
+    } else {
+        for ((p, g), s) in p.iter_mut().zip(g).zip(ms.iter_mut()) {
+            *s = M::mul_add(rho, *s, (1.0 - rho) * g * g);
+            *p -= lr * g / (s.sqrt() + eps);
         }
     }
 }
+dispatch!(
+    /// RMSProp on one chunk of the arena (PyTorch's ε placement; Keras's momentum form).
+    pub fn rmsprop_update(p: &mut [f32], g: &[f32], ms: &mut [f32], mom: &mut [f32], lr: f32, rho: f32, eps: f32, momentum: f32) => rmsprop_body
+);

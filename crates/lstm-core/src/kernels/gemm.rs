@@ -4,7 +4,11 @@
 //! rayon thread's share of C. Work is split by output element (rows of C, or columns when C has few rows), so each
 //! element's sum runs in one fixed order whatever the thread count, and results are bit-identical across counts.
 
+use super::small;
 use rayon::prelude::*;
+
+/// Up to this many rows (samples), or this deep a sum, products go to the streaming kernels of [`small`].
+pub const SMALL: usize = 4;
 
 /// Element strides of a matrix view: element (r, c) lives at `r·rs + c·cs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +71,19 @@ pub fn gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: f32,
 #[allow(clippy::too_many_arguments)]
 pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: f32, c: &mut [f32], cs: Strides) {
     check(m, k, n, a, b, c.len(), cs);
+    // A tiny m (a batch of a few samples) or k (a sum over a few rows): stream the big matrix once instead of
+    // packing it. The choice depends on the shape only, never on the thread count, so results stay bit-identical.
+    if alpha == 1.0 && (beta == 0.0 || beta == 1.0) && cs.cs == 1 {
+        if m <= SMALL && a.st.cs == 1 && b.st == Strides::transposed(k) {
+            return small::par_gemm_a_wt(m, k, n, a.data, a.st.rs, b.data, beta, c, cs.rs);
+        }
+        if m <= SMALL && a.st.cs == 1 && b.st.cs == 1 {
+            return small::par_gemm_a_b(m, k, n, a.data, a.st.rs, b.data, b.st.rs, beta, c, cs.rs);
+        }
+        if k <= SMALL && a.st.rs == 1 && b.st.cs == 1 {
+            return small::par_gemm_gt_x(m, k, n, a.data, a.st.cs, b.data, b.st.rs, beta, c, cs.rs);
+        }
+    }
     let threads = rayon::current_num_threads();
     // Below this much work a split costs more than it saves.
     if threads == 1 || m * n * k.max(1) < 32 * 1024 {

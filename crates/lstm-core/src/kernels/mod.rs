@@ -2,3 +2,5 @@
 
 pub mod act;
 pub mod gemm;
+pub mod simd;
+pub mod small;

@@ -13,7 +13,7 @@
 //! Dropout follows Keras: one input mask `[B,I]` and one recurrent mask `[B,H]` per sequence, kept across steps.
 
 use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
-use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides};
+use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides, SMALL};
 use rayon::prelude::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -77,9 +77,26 @@ fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut v[..len]
 }
 
-/// Samples per thread block for the time loop.
+/// Samples per thread block for the time loop. A small batch is one block whose per-step products are split by
+/// column instead (see `gemm_step`); the choice depends on the batch size only, so results do not depend on the
+/// thread count.
 fn block_of_samples(b: usize) -> usize {
-    b.div_ceil(rayon::current_num_threads()).max(1)
+    if b <= SMALL {
+        b
+    } else {
+        b.div_ceil(rayon::current_num_threads()).max(1)
+    }
+}
+
+/// A per-step product inside a block: split between the threads by column for a small batch (the block is then the
+/// whole batch, run by one task), single-threaded otherwise (each thread already runs its own block).
+#[allow(clippy::too_many_arguments)]
+fn gemm_step(small_batch: bool, m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f32], cs: Strides) {
+    if small_batch {
+        par_gemm(m, k, n, 1.0, a, b, beta, c, cs)
+    } else {
+        gemm(m, k, n, 1.0, a, b, beta, c, cs)
+    }
 }
 
 /// Where a step's hidden-state gradient comes from.
@@ -125,6 +142,7 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
     let zeros = vec![0.0f32; h];
 
     let nb = block_of_samples(b);
+    let small_batch = b <= SMALL;
     gates
         .par_chunks_mut(nb * t * g4)
         .zip(cs.par_chunks_mut(nb * t * h))
@@ -139,7 +157,7 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                 row.copy_from_slice(&bias);
             }
             let xblk = &xin[b0 * t * i..(b0 + bn) * t * i];
-            gemm(bn * t, i, g4, 1.0, Mat::new(xblk, Strides::rows(i)), Mat::new(p.w_ih, Strides::transposed(i)), 1.0, gates, Strides::rows(g4));
+            gemm_step(small_batch, bn * t, i, g4, Mat::new(xblk, Strides::rows(i)), Mat::new(p.w_ih, Strides::transposed(i)), 1.0, gates, Strides::rows(g4));
 
             for s in 0..t {
                 let tt = if reverse { t - 1 - s } else { s };
@@ -159,11 +177,11 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                 }
                 if s > 0 || has_init {
                     // gates[:, tt] += hprev[:, tt] · W_hhᵀ, over the block's samples (row strides skip time).
-                    gemm(
+                    gemm_step(
+                        small_batch,
                         bn,
                         h,
                         g4,
-                        1.0,
                         Mat::new(&hprev[tt * h..], Strides::rows(t * h)),
                         Mat::new(p.w_hh, Strides::transposed(h)),
                         1.0,
@@ -262,6 +280,7 @@ pub fn lstm_backward(
     let zeros = vec![0.0f32; h];
 
     let nb = block_of_samples(b);
+    let small_batch = b <= SMALL;
     dgates
         .par_chunks_mut(nb * t * g4)
         .zip(carry_dh.par_chunks_mut(nb * h))
@@ -304,7 +323,7 @@ pub fn lstm_backward(
                 }
                 if s > 0 {
                     // dh_{t-1} += (dgates_t · W_hh) ⊙ recurrent mask
-                    gemm(bn, g4, h, 1.0, Mat::new(&dgates[tt * g4..], Strides::rows(t * g4)), Mat::new(p.w_hh, Strides::rows(h)), 0.0, dh_rec, Strides::rows(h));
+                    gemm_step(small_batch, bn, g4, h, Mat::new(&dgates[tt * g4..], Strides::rows(t * g4)), Mat::new(p.w_hh, Strides::rows(h)), 0.0, dh_rec, Strides::rows(h));
                     if rec_mask.is_empty() {
                         carry_dh.iter_mut().zip(dh_rec.iter()).for_each(|(d, r)| *d += r);
                     } else {

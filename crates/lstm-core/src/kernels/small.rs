@@ -1,0 +1,170 @@
+//! Kernels for products with a tiny dimension: a batch of one to a few samples (matrix-vector products) or a sum
+//! over one to a few rows (rank-k updates). matrixmultiply packs the whole weight matrix on every call, which for
+//! a matrix-vector product costs more than the product (3.9 GFLOP/s at 1×512×2048); these stream each weight once.
+//! Each output element is summed by one thread in a fixed order, so results do not depend on the thread count.
+
+use super::simd::{dispatch, MulAdd};
+use rayon::prelude::*;
+
+/// Lanes of the independent partial sums: two AVX registers, enough to hide the FMA latency.
+const LANES: usize = 16;
+
+/// Σ a[i]·b[i] with a fixed summation tree.
+#[inline(always)]
+fn dot_body<M: MulAdd>(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; LANES];
+    let chunks = n / LANES;
+    for c in 0..chunks {
+        let (x, y) = (&a[c * LANES..(c + 1) * LANES], &b[c * LANES..(c + 1) * LANES]);
+        for l in 0..LANES {
+            acc[l] = M::mul_add(x[l], y[l], acc[l]);
+        }
+    }
+    let mut tail = 0.0f32;
+    for i in chunks * LANES..n {
+        tail = M::mul_add(a[i], b[i], tail);
+    }
+    // Pairwise reduction of the lanes: a fixed order.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0] + tail
+}
+
+dispatch!(
+    /// Σ a[i]·b[i] with a fixed summation tree.
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 => dot_body
+);
+
+/// `dst[j] += Σ_i s[i]·rows(i)[c0 + j]` for i in order, four rows per pass so `dst` is loaded and stored once per
+/// four rows.
+#[inline(always)]
+fn combine_rows<M: MulAdd>(s: impl Fn(usize) -> f32, rows: impl Fn(usize) -> *const f32, k: usize, dst: &mut [f32]) {
+    let len = dst.len();
+    let mut i = 0;
+    while i + 4 <= k {
+        let (s0, s1, s2, s3) = (s(i), s(i + 1), s(i + 2), s(i + 3));
+        // SAFETY: callers pass rows with at least `len` elements from the given start.
+        let (r0, r1, r2, r3) = unsafe {
+            (
+                std::slice::from_raw_parts(rows(i), len),
+                std::slice::from_raw_parts(rows(i + 1), len),
+                std::slice::from_raw_parts(rows(i + 2), len),
+                std::slice::from_raw_parts(rows(i + 3), len),
+            )
+        };
+        for j in 0..len {
+            let mut v = dst[j];
+            v = M::mul_add(s0, r0[j], v);
+            v = M::mul_add(s1, r1[j], v);
+            v = M::mul_add(s2, r2[j], v);
+            v = M::mul_add(s3, r3[j], v);
+            dst[j] = v;
+        }
+        i += 4;
+    }
+    while i < k {
+        let si = s(i);
+        // SAFETY: as above.
+        let r = unsafe { std::slice::from_raw_parts(rows(i), len) };
+        for j in 0..len {
+            dst[j] = M::mul_add(si, r[j], dst[j]);
+        }
+        i += 1;
+    }
+}
+
+/// Columns per task: large enough to amortise scheduling, small enough to balance the threads.
+fn column_block(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads() * 4).clamp(64, 4096)
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only to write disjoint elements from different threads.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+#[inline(always)]
+fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
+    for j in j0..j1 {
+        let wj = &w[j * k..(j + 1) * k];
+        for r in 0..m {
+            let v = dot_body::<M>(&a[r * lda..r * lda + k], wj);
+            // SAFETY: column j belongs to this task only; bounds were asserted by the caller.
+            unsafe {
+                let dst = c.0.add(r * ldc + j);
+                *dst = if beta == 0.0 { v } else { *dst + v };
+            }
+        }
+    }
+}
+dispatch!(fn a_wt_task(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => a_wt_block);
+
+/// `C[r, j] = β·C[r, j] + Σ_i A[r, i]·W[j, i]` for r < m, with W `[n, k]` row-major (C = A·Wᵀ): one dot product
+/// per output, parallel over j. `beta` is 0 or 1.
+#[allow(clippy::too_many_arguments)]
+pub fn par_gemm_a_wt(m: usize, k: usize, n: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: &mut [f32], ldc: usize) {
+    assert!(m == 0 || (m - 1) * lda + k <= a.len());
+    assert!(n * k <= w.len());
+    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
+    let cp = SendPtr(c.as_mut_ptr());
+    let block = column_block(n);
+    (0..n.div_ceil(block)).into_par_iter().for_each(|bi| a_wt_task(m, k, a, lda, w, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)));
+}
+
+#[inline(always)]
+fn a_b_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) {
+    for r in 0..m {
+        // SAFETY: columns c0..c1 of row r belong to this task only; bounds were asserted by the caller.
+        let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(r * ldc + c0), c1 - c0) };
+        if beta == 0.0 {
+            dst.fill(0.0);
+        }
+        combine_rows::<M>(|i| a[r * lda + i], |i| b[i * ldb + c0..].as_ptr(), k, dst);
+    }
+}
+dispatch!(fn a_b_task(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) => a_b_block);
+
+/// `C[r, :] = β·C[r, :] + Σ_i A[r, i]·B[i, :]` for r < m, with B `[k, n]` row-major: scaled rows of B summed in
+/// order of i, parallel over column blocks. `beta` is 0 or 1.
+#[allow(clippy::too_many_arguments)]
+pub fn par_gemm_a_b(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: &mut [f32], ldc: usize) {
+    assert!(m == 0 || (m - 1) * lda + k <= a.len());
+    assert!(k == 0 || (k - 1) * ldb + n <= b.len());
+    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
+    let cp = SendPtr(c.as_mut_ptr());
+    let block = column_block(n);
+    (0..n.div_ceil(block)).into_par_iter().for_each(|bi| a_b_task(m, k, a, lda, b, ldb, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)));
+}
+
+#[inline(always)]
+fn gt_x_block<M: MulAdd>(k: usize, n: usize, g: &[f32], ldg: usize, x: &[f32], ldx: usize, beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
+    for j in j0..j1 {
+        // SAFETY: row j belongs to this task only; bounds were asserted by the caller.
+        let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(j * ldc), n) };
+        if beta == 0.0 {
+            dst.fill(0.0);
+        }
+        combine_rows::<M>(|t| g[t * ldg + j], |t| x[t * ldx..].as_ptr(), k, dst);
+    }
+}
+dispatch!(fn gt_x_task(k: usize, n: usize, g: &[f32], ldg: usize, x: &[f32], ldx: usize, beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => gt_x_block);
+
+/// `C[j, :] = β·C[j, :] + Σ_t G[t, j]·X[t, :]` (C = Gᵀ·X, a rank-k update) with G `[k, m]` and X `[k, n]`
+/// row-major: parallel over rows j of C. `beta` is 0 or 1.
+#[allow(clippy::too_many_arguments)]
+pub fn par_gemm_gt_x(m: usize, k: usize, n: usize, g: &[f32], ldg: usize, x: &[f32], ldx: usize, beta: f32, c: &mut [f32], ldc: usize) {
+    assert!(k == 0 || (k - 1) * ldg + m <= g.len());
+    assert!(k == 0 || (k - 1) * ldx + n <= x.len());
+    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
+    let rows_per_task = m.div_ceil(rayon::current_num_threads() * 4).max(1);
+    let cp = SendPtr(c.as_mut_ptr());
+    (0..m.div_ceil(rows_per_task)).into_par_iter().for_each(|bi| gt_x_task(k, n, g, ldg, x, ldx, beta, cp, ldc, bi * rows_per_task, ((bi + 1) * rows_per_task).min(m)));
+}
