@@ -119,11 +119,22 @@ impl Model {
                 &[rows, f] if rows > 0 && f > 0 => f,
                 s => return Err(LstmError::corrupt(path, format!("first-layer weight has shape {s:?}, expected a non-empty matrix"))),
             };
+            // Check the file on a throwaway model of this architecture built for `f` features before building this
+            // one: building fixes the input size, so a bad file must not get that far (it would leave the model built
+            // for the file's input size, and later refuse the right data).
+            let mut probe_config = self.config().clone();
+            probe_config.input_dim = Some(f);
+            probe_config.loss = None;
+            probe_config.optimizer = None;
+            let mut probe = Model::new(probe_config, 1).map_err(|e| LstmError::corrupt(path, format!("first-layer weight does not fit: {e}")))?;
+            probe.read_tensors(path, &st, false)?;
             let mut shape = vec![1, 1, f];
             if !matches!(self.config().layers[0], crate::LayerConfig::Lstm(_)) {
                 shape.remove(1);
             }
             self.check_input(&crate::Data::Floats(&vec![0.0; f], &shape)).map_err(|e| LstmError::corrupt(path, format!("first-layer weight does not fit: {e}")))?;
+            self.params_mut().copy_from_slice(probe.params());
+            return Ok(());
         }
         self.read_tensors(path, &st, false)
     }

@@ -200,7 +200,7 @@ fn index_out_of_range() {
     c.err("class label = classes", "INDEX_OUT_OF_RANGE", || f.train_step(&Data::Floats(&xf, &xs), &Data::Tokens(&[0, 3], &[2])));
     c.err("negative class label", "INDEX_OUT_OF_RANGE", || f.train_step(&Data::Floats(&xf, &xs), &Data::Tokens(&[-1, 0], &[2])));
     c.err("float class label out of range", "INDEX_OUT_OF_RANGE", || f.evaluate(&Data::Floats(&xf, &xs), &Data::Floats(&[0.0, 7.0], &[2]), 2));
-    c.err("fractional float class label", "INDEX_OUT_OF_RANGE", || f.evaluate(&Data::Floats(&xf, &xs), &Data::Floats(&[0.0, 1.5], &[2]), 2));
+    c.err("fractional float class label", "INVALID_ARGUMENT", || f.evaluate(&Data::Floats(&xf, &xs), &Data::Floats(&[0.0, 1.5], &[2]), 2));
     c.ok("labels in range", || f.train_step(&Data::Floats(&xf, &xs), &Data::Tokens(&[0, 2], &[2])));
     c.finish();
 }
@@ -492,6 +492,19 @@ fn corrupt_weights() {
     let unbuilt = || Model::new(config(r#"{"layers":[{"type":"dense","units":2},{"type":"dense","units":1}]}"#), 1).unwrap();
     write_st(&p("emptyfirst.safetensors"), &[("0.weight".into(), vec![0, 1 << 40], vec![])], None);
     c.err("unbuilt model, first weight [0, 2^40]", "CORRUPT_WEIGHTS", || unbuilt().load_weights(&p("emptyfirst.safetensors")));
+    // A bad file must leave an unbuilt model unbuilt: building would fix the input size at the file's.
+    let mut half = vec![("0.weight".to_string(), vec![2, 7], vec![0.1; 14]), ("0.bias".to_string(), vec![2], vec![0.0; 2])];
+    write_st(&p("half.safetensors"), &half, None);
+    let mut u = unbuilt();
+    c.err("unbuilt model, second layer missing", "CORRUPT_WEIGHTS", || u.load_weights(&p("half.safetensors")));
+    c.that("a failed load_weights leaves an unbuilt model unbuilt", !u.is_built());
+    c.ok("and it then builds for other data", || u.predict(&Data::Floats(&[0.0; 6], &[2, 3]), 2));
+    let mut u = unbuilt();
+    half.push(("1.weight".to_string(), vec![1, 2], vec![0.5, -0.5]));
+    half.push(("1.bias".to_string(), vec![1], vec![0.25]));
+    write_st(&p("whole.safetensors"), &half, None);
+    c.ok("unbuilt model, a complete file", || u.load_weights(&p("whole.safetensors")));
+    c.that("the weights are the file's", u.get_weight("1.bias").map(|w| w.0.to_vec()) == Some(vec![0.25]) && u.get_weight("0.weight").is_some_and(|w| w.1 == [2, 7]));
     write_st(&p("vecfirst.safetensors"), &[("0.weight".into(), vec![4], vec![0.0; 4])], None);
     c.err("unbuilt model, first weight a vector", "CORRUPT_WEIGHTS", || unbuilt().load_weights(&p("vecfirst.safetensors")));
     // A float model saved without an input size: the file's first weight [0, 2^40] must not size the model.
