@@ -12,7 +12,7 @@ export default defineConfig([
     outExtension: ({ format }) => ({ js: format === 'esm' ? '.mjs' : '.js' }),
   },
   {
-    entry: { cli: 'src/cli.ts' },
+    entry: { cli: 'src/bin.ts' },
     format: ['cjs'],
     target: 'node20',
     shims: true,

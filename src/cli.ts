@@ -147,7 +147,3 @@ export async function main(argv = process.argv): Promise<number> {
     return 1
   }
 }
-
-main().then((code) => {
-  process.exitCode = code
-})
