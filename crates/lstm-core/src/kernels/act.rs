@@ -103,10 +103,30 @@ pub fn lstm_cell_backward(h: usize, gates: &[f32], c_prev: &[f32], c: &[f32], dh
     for j in 0..h {
         let tc = tanh_fast(c[j]);
         let dcj = dc[j] + dh[j] * o[j] * (1.0 - tc * tc);
-        do_[j] = dh[j] * tc * o[j] * (1.0 - o[j]);
-        di[j] = dcj * g[j] * i[j] * (1.0 - i[j]);
-        df[j] = dcj * c_prev[j] * f[j] * (1.0 - f[j]);
-        dg[j] = dcj * i[j] * (1.0 - g[j] * g[j]);
-        dc[j] = dcj * f[j];
+        do_[j] = flush_tiny(dh[j] * tc * o[j] * (1.0 - o[j]));
+        di[j] = flush_tiny(dcj * g[j] * i[j] * (1.0 - i[j]));
+        df[j] = flush_tiny(dcj * c_prev[j] * f[j] * (1.0 - f[j]));
+        dg[j] = flush_tiny(dcj * i[j] * (1.0 - g[j] * g[j]));
+        dc[j] = flush_tiny(dcj * f[j]);
+    }
+}
+
+/// Gradients smaller than this are set to zero in the LSTM backward pass.
+///
+/// Backpropagating through many steps shrinks the carried gradient geometrically (×f per step through the cell,
+/// ×σ'·W through h), so over long sequences it reaches the float32 subnormals (< 1.2e-38), where x86 arithmetic
+/// takes a microcode assist on every operation: at the IMDB shape (T = 200) 12% of the gate gradients were subnormal
+/// and backward ran 10-25× slower than forward (2.5 s instead of ~0.1 s). Flushing at 1e-30 keeps every carried
+/// value and every product with a weight in the normal range; a gradient of 1e-30 is ~26 orders of magnitude below
+/// anything it is summed with, so no result changes in practice. (Flush-to-zero CPU modes are not an option from
+/// safe Rust, and would not cover the products inside the GEMMs.)
+pub const GRAD_FLUSH: f32 = 1e-30;
+
+#[inline(always)]
+fn flush_tiny(v: f32) -> f32 {
+    if v.abs() < GRAD_FLUSH {
+        0.0
+    } else {
+        v
     }
 }
