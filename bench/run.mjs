@@ -1,0 +1,134 @@
+// `npm run bench`: lstm-native against PyTorch and Keras/TensorFlow on the tutorial's two models, same machine, same
+// run, alternating. Prints a Markdown table of medians and ratios (figures, never pass/fail) and writes
+// bench/results/latest.{md,json} with every raw measurement. `npm run bench -- --help` lists the options.
+import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { machine, versions } from './lib/machine.mjs'
+import { parseOptions, USAGE } from './lib/options.mjs'
+import { hasGnuTime, run } from './lib/proc.mjs'
+import { peerPython } from './lib/python.mjs'
+import { compareArrays } from './lib/arrays.mjs'
+import { notes, table } from './lib/report.mjs'
+import * as workloads from './lib/workloads.mjs'
+
+const benchDir = dirname(fileURLToPath(import.meta.url))
+const repo = dirname(benchDir)
+const started = process.hrtime.bigint()
+const date = new Date().toISOString()
+
+let opts
+try {
+  opts = parseOptions(process.argv.slice(2), repo)
+} catch (e) {
+  console.error(`bench: ${e.message}\n\n${USAGE}`)
+  process.exit(2)
+}
+if (opts.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
+if (!existsSync(join(repo, 'dist/cli.js')) || !existsSync(join(repo, 'dist/index.js'))) {
+  console.error('bench: dist/ is missing: run `npm run build:ts` first')
+  process.exit(2)
+}
+
+const cacheDir = join(benchDir, '.cache')
+mkdirSync(cacheDir, { recursive: true })
+mkdirSync(join(benchDir, 'results'), { recursive: true })
+// lstm-native keeps its tokenized IMDB cache here; it is filled before timing, as the peers' NPZ is.
+const lstmEnv = { LSTM_NATIVE_CACHE: join(cacheDir, 'lstm-native') }
+const ctx = { opts, repo, benchDir, cacheDir, lstmEnv, python: null, npz: null, skip: { torch: null, keras: null } }
+const results = { date, argv: process.argv.slice(2), options: opts, machine: machine(), notes: [], workloads: {} }
+const needsImdb = opts.only.some((w) => w === 'imdb' || w === 'infer' || w === 'lag')
+
+console.log(`lstm-native bench: ${opts.only.join(', ')}; ${opts.reps} rep(s)${opts.quick ? '; quick sizes' : ''}`)
+const load1 = results.machine.loadAverageAtStart[0]
+if (load1 > results.machine.cores / 2) console.log(`  note: the machine is busy (1-minute load average ${load1} on ${results.machine.cores} cores): times will be inflated, the peers' OpenMP threads most`)
+if (!hasGnuTime()) console.log('  /usr/bin/time -v not found (apt-get install time): peak memory from /proc VmHWM polling')
+results.rssMethod = hasGnuTime() ? '/usr/bin/time -v "Maximum resident set size" (kB, the process and its waited-for children)' : '/proc/<pid>/status VmHWM polled every 50 ms'
+
+// ---- the peers' Python ----
+let modules
+if (!opts.peers) {
+  ctx.skip.torch = ctx.skip.keras = '--no-peers'
+} else {
+  const py = await peerPython({ benchDir, install: opts.install, log: (l) => console.log(`  ${l}`) })
+  results.peerPython = { source: py.source, python: py.python, reason: py.reason, modules: py.modules, setupThisRun: py.setup, venvRecord: py.record }
+  if (!py.python) {
+    ctx.skip.torch = ctx.skip.keras = `no Python for the peers: ${py.reason}`
+  } else {
+    ctx.python = py.python
+    modules = py.modules
+    const missing = (names) => names.filter((n) => !modules[n]?.ok).map((n) => `${n} (${modules[n]?.error})`)
+    const noTorch = missing(['numpy', 'torch'])
+    const noKeras = missing(['numpy', 'tensorflow', 'keras'])
+    if (noTorch.length) ctx.skip.torch = `cannot import ${noTorch.join(', ')} with ${py.python}`
+    if (noKeras.length) ctx.skip.keras = `cannot import ${noKeras.join(', ')} with ${py.python}`
+  }
+  for (const [k, script] of [['torch', 'torch_imdb.py'], ['keras', 'keras_imdb.py']]) {
+    if (!ctx.skip[k] && !existsSync(join(opts.anchors, script))) ctx.skip[k] = `${join(opts.anchors, script)} not found (--anchors DIR)`
+  }
+}
+results.versions = versions(repo, ctx.python, modules)
+
+// ---- the IMDB arrays ----
+if (needsImdb) {
+  if (!existsSync(opts.data)) {
+    results.notes.push(`IMDB data not found at ${opts.data} (--data TAR): IMDB workloads not run`)
+    console.log(`  ${results.notes.at(-1)}`)
+  } else {
+    // The peers read prep_imdb.py's NPZ, cached per archive (name, size, mtime).
+    if (ctx.python && !(ctx.skip.torch && ctx.skip.keras)) {
+      const st = statSync(opts.data)
+      const npz = join(cacheDir, `${basename(opts.data).replace(/\.tar\.gz$|\.tgz$/, '')}-${st.size}-${Math.round(st.mtimeMs)}.npz`)
+      if (!existsSync(npz)) {
+        console.log(`  preparing ${basename(npz)} with prep_imdb.py (once)`)
+        const partial = npz.replace(/\.npz$/, '.partial.npz')
+        const r = await run(ctx.python, [join(opts.anchors, 'prep_imdb.py'), opts.data, partial], { cwd: cacheDir })
+        if (r.code === 0) renameSync(partial, npz)
+        else ctx.skip.torch = ctx.skip.keras = `prep_imdb.py failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}`
+      }
+      ctx.npz = npz
+    }
+    // lstm-native's tokenized cache, filled untimed (the counterpart of the peers' NPZ).
+    const warm = `require(${JSON.stringify(join(repo, 'dist/index.js'))}).datasets.imdb.load(${opts.quick ? '{ sample: true, numWords: 1000 }' : `{ path: ${JSON.stringify(opts.data)}, numWords: 1000 }`}).then(() => {})`
+    const r = await run(process.execPath, ['-e', warm], { env: lstmEnv })
+    if (r.code !== 0) console.log(`  warming lstm-native's IMDB cache failed: ${r.stderr.trim().split('\n').slice(-1)[0]}`)
+    if (ctx.npz && existsSync(ctx.npz)) {
+      results.sameArrays = compareArrays({ distIndex: join(repo, 'dist/index.js'), data: opts.quick ? undefined : opts.data, npz: ctx.npz, python: ctx.python, env: lstmEnv })
+      const s = results.sameArrays.same
+      console.log(`  same IMDB arrays for lstm-native and the peers (SHA-256 of padded reviews and labels): ${s === null ? `unknown (${results.sameArrays.error})` : s ? 'yes' : 'NO'}`)
+    }
+  }
+}
+
+if (opts.setupOnly) {
+  console.log(`set up: python ${ctx.python ?? 'none'}${ctx.npz ? `, ${ctx.npz}` : ''}; skipped peers: ${JSON.stringify(ctx.skip)}`)
+  process.exit(0)
+}
+
+// ---- the workloads ----
+const rows = []
+for (const name of workloads.WORKLOAD_ORDER.filter((w) => opts.only.includes(w))) {
+  if (name !== 'words' && !existsSync(opts.data)) {
+    results.workloads[name] = { skipped: `IMDB data not found at ${opts.data}` }
+    continue
+  }
+  console.log(`\n${name}:`)
+  const r = await workloads[name](ctx)
+  results.workloads[name] = r
+  rows.push(...r.rows)
+}
+
+// ---- the report ----
+results.skipped = ctx.skip
+results.rows = rows
+results.totalSeconds = Number(process.hrtime.bigint() - started) / 1e9
+const md = `# lstm-native bench, ${date}\n\n${table(rows, ctx)}\n\n${notes(ctx, results)}\n`
+console.log(`\n${md}`)
+writeFileSync(join(benchDir, 'results/latest.md'), md)
+const json = JSON.stringify(results, null, 2)
+writeFileSync(join(benchDir, 'results/latest.json'), json)
+writeFileSync(join(benchDir, `results/${date.replace(/[:.]/g, '-')}.json`), json)
+console.log(`written: bench/results/latest.md, bench/results/latest.json (${results.totalSeconds.toFixed(0)} s in all)`)
