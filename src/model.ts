@@ -125,6 +125,10 @@ function fromNested(v: unknown[], int: boolean, what: string): Tensor {
         if (!Number.isFinite(node)) throw new LstmError('NON_FINITE', `non-finite value ${node} in ${what} at ${what}[${index.join(', ')}]`)
         throw new LstmError('INVALID_ARGUMENT', `token ids must be integers, got ${node} at ${what}[${index.join(', ')}]`)
       }
+      // An Int32Array would wrap larger ids around silently; report them as the core does.
+      if (int && (node < 0 || node > 2 ** 31 - 1)) {
+        throw new LstmError('INDEX_OUT_OF_RANGE', `index ${node} out of range at ${what}[${index.join(', ')}]: token ids must be in [0, inputDim)`)
+      }
       out[k++] = node
       return
     }
@@ -237,6 +241,12 @@ export class Sequential {
     for (const m of metrics) {
       if (m !== 'accuracy' && m !== 'acc') throw new LstmError('INVALID_CONFIG', `compile(): unknown metric ${JSON.stringify(m)}; supported: 'accuracy'`)
     }
+    if (typeof optimizer === 'object' && optimizer !== null) {
+      // JSON would turn NaN and Infinity into null, which the core reads as "use the default".
+      for (const [k, v] of Object.entries(optimizer)) {
+        if (typeof v === 'number' && !Number.isFinite(v)) throw new LstmError('INVALID_CONFIG', `compile(): optimizer ${k} must be a finite number, got ${v}`)
+      }
+    }
     call(() => this.nativeModel.compile(JSON.stringify(loss), JSON.stringify(optimizer)))
     this.compiled = { loss, optimizer, metrics: metrics.map(() => 'accuracy') }
   }
@@ -297,7 +307,10 @@ export class Sequential {
       }
       if (xt.shape.length === 0 || xt.shape[0] === 0) throw new LstmError('INVALID_ARGUMENT', `empty dataset: x has shape [${xt.shape.join(', ')}]`)
       let val: [Tensor, Tensor] | undefined
-      if (options.validationData) {
+      if (options.validationData !== undefined) {
+        if (!Array.isArray(options.validationData) || options.validationData.length !== 2) {
+          throw new LstmError('INVALID_ARGUMENT', `validationData must be a pair [x, y], got ${Array.isArray(options.validationData) ? `an array of ${options.validationData.length}` : String(options.validationData)}`)
+        }
         const [xv, yv] = options.validationData
         val = [this.toInput(xv, 'validationData x'), this.toTarget(yv, 'validationData y')]
       } else if (validationSplit > 0) {
