@@ -1,0 +1,37 @@
+//! Times training steps and inference of the tutorial's IMDB model (batch 64, 200 tokens):
+//! `cargo run --release -p lstm-core --example imdb_step -- THREADS STEPS`.
+
+use lstm_core::{Data, LossConfig, Model, ModelConfig, OptimizerConfig};
+use std::time::Instant;
+
+fn main() {
+    let threads: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
+    let steps: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let json = r#"{"layers": [{"type":"embedding","inputDim":1000,"outputDim":50},{"type":"dropout","rate":0.2},
+        {"type":"lstm","units":100,"dropout":0.2,"recurrentDropout":0.2},{"type":"dense","units":250,"activation":"relu"},
+        {"type":"dropout","rate":0.2},{"type":"dense","units":1,"activation":"sigmoid"}], "seed": 1}"#;
+    let mut model = Model::new(ModelConfig::from_json(json).unwrap(), threads).unwrap();
+    let loss: LossConfig = lstm_core::config::parse_json("loss", r#""binary_crossentropy""#).unwrap();
+    let opt = OptimizerConfig::from_name("adam").unwrap();
+    model.compile(loss, opt).unwrap();
+    let (b, t) = (64usize, 200usize);
+    let x: Vec<i32> = (0..b * t).map(|i| ((i * 7919) % 999 + 1) as i32).collect();
+    let y: Vec<f32> = (0..b).map(|i| (i % 2) as f32).collect();
+    let (xs, ys) = ([b, t], [b, 1]);
+    model.train_step(&Data::Tokens(&x, &xs), &Data::Floats(&y, &ys)).unwrap();
+    let start = Instant::now();
+    for _ in 0..steps {
+        model.train_step(&Data::Tokens(&x, &xs), &Data::Floats(&y, &ys)).unwrap();
+    }
+    let per = start.elapsed().as_secs_f64() / steps as f64;
+    let flops = 3.0 * 2.0 * (b * t * 400 * 150) as f64;
+    println!("imdb train step: {:.1} ms ({:.1} GFLOP/s LSTM-equivalent), {:.0} s per 391-batch epoch, {threads} threads", per * 1e3, flops / per / 1e9, per * 391.0);
+    let xb: Vec<i32> = (0..500 * t).map(|i| ((i * 7919) % 999 + 1) as i32).collect();
+    let start = Instant::now();
+    let n = 4;
+    for _ in 0..n {
+        model.predict(&Data::Tokens(&xb, &[500, t]), 500).unwrap();
+    }
+    let per = start.elapsed().as_secs_f64() / n as f64;
+    println!("imdb predict: {:.0} reviews/s (batch 500)", 500.0 / per);
+}
