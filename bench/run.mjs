@@ -1,14 +1,14 @@
 // `npm run bench`: lstm-native against PyTorch and Keras/TensorFlow on the tutorial's two models, same machine, same
 // run, alternating. Prints a Markdown table of medians and ratios (figures, never pass/fail) and writes
 // bench/results/latest.{md,json} with every raw measurement. `npm run bench -- --help` lists the options.
-import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { machine, versions } from './lib/machine.mjs'
 import { parseOptions, USAGE } from './lib/options.mjs'
-import { hasGnuTime, run } from './lib/proc.mjs'
+import { hasGnuTime } from './lib/proc.mjs'
 import { peerPython } from './lib/python.mjs'
-import { compareArrays } from './lib/arrays.mjs'
+import { prepareImdb, quickArchive } from './lib/data.mjs'
 import { notes, table } from './lib/report.mjs'
 import * as workloads from './lib/workloads.mjs'
 
@@ -73,33 +73,20 @@ if (!opts.peers) {
 results.versions = versions(repo, ctx.python, modules)
 
 // ---- the IMDB arrays ----
+if (opts.quick) {
+  try {
+    opts.data = quickArchive(repo, cacheDir)
+  } catch (e) {
+    console.log(`  could not cut the quick archive (${e.message}): using the whole bundled sample`)
+    opts.data = join(repo, 'data/imdb-sample.tar.gz')
+  }
+}
 if (needsImdb) {
   if (!existsSync(opts.data)) {
     results.notes.push(`IMDB data not found at ${opts.data} (--data TAR): IMDB workloads not run`)
     console.log(`  ${results.notes.at(-1)}`)
   } else {
-    // The peers read prep_imdb.py's NPZ, cached per archive (name, size, mtime).
-    if (ctx.python && !(ctx.skip.torch && ctx.skip.keras)) {
-      const st = statSync(opts.data)
-      const npz = join(cacheDir, `${basename(opts.data).replace(/\.tar\.gz$|\.tgz$/, '')}-${st.size}-${Math.round(st.mtimeMs)}.npz`)
-      if (!existsSync(npz)) {
-        console.log(`  preparing ${basename(npz)} with prep_imdb.py (once)`)
-        const partial = npz.replace(/\.npz$/, '.partial.npz')
-        const r = await run(ctx.python, [join(opts.anchors, 'prep_imdb.py'), opts.data, partial], { cwd: cacheDir })
-        if (r.code === 0) renameSync(partial, npz)
-        else ctx.skip.torch = ctx.skip.keras = `prep_imdb.py failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-1)[0]}`
-      }
-      ctx.npz = npz
-    }
-    // lstm-native's tokenized cache, filled untimed (the counterpart of the peers' NPZ).
-    const warm = `require(${JSON.stringify(join(repo, 'dist/index.js'))}).datasets.imdb.load(${opts.quick ? '{ sample: true, numWords: 1000 }' : `{ path: ${JSON.stringify(opts.data)}, numWords: 1000 }`}).then(() => {})`
-    const r = await run(process.execPath, ['-e', warm], { env: lstmEnv })
-    if (r.code !== 0) console.log(`  warming lstm-native's IMDB cache failed: ${r.stderr.trim().split('\n').slice(-1)[0]}`)
-    if (ctx.npz && existsSync(ctx.npz)) {
-      results.sameArrays = compareArrays({ distIndex: join(repo, 'dist/index.js'), data: opts.quick ? undefined : opts.data, npz: ctx.npz, python: ctx.python, env: lstmEnv })
-      const s = results.sameArrays.same
-      console.log(`  same IMDB arrays for lstm-native and the peers (SHA-256 of padded reviews and labels): ${s === null ? `unknown (${results.sameArrays.error})` : s ? 'yes' : 'NO'}`)
-    }
+    results.sameArrays = await prepareImdb(ctx)
   }
 }
 

@@ -8,8 +8,8 @@ export const USAGE = `npm run bench -- [options]
 
   --reps N               repetitions of each measurement, alternating lstm-native and the peers (default 3)
   --only LIST            comma-separated subset of ${WORKLOADS.join(',')} (default: all)
-  --quick                tiny sizes for a smoke test: the bundled 2,000-review IMDB sample (peers on the same
-                         reviews), 500 next-word steps, 3 x 20 PyTorch probe steps
+  --quick                tiny sizes for a smoke test (ignores --data): 200 + 200 IMDB reviews cut from the bundled
+                         sample (peers on the same reviews), 500 next-word steps, 3 x 5 PyTorch probe steps
   --data TAR             aclImdb_v1.tar.gz (default ../shared/data/aclImdb_v1.tar.gz from the repo)
   --anchors DIR          the peer scripts (default ../shared/anchors from the repo)
   --threads N            compute threads of every framework (default 2); IMDB training also runs lstm-native at 1
@@ -58,12 +58,13 @@ export function parseOptions(argv, repo) {
     only,
     quick,
     // Given paths are relative to the working directory; the defaults to the repository.
-    data: quick ? resolve(repo, 'data/imdb-sample.tar.gz') : values.data ? resolve(values.data) : resolve(repo, '../shared/data/aclImdb_v1.tar.gz'),
+    // --quick: run.mjs cuts a small archive from the bundled sample.
+    data: quick ? null : values.data ? resolve(values.data) : resolve(repo, '../shared/data/aclImdb_v1.tar.gz'),
     anchors: values.anchors ? resolve(values.anchors) : resolve(repo, '../shared/anchors'),
     threads: int('threads', values.threads),
     epochs: int('epochs', values.epochs),
     steps: int('steps', values.steps ?? (quick ? '500' : '5000')),
-    torchWordsSteps: int('torch-words-steps', values['torch-words-steps'] ?? (quick ? '20' : '100')),
+    torchWordsSteps: int('torch-words-steps', values['torch-words-steps'] ?? (quick ? '5' : '100')),
     peers: !values['no-peers'],
     install: !values['no-install'],
     verbose: values.verbose,

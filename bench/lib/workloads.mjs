@@ -27,7 +27,7 @@ function row(id, workload, unit, better, cells, runs, extra = {}) {
 /** 1 and 4: whole-process IMDB training (load + fit + 25,000-review test pass), wall time and peak RSS. */
 export async function imdb(ctx) {
   const { opts } = ctx
-  const cli = (threads) => [join(ctx.repo, 'dist/cli.js'), 'train', 'imdb', ...(opts.quick ? [] : ['--data', opts.data]), '--epochs', String(opts.epochs), '--threads', String(threads)]
+  const cli = (threads) => [join(ctx.repo, 'dist/cli.js'), 'train', 'imdb', '--data', opts.data, '--epochs', String(opts.epochs), '--threads', String(threads)]
   const parseLstm = (r) => ({ testAccuracy: grab(r.stdout, /test accuracy: ([\d.]+)/, '"test accuracy"'), reportedSeconds: grab(r.stdout, /done in ([\d.]+) s/, '"done in N s"') })
   const parsePeer = (prefix) => (r) => {
     const epochs = [...r.stdout.matchAll(new RegExp(`^${prefix}.*epoch (\\d+) train_s ([\\d.]+) loss ([\\d.]+) test_acc ([\\d.]+) infer_reviews_per_s (\\d+)`, 'gm'))]
@@ -44,7 +44,7 @@ export async function imdb(ctx) {
   if (opts.threads !== 1) runners.splice(1, 0, { key: 'lstm1', label: 'lstm-native (1 thread)', ...node(ctx, cli(1)), parse: parseLstm, summary: acc })
   const runs = await alternate(ctx, 'imdb', runners)
   const three = (field) => ({ lstm: med(runs.lstm, field), torch: med(runs.torch, field), keras: med(runs.keras, field) })
-  const what = opts.quick ? 'bundled 2,000-review sample' : '25,000 + 25,000 reviews'
+  const what = opts.quick ? 'quick: 200 + 200 reviews' : '25,000 + 25,000 reviews'
   const rows = [
     row('imdb-train', `IMDB training, ${opts.epochs} epoch${opts.epochs > 1 ? 's' : ''}, whole process (${what}), ${opts.threads} threads`, 's', 'lower', three('wallSeconds'), runs),
   ]
@@ -69,7 +69,7 @@ export async function infer(ctx) {
   const rps = (f) => `${fmt(f.reviewsPerSecond)} reviews/s`
   const threads = String(opts.threads)
   const runners = [
-    { key: 'lstm', label: `lstm-native (${opts.threads} threads)`, ...node(ctx, [join(ctx.benchDir, 'imdb-infer.mjs'), ...(opts.quick ? [] : ['--data', opts.data]), '--threads', threads, '--batch', '500']), parse, summary: rps },
+    { key: 'lstm', label: `lstm-native (${opts.threads} threads)`, ...node(ctx, [join(ctx.benchDir, 'imdb-infer.mjs'), '--data', opts.data, '--threads', threads, '--batch', '500']), parse, summary: rps },
     peer(ctx, 'torch', join(ctx.benchDir, 'peers/torch_imdb_infer.py'), [ctx.npz, threads, '500'], parse, rps),
     peer(ctx, 'keras', join(ctx.benchDir, 'peers/keras_imdb_infer.py'), [ctx.npz, threads, '500'], parse, rps),
   ]
@@ -116,7 +116,7 @@ export async function lag(ctx) {
   const { opts } = ctx
   const parse = (r) => benchResult(r.stdout)
   const runners = [
-    { key: 'lstm', label: `lstm-native API (${opts.threads} threads)`, ...node(ctx, [join(ctx.benchDir, 'imdb-lag.mjs'), ...(opts.quick ? [] : ['--data', opts.data]), '--epochs', String(opts.epochs), '--threads', String(opts.threads)]), parse, summary: (f) => `max gap ${fmt(f.maxGapMs)} ms (fit ${fmt(f.phases.fit?.maxGapMs)} ms, load ${fmt(f.phases.load?.maxGapMs)} ms)` },
+    { key: 'lstm', label: `lstm-native API (${opts.threads} threads)`, ...node(ctx, [join(ctx.benchDir, 'imdb-lag.mjs'), '--data', opts.data, '--epochs', String(opts.epochs), '--threads', String(opts.threads)]), parse, summary: (f) => `max gap ${fmt(f.maxGapMs)} ms (fit ${fmt(f.phases.fit?.maxGapMs)} ms, load ${fmt(f.phases.load?.maxGapMs)} ms)` },
   ]
   const runs = await alternate(ctx, 'lag', runners)
   const phase = (name) => med(runs.lstm, (r) => r.phases[name]?.maxGapMs)
