@@ -88,7 +88,7 @@ impl Model {
             }
             _ => {}
         }
-        let mut model = Model::new(config, num_threads).map_err(|e| LstmError::corrupt(path, format!("bad architecture: {e}")))?;
+        let mut model = Model::new_for_load(config, num_threads).map_err(|e| LstmError::corrupt(path, format!("bad architecture: {e}")))?;
         if !model.is_built() {
             return Err(LstmError::corrupt(path, "the architecture does not say its input size"));
         }

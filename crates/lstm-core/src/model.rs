@@ -98,6 +98,16 @@ impl Model {
     /// Builds a model; the weights are created now when the input's feature size is known (an embedding first, or
     /// `inputShape`), otherwise at the first data seen. `num_threads` 0 means one per core.
     pub fn new(config: ModelConfig, num_threads: usize) -> Result<Model> {
+        Self::create(config, num_threads, true)
+    }
+
+    /// A model whose weights are about to be read from a file: the initializers are skipped (the orthogonal one
+    /// alone costs about half a second for a 512-unit layer).
+    pub(crate) fn new_for_load(config: ModelConfig, num_threads: usize) -> Result<Model> {
+        Self::create(config, num_threads, false)
+    }
+
+    fn create(config: ModelConfig, num_threads: usize, initialize: bool) -> Result<Model> {
         if config.layers.is_empty() {
             return Err(LstmError::InvalidConfig("a model needs at least one layer".into()));
         }
@@ -142,7 +152,7 @@ impl Model {
             _ => model.config.input_dim,
         };
         if let Some(f) = known {
-            model.build(f)?;
+            model.build_with(f, initialize)?;
         }
         if let (Some(loss), Some(opt)) = (model.config.loss.clone(), model.config.optimizer.clone()) {
             model.compile(loss, opt)?;
@@ -197,6 +207,10 @@ impl Model {
 
     /// Creates the layers and the arena for a float input of `in_features` (ignored after an embedding).
     fn build(&mut self, in_features: usize) -> Result<()> {
+        self.build_with(in_features, true)
+    }
+
+    fn build_with(&mut self, in_features: usize, initialize: bool) -> Result<()> {
         let (entries, layers, total) = plan(&self.config.layers, in_features)?;
         // Lay the arena out and initialise each tensor from its own seeded stream.
         let mut offset = 0;
@@ -212,7 +226,7 @@ impl Model {
         debug_assert_eq!(offset, total);
         self.params = zeroed(total)?;
         self.grads = zeroed(total)?;
-        for (k, (_, shape, init_cfg)) in entries.iter().enumerate() {
+        for (k, (_, shape, init_cfg)) in entries.iter().enumerate().filter(|_| initialize) {
             let mut r = rng::seeded(self.config.seed, k as u64, 0x1417);
             let (rows, cols) = (shape[0], shape.get(1).copied().unwrap_or(0));
             init::fill(init_cfg, rows, cols, &mut r, &mut self.params[self.entries[k].range.clone()]);
@@ -220,7 +234,7 @@ impl Model {
         // Keras's unit_forget_bias: the forget gate starts at 1; PyTorch keeps it in bias_ih's f-block.
         for (li, layer) in layers.iter().enumerate() {
             if let LayerConfig::Lstm(c) = &layer.config {
-                if c.unit_forget_bias {
+                if c.unit_forget_bias && initialize {
                     for e in &self.entries[layer.entries.clone()] {
                         if e.name.starts_with(&format!("{li}.bias_ih")) {
                             let h = c.units;
