@@ -3,21 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'vitest'
-import { layers, LstmError, Sequential, type SequentialOptions, type Tensor, tensor } from '../src/index.js'
+import { layers, LstmError, seededRandom, Sequential, type SequentialOptions, type Tensor, tensor } from '../src/index.js'
 
 export const ROOT = join(__dirname, '..')
 
-/** mulberry32: a tiny seeded generator in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32: a tiny seeded generator in [0, 1) (the library's own). */
+export const rng = seededRandom
 
 /**
  * A learnable toy task: sequences of `T` token ids in [1, vocab), label 1 when the last token is in the upper half.

@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs'
 import { earlyStopping, type Callback, type History } from '../callbacks.js'
 import { load } from '../datasets/imdb.js'
 import { LstmError } from '../errors.js'
+import { seededRandom } from '../generate.js'
 import * as layers from '../layers.js'
 import { Sequential } from '../model.js'
 import { historySvg } from '../plot.js'
@@ -125,8 +126,7 @@ export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainIm
 function shuffled(x: Int32Array, y: Float32Array, maxlen: number, seed: number) {
   const n = y.length
   const order = Array.from({ length: n }, (_, i) => i)
-  let a = (seed ^ 0x9e3779b9) >>> 0
-  const random = () => ((a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 4294967296)
+  const random = seededRandom(seed ^ 0x9e3779b9)
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1))
     ;[order[i], order[j]] = [order[j], order[i]]

@@ -166,13 +166,7 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                     // Stateful inference: the first step's recurrent input is the carried-over state.
                     for bi in 0..bn {
                         let src = &init_h[(b0 + bi) * h..(b0 + bi + 1) * h];
-                        let dst = &mut hprev[(bi * t + tt) * h..(bi * t + tt + 1) * h];
-                        if rec_mask.is_empty() {
-                            dst.copy_from_slice(src);
-                        } else {
-                            let m = &rec_mask[(b0 + bi) * h..(b0 + bi + 1) * h];
-                            dst.iter_mut().zip(src).zip(m).for_each(|((d, s), m)| *d = s * m);
-                        }
+                        recurrent_input(src, rec_mask, b0 + bi, &mut hprev[(bi * t + tt) * h..(bi * t + tt + 1) * h]);
                     }
                 }
                 if s > 0 || has_init {
@@ -227,17 +221,21 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                     let tn = if reverse { tt - 1 } else { tt + 1 };
                     for bi in 0..bn {
                         let src = &hs[(bi * t + tt) * h..(bi * t + tt + 1) * h];
-                        let dst = &mut hprev[(bi * t + tn) * h..(bi * t + tn + 1) * h];
-                        if rec_mask.is_empty() {
-                            dst.copy_from_slice(src);
-                        } else {
-                            let m = &rec_mask[(b0 + bi) * h..(b0 + bi + 1) * h];
-                            dst.iter_mut().zip(src).zip(m).for_each(|((d, s), m)| *d = s * m);
-                        }
+                        recurrent_input(src, rec_mask, b0 + bi, &mut hprev[(bi * t + tn) * h..(bi * t + tn + 1) * h]);
                     }
                 }
             }
         });
+}
+
+/// The recurrent input of a step for sample `b`: its previous h, times its recurrent dropout mask when there is one.
+fn recurrent_input(h_prev: &[f32], rec_mask: &[f32], b: usize, dst: &mut [f32]) {
+    if rec_mask.is_empty() {
+        dst.copy_from_slice(h_prev);
+    } else {
+        let m = &rec_mask[b * dst.len()..(b + 1) * dst.len()];
+        dst.iter_mut().zip(h_prev).zip(m).for_each(|((d, s), m)| *d = s * m);
+    }
 }
 
 /// Row `r` mutably and row `p` (≠ r) immutably, from a slice of `w`-wide rows.
