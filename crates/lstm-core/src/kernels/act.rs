@@ -25,9 +25,10 @@ pub fn exp_fast(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     p = p * r * r + r + 1.0;
-    // Scale by 2^n through the exponent bits.
-    let bits = ((n as i32 + 127) as u32) << 23;
-    p * f32::from_bits(bits)
+    // Scale by 2^n through the exponent bits. n + 127 lies in [1, 255]; adding 2^23 puts it in the low mantissa
+    // bits, which avoids `as i32` (a saturating conversion that LLVM does not vectorise).
+    let biased = (n + (127.0 + 8_388_608.0)).to_bits() & 0xff;
+    p * f32::from_bits(biased << 23)
 }
 
 #[inline(always)]
