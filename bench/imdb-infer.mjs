@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module'
 import { parseArgs } from 'node:util'
 
-const { Sequential, layers, datasets, padSequences, tensor } = createRequire(import.meta.url)('../dist/index.js')
+const { imdbModel, datasets, padSequences, tensor } = createRequire(import.meta.url)('../dist/index.js')
 const { values: o } = parseArgs({ options: { data: { type: 'string' }, threads: { type: 'string', default: '2' }, batch: { type: 'string', default: '500' } } })
 const numThreads = Number(o.threads)
 const batchSize = Number(o.batch)
@@ -16,18 +16,8 @@ const data = await datasets.imdb.load(o.data ? { path: o.data, numWords: 1000 } 
 const xTest = padSequences(data.xTest, { maxlen })
 const loadSeconds = (performance.now() - t) / 1000
 
-// The same stack as imdbModel() in src/tasks/imdb.ts (which the package does not export).
-const model = new Sequential(
-  [
-    layers.embedding({ inputDim: 1000, outputDim: 50 }),
-    layers.dropout({ rate: 0.2 }),
-    layers.lstm({ units: 100, dropout: 0.2, recurrentDropout: 0.2 }),
-    layers.dense({ units: 250, activation: 'relu' }),
-    layers.dropout({ rate: 0.2 }),
-    layers.dense({ units: 1, activation: 'sigmoid' }),
-  ],
-  { seed: 0, numThreads, name: 'imdb_sentiment' },
-)
+// The tutorial's model, as `lstm-native train imdb` builds it.
+const model = imdbModel({ seed: 0, numThreads })
 const n = xTest.shape[0]
 // One warm-up batch (first-call allocations), then the timed pass over the whole test set.
 await model.predict(tensor(xTest.data.subarray(0, Math.min(n, batchSize) * maxlen), [Math.min(n, batchSize), maxlen]), { batchSize })

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module'
 import { parseArgs } from 'node:util'
 
-const { Sequential, layers, datasets, padSequences, tensor } = createRequire(import.meta.url)('../dist/index.js')
+const { imdbModel, datasets, padSequences, tensor } = createRequire(import.meta.url)('../dist/index.js')
 const { values: o } = parseArgs({ options: { data: { type: 'string' }, epochs: { type: 'string', default: '1' }, threads: { type: 'string', default: '2' } } })
 const INTERVAL_MS = 5
 
@@ -31,17 +31,8 @@ const xTest = padSequences(data.xTest, { maxlen: 200 })
 const yTrain = tensor(data.yTrain, [data.yTrain.length, 1])
 const yTest = tensor(data.yTest, [data.yTest.length, 1])
 enter('build')
-const model = new Sequential(
-  [
-    layers.embedding({ inputDim: 1000, outputDim: 50 }),
-    layers.dropout({ rate: 0.2 }),
-    layers.lstm({ units: 100, dropout: 0.2, recurrentDropout: 0.2 }),
-    layers.dense({ units: 250, activation: 'relu' }),
-    layers.dropout({ rate: 0.2 }),
-    layers.dense({ units: 1, activation: 'sigmoid' }),
-  ],
-  { seed: 0, numThreads: Number(o.threads), name: 'imdb_sentiment' },
-)
+// The tutorial's model, as `lstm-native train imdb` builds it.
+const model = imdbModel({ seed: 0, numThreads: Number(o.threads) })
 model.compile({ loss: 'binaryCrossentropy', optimizer: 'adam', metrics: ['accuracy'] })
 enter('fit')
 await model.fit(xTrain, yTrain, { epochs: Number(o.epochs), batchSize: 64, verbose: 1 })
