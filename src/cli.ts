@@ -50,7 +50,7 @@ export function program(): Command {
     .option('--embedding', 'feed the word ids through an Embedding and train in batches')
     .option('--batch-size <n>', 'batch size with --embedding', integer(1), 16)
     .option('--context <n>', 'words in before the predicted one', integer(1), 3)
-    .option('--learning-rate <lr>', 'learning rate (default: RMSProp 0.001; Adam 0.001 with --embedding)', nonNegative)
+    .option('--learning-rate <lr>', 'learning rate (default: RMSProp 0.001; Adam 0.002 with --embedding)', nonNegative)
     .option('--save <file>', 'write the trained model (with its vocabulary) to this .safetensors file')
     .addOption(threads())
     .action(async (o) => {
