@@ -4,19 +4,8 @@
 
 use lstm_core::{Data, Model, ModelConfig};
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-    }
-}
+mod common;
+use common::Lcg;
 
 /// embedding → dropout → LSTM(dropout, recurrentDropout) → dense relu → dropout → dense sigmoid.
 const IMDB: &str = r#"[

@@ -20,21 +20,8 @@ const RTOL: f64 = 2e-2;
 /// At most this many elements are perturbed per tensor (evenly spaced, always including the first and last).
 const MAX_PER_TENSOR: usize = 96;
 
-/// A small deterministic generator so the cases need no extra crates.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    /// Uniform in [-1, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+mod common;
+use common::Lcg;
 
 #[derive(Clone)]
 enum X {

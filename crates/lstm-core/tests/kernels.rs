@@ -8,16 +8,8 @@ use lstm_core::kernels::act::{
 };
 use lstm_core::kernels::gemm::{gemm, gemm_reference, par_col_sums_add, par_gemm, Mat, Strides};
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-    }
-}
+mod common;
+use common::Lcg;
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()

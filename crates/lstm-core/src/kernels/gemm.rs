@@ -91,58 +91,23 @@ pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: 
     }
     let cptr = SendPtr(c.as_mut_ptr());
     let (ap, bp) = (a.data.as_ptr() as usize, b.data.as_ptr() as usize);
-    if m >= 4 * threads {
-        // Split rows of C (and A) into one block per thread, aligned to the microkernel's tile so every element
-        // falls in the same full or partial tile as in one call. matrixmultiply's tiles are 8×8 (AVX2/FMA) or 16×16
-        // (AVX-512, its default `avx512` feature); partial tiles go through a masked kernel that rounds α·AB + β·C
-        // differently, so 8-row blocks broke the bit-identity on AVX-512 machines whenever β ∉ {0, 1}.
-        let block = (m.div_ceil(threads)).div_ceil(TILE) * TILE;
-        (0..m.div_ceil(block)).into_par_iter().for_each(|i| {
-            let r0 = i * block;
-            let rows = block.min(m - r0);
-            let cptr = cptr;
-            // SAFETY: blocks of rows are disjoint, and `check` bounded the whole views.
-            unsafe {
-                raw_gemm(
-                    rows,
-                    k,
-                    n,
-                    alpha,
-                    (ap as *const f32).add(r0 * a.st.rs),
-                    a.st,
-                    bp as *const f32,
-                    b.st,
-                    beta,
-                    cptr.0.add(r0 * cs.rs),
-                    cs,
-                )
-            }
-        });
-    } else {
-        // Few rows (small batches, matrix-vector products): split columns of C (and B) instead.
-        let block = (n.div_ceil(threads)).div_ceil(TILE) * TILE;
-        (0..n.div_ceil(block)).into_par_iter().for_each(|j| {
-            let c0 = j * block;
-            let cols = block.min(n - c0);
-            let cptr = cptr;
-            // SAFETY: blocks of columns are disjoint, and `check` bounded the whole views.
-            unsafe {
-                raw_gemm(
-                    m,
-                    k,
-                    cols,
-                    alpha,
-                    ap as *const f32,
-                    a.st,
-                    (bp as *const f32).add(c0 * b.st.cs),
-                    b.st,
-                    beta,
-                    cptr.0.add(c0 * cs.cs),
-                    cs,
-                )
-            }
-        });
-    }
+    // Split rows of C (and A) into one block per thread, or, with few rows (small batches, matrix-vector products),
+    // columns of C (and B). Blocks are aligned to the microkernel's tile so every element falls in the same full or
+    // partial tile as in one call. matrixmultiply's tiles are 8×8 (AVX2/FMA) or 16×16 (AVX-512, its default
+    // `avx512` feature); partial tiles go through a masked kernel that rounds α·AB + β·C differently, so 8-row
+    // blocks broke the bit-identity on AVX-512 machines whenever β ∉ {0, 1}.
+    let by_rows = m >= 4 * threads;
+    let len = if by_rows { m } else { n };
+    let block = len.div_ceil(threads).div_ceil(TILE) * TILE;
+    (0..len.div_ceil(block)).into_par_iter().for_each(|i| {
+        let (start, size) = (i * block, block.min(len - i * block));
+        let cptr = cptr;
+        let (rows, cols) = if by_rows { (size, n) } else { (m, size) };
+        // Element offsets of the block's first row (or column) in A, B and C.
+        let (a_off, b_off, c_off) = if by_rows { (start * a.st.rs, 0, start * cs.rs) } else { (0, start * b.st.cs, start * cs.cs) };
+        // SAFETY: the blocks are disjoint, and `check` bounded the whole views.
+        unsafe { raw_gemm(rows, k, cols, alpha, (ap as *const f32).add(a_off), a.st, (bp as *const f32).add(b_off), b.st, beta, cptr.0.add(c_off), cs) }
+    });
 }
 
 fn check(m: usize, k: usize, n: usize, a: Mat, b: Mat, c_len: usize, cs: Strides) {
