@@ -231,6 +231,14 @@ export class Sequential {
     return t
   }
 
+  /** x and y as tensors with the same number of samples. */
+  private toPair(x: TensorLike, y: TensorLike): [Tensor, Tensor] {
+    const xt = this.toInput(x)
+    const yt = this.toTarget(y)
+    if (xt.shape[0] !== yt.shape[0]) throw new LstmError('SHAPE_MISMATCH', `x has ${xt.shape[0]} samples but y has ${yt.shape[0]}`)
+    return [xt, yt]
+  }
+
   /** Sets the loss, optimizer and metrics; resets the optimizer state. */
   compile(options: CompileOptions): void {
     this.assertIdle('compile')
@@ -300,11 +308,7 @@ export class Sequential {
         throw new LstmError('INVALID_ARGUMENT', `validationSplit must be in [0, 1), got ${String(validationSplit)}`)
       }
       if (signal?.aborted) throw abortError()
-      let xt = this.toInput(x)
-      let yt = this.toTarget(y)
-      if (xt.shape[0] !== yt.shape[0]) {
-        throw new LstmError('SHAPE_MISMATCH', `x has ${xt.shape[0]} samples but y has ${yt.shape[0]}`)
-      }
+      let [xt, yt] = this.toPair(x, y)
       if (xt.shape.length === 0 || xt.shape[0] === 0) throw new LstmError('INVALID_ARGUMENT', `empty dataset: x has shape [${xt.shape.join(', ')}]`)
       let val: [Tensor, Tensor] | undefined
       if (options.validationData !== undefined) {
@@ -419,9 +423,7 @@ export class Sequential {
     this.assertIdle('evaluate')
     this.requireCompiled('evaluate')
     const batchSize = checkPositiveInt('batchSize', options.batchSize ?? 32)
-    const xt = this.toInput(x)
-    const yt = this.toTarget(y)
-    if (xt.shape[0] !== yt.shape[0]) throw new LstmError('SHAPE_MISMATCH', `x has ${xt.shape[0]} samples but y has ${yt.shape[0]}`)
+    const [xt, yt] = this.toPair(x, y)
     const id = await callAsync(() => this.nativeModel.addDataset(xt.data, [...xt.shape], yt.data, [...yt.shape]))
     try {
       const r = await callAsync(() => this.nativeModel.evaluateDataset(id, batchSize))
@@ -471,9 +473,7 @@ export class Sequential {
   async trainOnBatch(x: TensorLike, y: TensorLike): Promise<EvaluateResult> {
     this.assertIdle('trainOnBatch')
     this.requireCompiled('trainOnBatch')
-    const xt = this.toInput(x)
-    const yt = this.toTarget(y)
-    if (xt.shape[0] !== yt.shape[0]) throw new LstmError('SHAPE_MISMATCH', `x has ${xt.shape[0]} samples but y has ${yt.shape[0]}`)
+    const [xt, yt] = this.toPair(x, y)
     const id = await callAsync(() => this.nativeModel.addDataset(xt.data, [...xt.shape], yt.data, [...yt.shape]))
     try {
       const order = Uint32Array.from({ length: xt.shape[0] }, (_, i) => i)

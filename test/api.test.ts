@@ -4,31 +4,19 @@
  * model affects the lifetime of the process.
  */
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { layers, Sequential, tensor } from '../src/index.js'
+import { DIST_CJS, DIST_ESM, distState as builtDistState } from './fixtures/dist.js'
 import { ROOT, scratchDir, tokenModel, toyFloats, toyTokens, weightsAsArrays } from './helpers.js'
 
 const { dir: scratch, cleanup } = scratchDir('api')
 afterAll(cleanup)
 
-/** Newest modification time of a source file under `dir` (declaration files do not change the bundle). */
-function newest(dir: string): number {
-  let t = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) t = Math.max(t, newest(p))
-    else if (!e.name.endsWith('.d.ts')) t = Math.max(t, statSync(p).mtimeMs)
-  }
-  return t
-}
-
-const DIST_CJS = join(ROOT, 'dist', 'index.js')
-const DIST_ESM = join(ROOT, 'dist', 'index.mjs')
 // LSTM_NATIVE_TEST_SRC=1 runs the child scripts from src/ (through tsx) even when dist/ is built.
-const distState = process.env.LSTM_NATIVE_TEST_SRC === '1' ? 'ignored (LSTM_NATIVE_TEST_SRC=1)' : !existsSync(DIST_CJS) || !existsSync(DIST_ESM) ? 'missing' : Math.min(statSync(DIST_CJS).mtimeMs, statSync(DIST_ESM).mtimeMs) < newest(join(ROOT, 'src')) ? 'stale' : 'fresh'
+const distState = process.env.LSTM_NATIVE_TEST_SRC === '1' ? 'ignored (LSTM_NATIVE_TEST_SRC=1)' : builtDistState()
 const distUsable = distState === 'fresh'
 if (!distUsable) console.warn(`[api] dist/ is ${distState} (run \`npm run build:ts\`): the CommonJS/ESM package checks are skipped, and child scripts use tsx on src/`)
 
