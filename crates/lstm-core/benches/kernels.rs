@@ -55,7 +55,7 @@ fn lstm(c: &mut Criterion) {
             bench.iter(|| {
                 pool.install(|| {
                     lstm_forward(dims, false, black_box(&x), None, p, &mut cache);
-                    let grads = LstmGrads { dw_ih: &mut dw_ih, dw_hh: &mut dw_hh, db_ih: &mut db_ih, db_hh: &mut db_hh };
+                    let grads = LstmGrads { dw_ih: Some(&mut dw_ih), dw_hh: Some(&mut dw_hh), db_ih: &mut db_ih, db_hh: &mut db_hh };
                     let dout = OutputGrad::Last { dy: &dy, features: h, offset: 0 };
                     dx.fill(0.0);
                     lstm_backward(dims, false, &x, None, p, &mut cache, dout, grads, Some(&mut dx));
@@ -83,7 +83,9 @@ fn sgemm(c: &mut Criterion) {
         let pool = pool(threads);
         group.bench_function(BenchmarkId::new("par_gemm", format!("{threads}t")), |bench| {
             bench.iter(|| {
-                pool.install(|| par_gemm(m, k, n, 1.0, Mat::new(black_box(&a), Strides::rows(k)), Mat::new(&w, Strides::transposed(k)), 0.0, &mut out, Strides::rows(n)))
+                pool.install(|| {
+                    par_gemm(m, k, n, 1.0, Mat::new(black_box(&a), Strides::rows(k)), Mat::new(&w, Strides::transposed(k)), 0.0, &mut out, Strides::rows(n))
+                })
             })
         });
     }

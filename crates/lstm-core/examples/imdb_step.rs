@@ -25,7 +25,12 @@ fn main() {
     }
     let per = start.elapsed().as_secs_f64() / steps as f64;
     let flops = 3.0 * 2.0 * (b * t * 400 * 150) as f64;
-    println!("imdb train step: {:.1} ms ({:.1} GFLOP/s LSTM-equivalent), {:.0} s per 391-batch epoch, {threads} threads", per * 1e3, flops / per / 1e9, per * 391.0);
+    println!(
+        "imdb train step: {:.1} ms ({:.1} GFLOP/s LSTM-equivalent), {:.0} s per 391-batch epoch, {threads} threads",
+        per * 1e3,
+        flops / per / 1e9,
+        per * 391.0
+    );
     let xb: Vec<i32> = (0..500 * t).map(|i| ((i * 7919) % 999 + 1) as i32).collect();
     let start = Instant::now();
     let n = 4;

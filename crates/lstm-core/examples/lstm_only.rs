@@ -25,7 +25,7 @@ fn main() {
             let t0 = Instant::now();
             lstm_forward(d, false, &x, None, p, &mut cache);
             let t1 = Instant::now();
-            let grads = LstmGrads { dw_ih: &mut dwi, dw_hh: &mut dwh, db_ih: &mut dbi, db_hh: &mut dbh };
+            let grads = LstmGrads { dw_ih: Some(&mut dwi), dw_hh: Some(&mut dwh), db_ih: &mut dbi, db_hh: &mut dbh };
             let dx = if with_dx {
                 dx.fill(0.0);
                 Some(&mut dx[..])
@@ -42,5 +42,13 @@ fn main() {
     });
     let fwd = 2.0 * (d.b * d.t * g4 * (d.i + d.h)) as f64;
     let (tf, tb) = (tf / reps as f64, tb / reps as f64);
-    println!("{threads} threads{}: forward {:.1} ms ({:.1} GFLOP/s), backward {:.1} ms ({:.1} GFLOP/s), total {:.1} GFLOP/s", if with_dx { ", with dx" } else { "" }, tf * 1e3, fwd / tf / 1e9, tb * 1e3, 2.0 * fwd / tb / 1e9, 3.0 * fwd / (tf + tb) / 1e9);
+    println!(
+        "{threads} threads{}: forward {:.1} ms ({:.1} GFLOP/s), backward {:.1} ms ({:.1} GFLOP/s), total {:.1} GFLOP/s",
+        if with_dx { ", with dx" } else { "" },
+        tf * 1e3,
+        fwd / tf / 1e9,
+        tb * 1e3,
+        2.0 * fwd / tb / 1e9,
+        3.0 * fwd / (tf + tb) / 1e9
+    );
 }

@@ -28,12 +28,22 @@ pub enum Initializer {
     /// U(-l, l), l = sqrt(3 / fan_in).
     LecunUniform,
     /// A matrix with orthonormal columns (or rows), times `gain`.
-    Orthogonal { gain: f32 },
+    Orthogonal {
+        gain: f32,
+    },
     Zeros,
     Ones,
-    Constant { value: f32 },
-    RandomNormal { mean: f32, stddev: f32 },
-    RandomUniform { minval: f32, maxval: f32 },
+    Constant {
+        value: f32,
+    },
+    RandomNormal {
+        mean: f32,
+        stddev: f32,
+    },
+    RandomUniform {
+        minval: f32,
+        maxval: f32,
+    },
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -91,12 +101,8 @@ impl TryFrom<InitializerRepr> for Initializer {
             "ones" => Initializer::Ones,
             "constant" => Initializer::Constant { value: f.value.unwrap_or(0.0) },
             // Keras's RandomNormal defaults to stddev 0.05; RandomUniform to [-0.05, 0.05].
-            "randomnormal" | "normal" => {
-                Initializer::RandomNormal { mean: f.mean.unwrap_or(0.0), stddev: f.stddev.unwrap_or(0.05) }
-            }
-            "randomuniform" | "uniform" => {
-                Initializer::RandomUniform { minval: f.minval.unwrap_or(-0.05), maxval: f.maxval.unwrap_or(0.05) }
-            }
+            "randomnormal" | "normal" => Initializer::RandomNormal { mean: f.mean.unwrap_or(0.0), stddev: f.stddev.unwrap_or(0.05) },
+            "randomuniform" | "uniform" => Initializer::RandomUniform { minval: f.minval.unwrap_or(-0.05), maxval: f.maxval.unwrap_or(0.05) },
             _ => return Err(format!("unknown initializer {:?}", f.kind)),
         })
     }
@@ -354,8 +360,8 @@ impl TryFrom<LossRepr> for LossConfig {
             "meansquarederror" | "mse" => LossKind::MeanSquaredError,
             _ => {
                 return Err(format!(
-                "unknown loss {name:?}; expected binaryCrossentropy, sparseCategoricalCrossentropy, categoricalCrossentropy or meanSquaredError (mse)"
-            ))
+                    "unknown loss {name:?}; expected binaryCrossentropy, sparseCategoricalCrossentropy, categoricalCrossentropy or meanSquaredError (mse)"
+                ))
             }
         };
         Ok(LossConfig { kind, from_logits })
@@ -440,22 +446,8 @@ impl TryFrom<OptimizerRepr> for OptimizerConfig {
         };
         let (kind, default_lr) = match normalize(&f.kind).as_str() {
             "sgd" => (OptimizerKind::Sgd { momentum: f.momentum.unwrap_or(0.0), nesterov: f.nesterov.unwrap_or(false) }, 0.01),
-            "rmsprop" => (
-                OptimizerKind::Rmsprop {
-                    rho: f.rho.unwrap_or(0.9),
-                    epsilon: f.epsilon.unwrap_or(1e-7),
-                    momentum: f.momentum.unwrap_or(0.0),
-                },
-                0.001,
-            ),
-            "adam" => (
-                OptimizerKind::Adam {
-                    beta1: f.beta1.unwrap_or(0.9),
-                    beta2: f.beta2.unwrap_or(0.999),
-                    epsilon: f.epsilon.unwrap_or(1e-7),
-                },
-                0.001,
-            ),
+            "rmsprop" => (OptimizerKind::Rmsprop { rho: f.rho.unwrap_or(0.9), epsilon: f.epsilon.unwrap_or(1e-7), momentum: f.momentum.unwrap_or(0.0) }, 0.001),
+            "adam" => (OptimizerKind::Adam { beta1: f.beta1.unwrap_or(0.9), beta2: f.beta2.unwrap_or(0.999), epsilon: f.epsilon.unwrap_or(1e-7) }, 0.001),
             _ => return Err(format!("unknown optimizer {:?}; expected adam, rmsprop or sgd", f.kind)),
         };
         let cfg = OptimizerConfig { kind, learning_rate: f.learning_rate.unwrap_or(default_lr), clipnorm: f.clipnorm, clipvalue: f.clipvalue };
@@ -466,7 +458,13 @@ impl TryFrom<OptimizerRepr> for OptimizerConfig {
 
 impl OptimizerConfig {
     fn check(&self) -> Result<(), String> {
-        let pos = |name: &str, v: f32| if v.is_finite() && v > 0.0 { Ok(()) } else { Err(format!("{name} must be a positive number, got {v}")) };
+        let pos = |name: &str, v: f32| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{name} must be a positive number, got {v}"))
+            }
+        };
         let unit = |name: &str, v: f32| {
             if v.is_finite() && (0.0..1.0).contains(&v) {
                 Ok(())
@@ -499,12 +497,7 @@ impl OptimizerConfig {
 
 impl From<OptimizerConfig> for OptimizerRepr {
     fn from(o: OptimizerConfig) -> Self {
-        let mut f = OptimizerFields {
-            learning_rate: Some(o.learning_rate),
-            clipnorm: o.clipnorm,
-            clipvalue: o.clipvalue,
-            ..Default::default()
-        };
+        let mut f = OptimizerFields { learning_rate: Some(o.learning_rate), clipnorm: o.clipnorm, clipvalue: o.clipvalue, ..Default::default() };
         match o.kind {
             OptimizerKind::Sgd { momentum, nesterov } => {
                 f.kind = "sgd".into();

@@ -20,9 +20,7 @@ impl Model {
     /// e.g. a vocabulary).
     pub fn save(&self, path: &Path, include_optimizer: bool, user_metadata: Option<&str>) -> Result<()> {
         if !self.is_built() {
-            return Err(LstmError::InvalidArgument(
-                "the model has no weights yet: give the first layer an inputShape, or fit it on data first".into(),
-            ));
+            return Err(LstmError::InvalidArgument("the model has no weights yet: give the first layer an inputShape, or fit it on data first".into()));
         }
         let le_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> =
@@ -46,7 +44,9 @@ impl Model {
         }
         let views = blobs
             .iter()
-            .map(|(name, shape, bytes)| Ok((name.as_str(), TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| LstmError::InvalidArgument(e.to_string()))?)))
+            .map(|(name, shape, bytes)| {
+                Ok((name.as_str(), TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| LstmError::InvalidArgument(e.to_string()))?))
+            })
             .collect::<Result<Vec<_>>>()?;
         let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| LstmError::InvalidArgument(format!("cannot serialise weights: {e}")))?;
         write_atomic(path, &bytes)
@@ -132,7 +132,8 @@ impl Model {
             if !matches!(self.config().layers[0], crate::LayerConfig::Lstm(_)) {
                 shape.remove(1);
             }
-            self.check_input(&crate::Data::Floats(&vec![0.0; f], &shape)).map_err(|e| LstmError::corrupt(path, format!("first-layer weight does not fit: {e}")))?;
+            self.check_input(&crate::Data::Floats(&vec![0.0; f], &shape))
+                .map_err(|e| LstmError::corrupt(path, format!("first-layer weight does not fit: {e}")))?;
             self.params_mut().copy_from_slice(probe.params());
             return Ok(());
         }

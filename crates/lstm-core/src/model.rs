@@ -5,9 +5,10 @@ use crate::config::{Activation, LayerConfig, LossConfig, LossKind, ModelConfig, 
 use crate::data::{Batch, Data, DataRef};
 use crate::error::{LstmError, Result};
 use crate::init;
+use crate::kernels::gemm::SMALL;
 use crate::layers::{dense, dropout, embedding, lstm};
 use crate::loss::{loss_forward_backward, TargetRef};
-use crate::optim::Optimizer;
+use crate::optim::{GradSource, LowRankGrad, Optimizer};
 use crate::rng::{self, CounterKey};
 use std::ops::Range;
 
@@ -92,6 +93,9 @@ pub struct Model {
     /// When set, backward also computes dL/dx for a float input (the golden tests check it).
     pub compute_input_grad: bool,
     input_grad: Vec<f32>,
+    /// Per entry: during this training step, the gradient is left as low-rank factors for the update to form on
+    /// the fly (`optim::LowRankGrad`) instead of being stored in the arena.
+    low_rank: Vec<bool>,
 }
 
 impl Model {
@@ -145,6 +149,7 @@ impl Model {
             states: Vec::new(),
             compute_input_grad: false,
             input_grad: Vec::new(),
+            low_rank: Vec::new(),
         };
         model.batch.tokens_wanted = matches!(model.config.layers[0], LayerConfig::Embedding(_));
         let known = match &model.config.layers[0] {
@@ -276,11 +281,9 @@ impl Model {
             .map(|cfg| {
                 shape = match cfg {
                     LayerConfig::Embedding(c) => ActShape { b, t, f: c.output_dim },
-                    LayerConfig::Lstm(c) => ActShape {
-                        b,
-                        t: if c.return_sequences { shape.t } else { None },
-                        f: c.units * if c.bidirectional { 2 } else { 1 },
-                    },
+                    LayerConfig::Lstm(c) => {
+                        ActShape { b, t: if c.return_sequences { shape.t } else { None }, f: c.units * if c.bidirectional { 2 } else { 1 } }
+                    }
                     LayerConfig::Dense(c) => ActShape { f: c.units, ..shape },
                     LayerConfig::Dropout(_) => shape,
                 };
@@ -315,9 +318,7 @@ impl Model {
                 let tokens = match x {
                     Data::Tokens(t, _) => t,
                     Data::Floats(..) => {
-                        return Err(LstmError::InvalidArgument(
-                            "an embedding takes int32 token ids, but x is a float32 tensor; pass an Int32Array".into(),
-                        ))
+                        return Err(LstmError::InvalidArgument("an embedding takes int32 token ids, but x is a float32 tensor; pass an Int32Array".into()))
                     }
                 };
                 if shape.len() != 2 {
@@ -394,7 +395,11 @@ impl Model {
                     return Err(LstmError::InvalidArgument(format!("class ids must be integers, got {v} at y[{k}]")));
                 }
                 if v < 0.0 || v >= out.f as f64 {
-                    return Err(LstmError::IndexOutOfRange { index: v as i64, limit: out.f, position: format!("y[{k}] (class id; the output has {} classes)", out.f) });
+                    return Err(LstmError::IndexOutOfRange {
+                        index: v as i64,
+                        limit: out.f,
+                        position: format!("y[{k}] (class id; the output has {} classes)", out.f),
+                    });
                 }
             }
         } else if y_len != out.len() {
@@ -404,7 +409,10 @@ impl Model {
     }
 
     fn loss(&self) -> Result<&LossConfig> {
-        self.compiled.as_ref().map(|c| &c.loss).ok_or_else(|| LstmError::InvalidConfig("the model is not compiled: call compile() before fit, evaluate or trainOnBatch".into()))
+        self.compiled
+            .as_ref()
+            .map(|c| &c.loss)
+            .ok_or_else(|| LstmError::InvalidConfig("the model is not compiled: call compile() before fit, evaluate or trainOnBatch".into()))
     }
 
     // -----------------------------------------------------------------------------------------------------------
@@ -440,7 +448,11 @@ impl Model {
                         let dims = lstm::LstmDims { b: shape.b, t, i: shape.f, h };
                         let dirs = caches.len();
                         for (d, cache) in caches.iter_mut().enumerate() {
-                            let (s_in, s_rec) = if d == 0 { (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT) } else { (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE) };
+                            let (s_in, s_rec) = if d == 0 {
+                                (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT)
+                            } else {
+                                (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE)
+                            };
                             set_mask(&mut cache.in_mask, training, c.dropout, CounterKey::new(seed, rng::stream(l, s_in), step), shape.b * shape.f);
                             set_mask(&mut cache.rec_mask, training, c.recurrent_dropout, CounterKey::new(seed, rng::stream(l, s_rec), step), shape.b * h);
                             let lp = lstm::LstmParams { w_ih: p(4 * d), w_hh: p(4 * d + 1), b_ih: p(4 * d + 2), b_hh: p(4 * d + 3) };
@@ -481,7 +493,7 @@ impl Model {
 
     /// Backward through every layer; `dacts[last]` already holds dL/d(output). Accumulates into `grads`.
     fn backward(&mut self) {
-        let Model { layers, entries, params, grads, acts, dacts, shapes, masks, batch, pool, compute_input_grad, input_grad, .. } = self;
+        let Model { layers, entries, params, grads, acts, dacts, shapes, masks, batch, pool, compute_input_grad, input_grad, low_rank, .. } = self;
         let need_x_grad = *compute_input_grad && !batch.floats.is_empty();
         pool.install(|| {
             for l in (0..layers.len()).rev() {
@@ -505,6 +517,11 @@ impl Model {
                 let ents = &entries[layer.entries.clone()];
                 let p = |k: usize| &params[ents[k].range.clone()];
                 let mut g = split_grads(grads, ents);
+                for (k, g) in g.iter_mut().enumerate() {
+                    if low_rank.get(layer.entries.start + k) == Some(&true) {
+                        *g = None;
+                    }
+                }
                 match (&layer.config, &mut layer.state) {
                     (LayerConfig::Embedding(c), _) => embedding::embedding_backward(c.output_dim, &batch.tokens, dy, g[0].as_mut().unwrap()),
                     (LayerConfig::Lstm(c), LayerState::Lstm(caches)) => {
@@ -527,8 +544,8 @@ impl Model {
                             let (b_, rest) = rest.split_at_mut(1);
                             let (c_, d_) = rest.split_at_mut(1);
                             let lg = lstm::LstmGrads {
-                                dw_ih: a[0].as_mut().unwrap(),
-                                dw_hh: b_[0].as_mut().unwrap(),
+                                dw_ih: a[0].as_deref_mut(),
+                                dw_hh: b_[0].as_deref_mut(),
                                 db_ih: c_[0].as_mut().unwrap(),
                                 db_hh: d_[0].as_mut().unwrap(),
                             };
@@ -540,7 +557,7 @@ impl Model {
                             dense::activation_backward(c.activation, c.units, &acts[l], dy);
                         }
                         let (w, b) = g.split_at_mut(1);
-                        dense::dense_backward(rows, in_shape.f, c.units, p(0), x, dy, w[0].as_mut().unwrap(), b[0].as_mut().unwrap(), dx);
+                        dense::dense_backward(rows, in_shape.f, c.units, p(0), x, dy, w[0].as_deref_mut(), b[0].as_mut().unwrap(), dx);
                     }
                     (LayerConfig::Dropout(_), LayerState::Dropout { mask }) => {
                         if let Some(dx) = dx {
@@ -612,10 +629,10 @@ impl Model {
     /// `zero_grad`, forward, backward and one update, on a whole batch.
     pub fn train_step(&mut self, x: &DataRef, y: &DataRef) -> Result<Stats> {
         self.loss()?;
-        self.zero_grad();
-        let stats = self.forward_backward(x, y)?;
-        self.apply_gradients()?;
-        Ok(stats)
+        self.check_input(x)?;
+        self.check_target(x, y)?;
+        self.batch.gather(x, Some(y), None);
+        self.train_gathered()
     }
 
     /// One training step on rows `rows` of a dataset already checked by [`Model::check_dataset`].
@@ -629,13 +646,100 @@ impl Model {
         if let Some(&r) = rows.iter().find(|&&r| r >= n) {
             return Err(LstmError::IndexOutOfRange { index: r as i64, limit: n, position: "train_rows rows".into() });
         }
-        self.zero_grad();
         self.batch.gather(x, Some(y), Some(rows));
+        self.train_gathered()
+    }
+
+    /// Forward, loss, backward and update on the gathered batch. Weight gradients over at most `SMALL` rows (a
+    /// batch-1 step) are not stored: the update forms them from their factors, bit-identically (see
+    /// `Optimizer::apply_fused`). `grads()` then holds only the other tensors' gradients.
+    fn train_gathered(&mut self) -> Result<Stats> {
         self.forward(true)?;
-        let (loss, correct, counted) = self.compute_loss(true)?;
-        self.backward();
-        self.apply_gradients()?;
-        Ok(Stats { loss, accuracy: correct as f64 / counted.max(1) as f64 })
+        self.plan_low_rank();
+        for (e, fused) in self.entries.iter().zip(&self.low_rank) {
+            if !fused {
+                self.grads[e.range.clone()].fill(0.0);
+            }
+        }
+        let result = self.compute_loss(true).map(|(loss, correct, counted)| {
+            self.backward();
+            Stats { loss, accuracy: correct as f64 / counted.max(1) as f64 }
+        });
+        let applied = match &result {
+            Ok(_) => self.apply_low_rank(),
+            Err(_) => Ok(()),
+        };
+        self.low_rank.clear();
+        applied?;
+        result
+    }
+
+    /// Marks the weights whose gradients this step leaves as factors: LSTM and Dense weights fed by at most
+    /// `SMALL` rows, when the optimizer needs no whole gradient (no clipping).
+    fn plan_low_rank(&mut self) {
+        self.low_rank.clear();
+        self.low_rank.resize(self.entries.len(), false);
+        if !self.compiled.as_ref().is_some_and(|c| c.optimizer.can_fuse()) {
+            return;
+        }
+        for (l, layer) in self.layers.iter().enumerate() {
+            let in_shape = if l == 0 { self.batch.shape } else { self.shapes[l - 1] };
+            if in_shape.b * in_shape.t.unwrap_or(1) > SMALL {
+                continue;
+            }
+            let e0 = layer.entries.start;
+            match &layer.state {
+                LayerState::Lstm(caches) => {
+                    for d in 0..caches.len() {
+                        self.low_rank[e0 + 4 * d] = true;
+                        self.low_rank[e0 + 4 * d + 1] = true;
+                    }
+                }
+                LayerState::Dense { .. } => self.low_rank[e0] = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// The update, with the planned low-rank gradients formed from what backward left in the caches.
+    fn apply_low_rank(&mut self) -> Result<()> {
+        let Model { compiled, params, grads, pool, entries, layers, acts, dacts, shapes, batch, low_rank, .. } = self;
+        let c = compiled.as_mut().ok_or_else(|| LstmError::InvalidConfig("the model is not compiled: call compile() first".into()))?;
+        let ranges: Vec<Range<usize>> = entries.iter().map(|e| e.range.clone()).collect();
+        let mut sources: Vec<GradSource> = entries.iter().map(|e| GradSource::Stored(&grads[e.range.clone()])).collect();
+        if low_rank.iter().any(|&f| f) {
+            for (l, layer) in layers.iter().enumerate() {
+                let e0 = layer.entries.start;
+                if !low_rank.get(e0).copied().unwrap_or(false) {
+                    continue;
+                }
+                let in_shape = if l == 0 { batch.shape } else { shapes[l - 1] };
+                let (k, i) = (in_shape.b * in_shape.t.unwrap_or(1), in_shape.f);
+                let x: &[f32] = if l == 0 { &batch.floats } else { &acts[l - 1] };
+                match (&layer.config, &layer.state) {
+                    (LayerConfig::Lstm(cfg), LayerState::Lstm(caches)) => {
+                        let (h, g4) = (cfg.units, 4 * cfg.units);
+                        for (d, cache) in caches.iter().enumerate() {
+                            // dW_ih = dgatesᵀ·x (after the input mask), dW_hh = dgatesᵀ·hprev, over the k rows.
+                            let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm };
+                            sources[e0 + 4 * d] = GradSource::LowRank(LowRankGrad { k, n: i, g: &cache.dgates, ldg: g4, x: xin, ldx: i });
+                            sources[e0 + 4 * d + 1] = GradSource::LowRank(LowRankGrad { k, n: h, g: &cache.dgates, ldg: g4, x: &cache.hprev, ldx: h });
+                        }
+                    }
+                    (LayerConfig::Dense(cfg), _) => {
+                        // dW = dzᵀ·x; backward left dz in dacts[l].
+                        sources[e0] = GradSource::LowRank(LowRankGrad { k, n: i, g: &dacts[l], ldg: cfg.units, x, ldx: i });
+                    }
+                    _ => {}
+                }
+            }
+            pool.install(|| c.optimizer.apply_fused(params, &ranges, &sources));
+        } else {
+            drop(sources);
+            pool.install(|| c.optimizer.apply(params, grads, &ranges));
+        }
+        self.step += 1;
+        Ok(())
     }
 
     /// Checks a whole dataset once, so that the batches drawn from it need no checks.
@@ -650,7 +754,9 @@ impl Model {
     pub fn predict_step(&mut self, x: &DataRef) -> Result<(Vec<f32>, Vec<usize>)> {
         self.check_input(x)?;
         if self.config.layers.iter().any(|l| matches!(l, LayerConfig::Lstm(c) if c.bidirectional)) {
-            return Err(LstmError::InvalidArgument("predictStep cannot carry state through a bidirectional LSTM (its backward pass needs the whole sequence)".into()));
+            return Err(LstmError::InvalidArgument(
+                "predictStep cannot carry state through a bidirectional LSTM (its backward pass needs the whole sequence)".into(),
+            ));
         }
         self.batch.gather(x, None, None);
         let b = self.batch.shape.b;
@@ -940,7 +1046,9 @@ fn zeroed(len: usize) -> Result<Vec<f32>> {
 
 /// Mutable views of one layer's gradient tensors (which are contiguous in the arena).
 fn split_grads<'a>(grads: &'a mut [f32], ents: &[ParamEntry]) -> Vec<Option<&'a mut [f32]>> {
-    let Some(first) = ents.first() else { return Vec::new() };
+    let Some(first) = ents.first() else {
+        return Vec::new();
+    };
     let end = ents.last().unwrap().range.end;
     let mut rest = &mut grads[first.range.start..end];
     let mut out = Vec::with_capacity(ents.len());

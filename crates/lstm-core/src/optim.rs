@@ -48,35 +48,207 @@ impl Optimizer {
                 }
             }
         }
+        let sources: Vec<GradSource> = tensors.iter().map(|r| GradSource::Stored(&grads[r.clone()])).collect();
+        self.update(params, tensors, &sources);
+    }
+
+    /// Whether [`Optimizer::apply_fused`] can stand in for [`Optimizer::apply`]: clipping needs whole gradients.
+    pub fn can_fuse(&self) -> bool {
+        self.config.clipvalue.is_none() && self.config.clipnorm.is_none()
+    }
+
+    /// One update where some gradients are given by their low-rank factors instead of stored (see
+    /// [`LowRankGrad`]): each row of such a gradient is formed in L1 next to its update, so it is never written to
+    /// the arena and read back. For batch-1 steps that halves the bytes the update moves. Gives bit-identical
+    /// results to `apply` on the stored gradients (the same sums in the same order). Needs [`Optimizer::can_fuse`].
+    pub fn apply_fused(&mut self, params: &mut [f32], tensors: &[Range<usize>], sources: &[GradSource]) {
+        debug_assert!(self.can_fuse());
+        self.update(params, tensors, sources);
+    }
+
+    /// The update proper: tensors are cut into tasks of about `CHUNK` elements, all run in one parallel pass.
+    fn update(&mut self, params: &mut [f32], tensors: &[Range<usize>], sources: &[GradSource]) {
         self.step += 1;
-        let lr = cfg.learning_rate;
-        let chunks = params
-            .par_chunks_mut(CHUNK)
-            .zip(grads.par_chunks(CHUNK))
-            .zip(self.s1.par_chunks_mut(CHUNK))
-            .zip(self.s2.par_chunks_mut(CHUNK));
-        match cfg.kind {
-            OptimizerKind::Adam { beta1, beta2, epsilon } => {
-                let t = self.step as i32;
-                let bc1 = 1.0 - (beta1 as f64).powi(t);
-                let bc2 = 1.0 - (beta2 as f64).powi(t);
-                let (inv_bc1, inv_bc2) = ((1.0 / bc1) as f32, (1.0 / bc2) as f32);
-                chunks.for_each(|(((p, g), m), v)| adam_update(p, g, m, v, lr, beta1, beta2, epsilon, inv_bc1, inv_bc2));
-            }
-            OptimizerKind::Rmsprop { rho, epsilon, momentum } => {
-                chunks.for_each(|(((p, g), ms), mom)| rmsprop_update(p, g, ms, mom, lr, rho, epsilon, momentum));
-            }
-            OptimizerKind::Sgd { momentum, nesterov } => chunks.for_each(|(((p, g), vel), _)| {
-                for ((p, g), v) in p.iter_mut().zip(g).zip(vel.iter_mut()) {
-                    if momentum == 0.0 {
-                        *p -= lr * g;
-                    } else {
-                        *v = momentum * *v - lr * g;
-                        *p += if nesterov { momentum * *v - lr * g } else { *v };
+        let rule = Rule::new(&self.config, self.step);
+        // Tensors are contiguous and in arena order: carve every buffer into disjoint per-task slices.
+        let mut tasks: Vec<Task> = Vec::with_capacity(tensors.len() + params.len() / CHUNK + 1);
+        let (mut p_rest, mut s1_rest, mut s2_rest) = (&mut params[..], &mut self.s1[..], &mut self.s2[..]);
+        let mut offset = 0;
+        for (r, src) in tensors.iter().zip(sources) {
+            debug_assert_eq!(r.start, offset, "tensors cover the arena in order");
+            let (mut p, pr) = std::mem::take(&mut p_rest).split_at_mut(r.len());
+            let (mut s1, s1r) = std::mem::take(&mut s1_rest).split_at_mut(r.len());
+            let (mut s2, s2r) = std::mem::take(&mut s2_rest).split_at_mut(r.len());
+            (p_rest, s1_rest, s2_rest, offset) = (pr, s1r, s2r, r.end);
+            match *src {
+                GradSource::Stored(g) => {
+                    for g in g.chunks(CHUNK) {
+                        let (p0, p1) = std::mem::take(&mut p).split_at_mut(g.len());
+                        let (a0, a1) = std::mem::take(&mut s1).split_at_mut(g.len());
+                        let (b0, b1) = std::mem::take(&mut s2).split_at_mut(g.len());
+                        (p, s1, s2) = (p1, a1, b1);
+                        tasks.push(Task { p: p0, s1: a0, s2: b0, grad: TaskGrad::Stored(g) });
                     }
                 }
-            }),
+                GradSource::LowRank(lr) => {
+                    let rows_per_task = (CHUNK / lr.n.max(1)).max(1);
+                    let rows = r.len() / lr.n.max(1);
+                    for j0 in (0..rows).step_by(rows_per_task) {
+                        let len = rows_per_task.min(rows - j0) * lr.n;
+                        let (p0, p1) = std::mem::take(&mut p).split_at_mut(len);
+                        let (a0, a1) = std::mem::take(&mut s1).split_at_mut(len);
+                        let (b0, b1) = std::mem::take(&mut s2).split_at_mut(len);
+                        (p, s1, s2) = (p1, a1, b1);
+                        tasks.push(Task { p: p0, s1: a0, s2: b0, grad: TaskGrad::LowRank(lr, j0) });
+                    }
+                }
+            }
         }
+        tasks.into_par_iter().for_each(|t| match t.grad {
+            TaskGrad::Stored(g) => stored_task(&rule, t.p, g, t.s1, t.s2),
+            TaskGrad::LowRank(lr, j0) => low_rank_task(&rule, lr, j0, t.p, t.s1, t.s2),
+        });
+    }
+}
+
+/// A weight gradient `dW[m, n] = Gᵀ·X = Σ_t G[t, :]ᵀ X[t, :]` kept as its factors: `k` rows of G (`[k, m]`, rows
+/// `ldg` apart) and of X (`[k, n]`, rows `ldx` apart). For a step over a few rows (B·T ≤ 4), e.g. LSTM gate
+/// gradients and the layer's inputs, this is how backward leaves a weight gradient.
+#[derive(Clone, Copy)]
+pub struct LowRankGrad<'a> {
+    pub k: usize,
+    pub n: usize,
+    pub g: &'a [f32],
+    pub ldg: usize,
+    pub x: &'a [f32],
+    pub ldx: usize,
+}
+
+/// Where one tensor's gradient comes from.
+#[derive(Clone, Copy)]
+pub enum GradSource<'a> {
+    /// Stored in the gradient arena.
+    Stored(&'a [f32]),
+    /// Formed on the fly from its factors.
+    LowRank(LowRankGrad<'a>),
+}
+
+struct Task<'a> {
+    p: &'a mut [f32],
+    s1: &'a mut [f32],
+    s2: &'a mut [f32],
+    grad: TaskGrad<'a>,
+}
+
+enum TaskGrad<'a> {
+    Stored(&'a [f32]),
+    /// The factors and the tensor row this task starts at.
+    LowRank(LowRankGrad<'a>, usize),
+}
+
+/// One optimizer's update rule with this step's constants.
+#[derive(Clone, Copy)]
+enum Rule {
+    Adam { lr: f32, beta1: f32, beta2: f32, epsilon: f32, inv_bc1: f32, inv_bc2: f32 },
+    Rmsprop { lr: f32, rho: f32, epsilon: f32, momentum: f32 },
+    Sgd { lr: f32, momentum: f32, nesterov: bool },
+}
+
+impl Rule {
+    fn new(cfg: &OptimizerConfig, step: u64) -> Rule {
+        let lr = cfg.learning_rate;
+        match cfg.kind {
+            OptimizerKind::Adam { beta1, beta2, epsilon } => {
+                let t = step as i32;
+                let bc1 = 1.0 - (beta1 as f64).powi(t);
+                let bc2 = 1.0 - (beta2 as f64).powi(t);
+                Rule::Adam { lr, beta1, beta2, epsilon, inv_bc1: (1.0 / bc1) as f32, inv_bc2: (1.0 / bc2) as f32 }
+            }
+            OptimizerKind::Rmsprop { rho, epsilon, momentum } => Rule::Rmsprop { lr, rho, epsilon, momentum },
+            OptimizerKind::Sgd { momentum, nesterov } => Rule::Sgd { lr, momentum, nesterov },
+        }
+    }
+
+    /// The rule on one chunk, inside a kernel already compiled for `M`.
+    #[inline(always)]
+    fn run<M: MulAdd>(&self, p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32]) {
+        match *self {
+            Rule::Adam { lr, beta1, beta2, epsilon, inv_bc1, inv_bc2 } => adam_body::<M>(p, g, s1, s2, lr, beta1, beta2, epsilon, inv_bc1, inv_bc2),
+            Rule::Rmsprop { lr, rho, epsilon, momentum } => rmsprop_body::<M>(p, g, s1, s2, lr, rho, epsilon, momentum),
+            Rule::Sgd { lr, momentum, nesterov } => sgd_body::<M>(p, g, s1, lr, momentum, nesterov),
+        }
+    }
+}
+
+#[inline(always)]
+fn stored_body<M: MulAdd>(rule: &Rule, p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32]) {
+    rule.run::<M>(p, g, s1, s2)
+}
+dispatch!(
+    /// One chunk of a tensor whose gradient is stored.
+    fn stored_task(rule: &Rule, p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32]) => stored_body
+);
+
+/// Columns of a low-rank gradient formed at a time: a buffer that stays in L1.
+const LOW_RANK_COLS: usize = 256;
+
+/// Rows `j0..` of a tensor whose gradient is low-rank: each row's gradient is formed in a small buffer, summing
+/// `G[t, j]·X[t, c]` over t in order from zero exactly as the rank-k kernel (`kernels::small::par_gemm_gt_x`)
+/// does, then the rule runs on it.
+#[inline(always)]
+fn low_rank_body<M: MulAdd>(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f32], s1: &mut [f32], s2: &mut [f32]) {
+    let mut buf = [0.0f32; LOW_RANK_COLS];
+    for (jr, ((p, s1), s2)) in p.chunks_exact_mut(lr.n).zip(s1.chunks_exact_mut(lr.n)).zip(s2.chunks_exact_mut(lr.n)).enumerate() {
+        let j = j0 + jr;
+        for c0 in (0..lr.n).step_by(LOW_RANK_COLS) {
+            let c1 = (c0 + LOW_RANK_COLS).min(lr.n);
+            let g = &mut buf[..c1 - c0];
+            g.fill(0.0);
+            for t in 0..lr.k {
+                let s = lr.g[t * lr.ldg + j];
+                for (d, x) in g.iter_mut().zip(&lr.x[t * lr.ldx + c0..t * lr.ldx + c1]) {
+                    *d = M::mul_add(s, *x, *d);
+                }
+            }
+            rule.run::<M>(&mut p[c0..c1], g, &mut s1[c0..c1], &mut s2[c0..c1]);
+        }
+    }
+}
+dispatch!(
+    fn low_rank_task(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f32], s1: &mut [f32], s2: &mut [f32]) => low_rank_body
+);
+
+#[inline(always)]
+fn sgd_body<M: MulAdd>(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32, nesterov: bool) {
+    for ((p, g), v) in p.iter_mut().zip(g).zip(vel.iter_mut()) {
+        if momentum == 0.0 {
+            *p -= lr * g;
+        } else {
+            *v = flushed(momentum * *v - lr * g, STATE_FLUSH);
+            *p += if nesterov { momentum * *v - lr * g } else { *v };
+        }
+    }
+}
+dispatch!(
+    /// SGD on one chunk of the arena (Keras's momentum and Nesterov forms).
+    pub fn sgd_update(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32, nesterov: bool) => sgd_body
+);
+
+/// Optimizer state (m, v, mean squares, velocities) below this magnitude is stored as zero, and gradients below
+/// [`GRAD_TINY`] count as zero. Without it, state that decays step after step (a weight whose gradient stays zero)
+/// ends up subnormal, and every operation on a subnormal float costs a microcode assist of about a hundred cycles
+/// on Intel CPUs: measured, a third of a next-word step. The effect on the weights is far below their float
+/// precision: with ε = 1e-10 a flushed gradient moves a weight by under lr·1e-8.
+pub const STATE_FLUSH: f32 = 1e-30;
+/// Gradients below this magnitude count as zero in the update, so that g² stays a normal float.
+pub const GRAD_TINY: f32 = 1e-18;
+
+#[inline(always)]
+fn flushed(v: f32, below: f32) -> f32 {
+    if v.abs() < below {
+        0.0
+    } else {
+        v
     }
 }
 
@@ -84,8 +256,9 @@ impl Optimizer {
 #[inline(always)]
 fn adam_body<M: MulAdd>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, b1: f32, b2: f32, eps: f32, inv_bc1: f32, inv_bc2: f32) {
     for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *m = M::mul_add(b1, *m, (1.0 - b1) * g);
-        *v = M::mul_add(b2, *v, (1.0 - b2) * g * g);
+        let g = flushed(*g, GRAD_TINY);
+        *m = flushed(M::mul_add(b1, *m, (1.0 - b1) * g), STATE_FLUSH);
+        *v = flushed(M::mul_add(b2, *v, (1.0 - b2) * g * g), STATE_FLUSH);
         *p -= lr * (*m * inv_bc1) / ((*v * inv_bc2).sqrt() + eps);
     }
 }
@@ -99,13 +272,15 @@ dispatch!(
 fn rmsprop_body<M: MulAdd>(p: &mut [f32], g: &[f32], ms: &mut [f32], mom: &mut [f32], lr: f32, rho: f32, eps: f32, momentum: f32) {
     if momentum > 0.0 {
         for (((p, g), s), mo) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mom.iter_mut()) {
-            *s = M::mul_add(rho, *s, (1.0 - rho) * g * g);
-            *mo = M::mul_add(momentum, *mo, lr * g / (s.sqrt() + eps));
+            let g = flushed(*g, GRAD_TINY);
+            *s = flushed(M::mul_add(rho, *s, (1.0 - rho) * g * g), STATE_FLUSH);
+            *mo = flushed(M::mul_add(momentum, *mo, lr * g / (s.sqrt() + eps)), STATE_FLUSH);
             *p -= *mo;
         }
     } else {
         for ((p, g), s) in p.iter_mut().zip(g).zip(ms.iter_mut()) {
-            *s = M::mul_add(rho, *s, (1.0 - rho) * g * g);
+            let g = flushed(*g, GRAD_TINY);
+            *s = flushed(M::mul_add(rho, *s, (1.0 - rho) * g * g), STATE_FLUSH);
             *p -= lr * g / (s.sqrt() + eps);
         }
     }

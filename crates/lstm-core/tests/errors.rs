@@ -226,7 +226,9 @@ fn non_finite() {
     c.err("NaN in a binary target", "NON_FINITE", || m.train_step(&Data::Tokens(&x, &[2, 4]), &Data::Floats(&[1.0, f32::NAN], &[2, 1])));
     c.err("Inf in a binary target", "NON_FINITE", || m.evaluate(&Data::Tokens(&x, &[2, 4]), &Data::Floats(&[f32::INFINITY, 0.0], &[2, 1]), 2));
     let mut mse = Model::new(config(r#"{"layers":[{"type":"dense","units":2,"inputShape":[3]}],"loss":"mse","optimizer":"sgd"}"#), 1).unwrap();
-    c.err("Inf in an mse target", "NON_FINITE", || mse.train_step(&Data::Floats(&[0.0; 6], &[2, 3]), &Data::Floats(&[0.0, 0.0, 0.0, f32::NEG_INFINITY], &[2, 2])));
+    c.err("Inf in an mse target", "NON_FINITE", || {
+        mse.train_step(&Data::Floats(&[0.0; 6], &[2, 3]), &Data::Floats(&[0.0, 0.0, 0.0, f32::NEG_INFINITY], &[2, 2]))
+    });
     // A finite input whose loss overflows f64 cannot come from finite f32 data; huge targets give a huge but finite mse.
     c.ok("huge finite targets", || mse.evaluate(&Data::Floats(&[0.0; 6], &[2, 3]), &Data::Floats(&[f32::MAX; 4], &[2, 2]), 2));
     c.finish();
@@ -243,7 +245,9 @@ fn invalid_config() {
     c.err("negative units", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"dense","units":-3,"inputShape":[2]}]}"#));
     for rate in ["1", "1.0", "-0.1", "1.5", "1e39"] {
         c.err(&format!("dropout rate {rate}"), "INVALID_CONFIG", || new(&format!(r#"{{"layers":[{{"type":"dropout","rate":{rate},"inputShape":[2]}}]}}"#)));
-        c.err(&format!("lstm dropout {rate}"), "INVALID_CONFIG", || new(&format!(r#"{{"layers":[{{"type":"lstm","units":2,"dropout":{rate},"inputShape":[3,2]}}]}}"#)));
+        c.err(&format!("lstm dropout {rate}"), "INVALID_CONFIG", || {
+            new(&format!(r#"{{"layers":[{{"type":"lstm","units":2,"dropout":{rate},"inputShape":[3,2]}}]}}"#))
+        });
         c.err(&format!("lstm recurrentDropout {rate}"), "INVALID_CONFIG", || {
             new(&format!(r#"{{"layers":[{{"type":"lstm","units":2,"recurrentDropout":{rate},"inputShape":[3,2]}}]}}"#))
         });
@@ -254,7 +258,9 @@ fn invalid_config() {
     c.err("unknown loss", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2]}],"loss":"hinge"}"#));
     c.err("unknown optimizer", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2]}],"loss":"mse","optimizer":"adagrad"}"#));
     c.err("unknown initializer", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"dense","units":2,"kernelInitializer":"xavier","inputShape":[2]}]}"#));
-    c.err("negative learning rate", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2]}],"optimizer":{"type":"adam","learningRate":-1}}"#));
+    c.err("negative learning rate", "INVALID_CONFIG", || {
+        new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2]}],"optimizer":{"type":"adam","learningRate":-1}}"#)
+    });
     c.err("adam beta1 = 1", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2]}],"optimizer":{"type":"adam","beta1":1}}"#));
     c.err("no layers", "INVALID_CONFIG", || new(r#"{"layers":[]}"#));
     c.err("not JSON", "INVALID_CONFIG", || new(r#"{"layers":["#));
@@ -271,7 +277,9 @@ fn invalid_config() {
     // Absurd sizes are refused, not a panic or an abort on allocation.
     c.err("parameter count overflows usize", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"dense","units":1099511627776,"inputShape":[1099511627776]}]}"#));
     c.err("parameters beyond any allocation", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"dense","units":1000000000000,"inputShape":[1000000]}]}"#));
-    c.err("an lstm of 2^62 units", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"embedding","inputDim":3,"outputDim":2},{"type":"lstm","units":4611686018427387904}]}"#));
+    c.err("an lstm of 2^62 units", "INVALID_CONFIG", || {
+        new(r#"{"layers":[{"type":"embedding","inputDim":3,"outputDim":2},{"type":"lstm","units":4611686018427387904}]}"#)
+    });
     c.err("embedding of 2^40 x 2^40", "INVALID_CONFIG", || new(r#"{"layers":[{"type":"embedding","inputDim":1099511627776,"outputDim":1099511627776}]}"#));
     // Initializer parameters that do not fit an f32 are not numbers to start from.
     c.err("random_uniform bounds beyond f32", "INVALID_CONFIG", || {
@@ -285,7 +293,9 @@ fn invalid_config() {
     });
 
     // The piecewise parsers.
-    c.err("parse_json layer with unknown activation", "INVALID_CONFIG", || parse_json::<LayerConfig>("layer", r#"{"type":"dense","units":2,"activation":"swish"}"#));
+    c.err("parse_json layer with unknown activation", "INVALID_CONFIG", || {
+        parse_json::<LayerConfig>("layer", r#"{"type":"dense","units":2,"activation":"swish"}"#)
+    });
     c.err("parse_json unknown loss", "INVALID_CONFIG", || parse_json::<LossConfig>("loss", r#""hinge""#));
     c.err("parse_json loss object of unknown type", "INVALID_CONFIG", || parse_json::<LossConfig>("loss", r#"{"type":"kld"}"#));
     c.err("parse_json unknown optimizer", "INVALID_CONFIG", || parse_json::<OptimizerConfig>("optimizer", r#"{"type":"lbfgs"}"#));
@@ -463,20 +473,22 @@ fn corrupt_weights() {
     write_st(&p("badarch.safetensors"), &tensors, Some(bad_arch));
     c.err("an invalid architecture", "CORRUPT_WEIGHTS", || Model::load(&p("badarch.safetensors"), 1));
     let mut other_arch = meta.clone();
-    other_arch.insert("model".into(), r#"{"layers":[{"type":"embedding","inputDim":20,"outputDim":4},{"type":"lstm","units":5},{"type":"dense","units":1}]}"#.into());
+    other_arch
+        .insert("model".into(), r#"{"layers":[{"type":"embedding","inputDim":20,"outputDim":4},{"type":"lstm","units":5},{"type":"dense","units":1}]}"#.into());
     write_st(&p("otherarch.safetensors"), &tensors, Some(other_arch));
     c.err("architecture metadata that does not match the tensors", "CORRUPT_WEIGHTS", || Model::load(&p("otherarch.safetensors"), 1));
     let mut huge_arch = meta.clone();
-    huge_arch.insert("model".into(), r#"{"layers":[{"type":"embedding","inputDim":20,"outputDim":4},{"type":"lstm","units":3000000},{"type":"dense","units":1}]}"#.into());
+    huge_arch.insert(
+        "model".into(),
+        r#"{"layers":[{"type":"embedding","inputDim":20,"outputDim":4},{"type":"lstm","units":3000000},{"type":"dense","units":1}]}"#.into(),
+    );
     write_st(&p("hugearch.safetensors"), &tensors, Some(huge_arch));
     c.err("an architecture far larger than the file", "CORRUPT_WEIGHTS", || Model::load(&p("hugearch.safetensors"), 1));
 
     // A file of another architecture given to load_weights.
-    let other = Model::new(
-        config(r#"{"layers":[{"type":"embedding","inputDim":20,"outputDim":4},{"type":"lstm","units":5},{"type":"dense","units":1}],"seed":3}"#),
-        1,
-    )
-    .unwrap();
+    let other =
+        Model::new(config(r#"{"layers":[{"type":"embedding","inputDim":20,"outputDim":4},{"type":"lstm","units":5},{"type":"dense","units":1}],"seed":3}"#), 1)
+            .unwrap();
     other.save(&p("other.safetensors"), false, None).unwrap();
     let mut target = imdb();
     let before = target.params().to_vec();
@@ -504,7 +516,10 @@ fn corrupt_weights() {
     half.push(("1.bias".to_string(), vec![1], vec![0.25]));
     write_st(&p("whole.safetensors"), &half, None);
     c.ok("unbuilt model, a complete file", || u.load_weights(&p("whole.safetensors")));
-    c.that("the weights are the file's", u.get_weight("1.bias").map(|w| w.0.to_vec()) == Some(vec![0.25]) && u.get_weight("0.weight").is_some_and(|w| w.1 == [2, 7]));
+    c.that(
+        "the weights are the file's",
+        u.get_weight("1.bias").map(|w| w.0.to_vec()) == Some(vec![0.25]) && u.get_weight("0.weight").is_some_and(|w| w.1 == [2, 7]),
+    );
     write_st(&p("vecfirst.safetensors"), &[("0.weight".into(), vec![4], vec![0.0; 4])], None);
     c.err("unbuilt model, first weight a vector", "CORRUPT_WEIGHTS", || unbuilt().load_weights(&p("vecfirst.safetensors")));
     // A float model saved without an input size: the file's first weight [0, 2^40] must not size the model.

@@ -15,8 +15,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::Path;
 use std::cell::Cell;
+use std::path::Path;
 use std::time::Instant;
 
 /// Records the largest single allocation made by the current thread while it is armed. Per thread, because the
@@ -159,11 +159,7 @@ fn make_bases() -> Vec<Base> {
     m.train_step(&Data::Tokens(&x, &[3, 4]), &Data::Floats(&[1.0, 0.0, 1.0], &[3, 1])).unwrap();
     let p = dir.join("token.safetensors");
     m.save(&p, true, Some(r#"{"vocabulary":["<pad>","a","b"]}"#)).unwrap();
-    out.push(Base {
-        bytes: std::fs::read(&p).unwrap(),
-        target: token_model,
-        input: || Input::Tokens(vec![1, 2, 0, 9], vec![2, 2]),
-    });
+    out.push(Base { bytes: std::fs::read(&p).unwrap(), target: token_model, input: || Input::Tokens(vec![1, 2, 0, 9], vec![2, 2]) });
 
     let mut f = float_model();
     let xf: Vec<f32> = (0..3 * 4 * 2).map(|k| (k as f32 * 0.37).sin()).collect();

@@ -200,8 +200,7 @@ impl NativeModel {
         let shapes = m.layer_output_shapes(0, Some(0));
         let counts = m.layer_param_counts();
         let built = m.is_built();
-        Ok(m
-            .config()
+        Ok(m.config()
             .layers
             .iter()
             .enumerate()
@@ -381,7 +380,11 @@ impl NativeModel {
                 )))
             })?;
             if cur_shape != shape.as_slice() || cur.len() != data.len() {
-                return Err(from_core(lstm_core::LstmError::ShapeMismatch { what: format!("weight {name}"), expected: format!("{cur_shape:?}"), got: format!("{shape:?} ({} values)", data.len()) }));
+                return Err(from_core(lstm_core::LstmError::ShapeMismatch {
+                    what: format!("weight {name}"),
+                    expected: format!("{cur_shape:?}"),
+                    got: format!("{shape:?} ({} values)", data.len()),
+                }));
             }
             lstm_core::model::check_finite(name, data, shape).map_err(from_core)?;
         }

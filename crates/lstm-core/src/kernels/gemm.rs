@@ -118,38 +118,11 @@ fn check(m: usize, k: usize, n: usize, a: Mat, b: Mat, c_len: usize, cs: Strides
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn raw_gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-    a: *const f32,
-    sa: Strides,
-    b: *const f32,
-    sb: Strides,
-    beta: f32,
-    c: *mut f32,
-    sc: Strides,
-) {
+unsafe fn raw_gemm(m: usize, k: usize, n: usize, alpha: f32, a: *const f32, sa: Strides, b: *const f32, sb: Strides, beta: f32, c: *mut f32, sc: Strides) {
     if m == 0 || n == 0 {
         return;
     }
-    matrixmultiply::sgemm(
-        m,
-        k,
-        n,
-        alpha,
-        a,
-        sa.rs as isize,
-        sa.cs as isize,
-        b,
-        sb.rs as isize,
-        sb.cs as isize,
-        beta,
-        c,
-        sc.rs as isize,
-        sc.cs as isize,
-    );
+    matrixmultiply::sgemm(m, k, n, alpha, a, sa.rs as isize, sa.cs as isize, b, sb.rs as isize, sb.cs as isize, beta, c, sc.rs as isize, sc.cs as isize);
 }
 
 /// Reference kernel: the textbook triple loop, summing in f64.

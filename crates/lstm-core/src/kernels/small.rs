@@ -121,13 +121,70 @@ pub fn par_gemm_a_wt(m: usize, k: usize, n: usize, a: &[f32], lda: usize, w: &[f
 
 #[inline(always)]
 fn a_b_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) {
-    for r in 0..m {
-        // SAFETY: columns c0..c1 of row r belong to this task only; bounds were asserted by the caller.
-        let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(r * ldc + c0), c1 - c0) };
-        if beta == 0.0 {
-            dst.fill(0.0);
+    // Up to four rows of C at once, so each row of B is read from memory once for all of them.
+    let mut r0 = 0;
+    while r0 < m {
+        let rows = (m - r0).min(4);
+        match rows {
+            1 => a_b_rows::<M, 1>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+            2 => a_b_rows::<M, 2>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+            3 => a_b_rows::<M, 3>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+            _ => a_b_rows::<M, 4>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
         }
-        combine_rows::<M>(|i| a[r * lda + i], |i| b[i * ldb + c0..].as_ptr(), k, dst);
+        r0 += rows;
+    }
+}
+
+/// Rows `r0..r0+R` of C, columns `c0..c1`: `dst_r += Σ_i A[r, i]·B[i, :]`, four rows of B per pass and in order of
+/// i, as [`combine_rows`] does for one row.
+#[inline(always)]
+fn a_b_rows<M: MulAdd, const R: usize>(
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    beta: f32,
+    c: SendPtr,
+    ldc: usize,
+    r0: usize,
+    c0: usize,
+    c1: usize,
+) {
+    let len = c1 - c0;
+    // SAFETY: columns c0..c1 of these rows belong to this task only; bounds were asserted by the caller.
+    let mut dst: [&mut [f32]; R] = std::array::from_fn(|r| unsafe { std::slice::from_raw_parts_mut(c.0.add((r0 + r) * ldc + c0), len) });
+    if beta == 0.0 {
+        dst.iter_mut().for_each(|d| d.fill(0.0));
+    }
+    let s = |r: usize, i: usize| a[(r0 + r) * lda + i];
+    let brow = |i: usize| &b[i * ldb + c0..i * ldb + c1];
+    let mut i = 0;
+    while i + 4 <= k {
+        let sc: [[f32; 4]; R] = std::array::from_fn(|r| [s(r, i), s(r, i + 1), s(r, i + 2), s(r, i + 3)]);
+        let (b0, b1, b2, b3) = (brow(i), brow(i + 1), brow(i + 2), brow(i + 3));
+        for j in 0..len {
+            let (x0, x1, x2, x3) = (b0[j], b1[j], b2[j], b3[j]);
+            for r in 0..R {
+                let mut v = dst[r][j];
+                v = M::mul_add(sc[r][0], x0, v);
+                v = M::mul_add(sc[r][1], x1, v);
+                v = M::mul_add(sc[r][2], x2, v);
+                v = M::mul_add(sc[r][3], x3, v);
+                dst[r][j] = v;
+            }
+        }
+        i += 4;
+    }
+    while i < k {
+        let br = brow(i);
+        for r in 0..R {
+            let si = s(r, i);
+            for (d, x) in dst[r].iter_mut().zip(br) {
+                *d = M::mul_add(si, *x, *d);
+            }
+        }
+        i += 1;
     }
 }
 dispatch!(fn a_b_task(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) => a_b_block);
@@ -166,5 +223,7 @@ pub fn par_gemm_gt_x(m: usize, k: usize, n: usize, g: &[f32], ldg: usize, x: &[f
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
     let rows_per_task = m.div_ceil(rayon::current_num_threads() * 4).max(1);
     let cp = SendPtr(c.as_mut_ptr());
-    (0..m.div_ceil(rows_per_task)).into_par_iter().for_each(|bi| gt_x_task(k, n, g, ldg, x, ldx, beta, cp, ldc, bi * rows_per_task, ((bi + 1) * rows_per_task).min(m)));
+    (0..m.div_ceil(rows_per_task))
+        .into_par_iter()
+        .for_each(|bi| gt_x_task(k, n, g, ldg, x, ldx, beta, cp, ldc, bi * rows_per_task, ((bi + 1) * rows_per_task).min(m)));
 }

@@ -49,11 +49,14 @@ pub fn activation_backward(act: Activation, units: usize, y: &[f32], dy: &mut [f
     }
 }
 
-/// Given dz `[N,U]`: dW += dzᵀ·x, db += Σ_n dz, and (when asked) dx = dz·W.
+/// Given dz `[N,U]`: dW += dzᵀ·x (unless `dw` is `None`: the optimizer then forms it from dz and x), db += Σ_n dz,
+/// and (when asked) dx = dz·W.
 #[allow(clippy::too_many_arguments)]
-pub fn dense_backward(n: usize, inp: usize, units: usize, w: &[f32], x: &[f32], dz: &[f32], dw: &mut [f32], db: &mut [f32], dx: Option<&mut [f32]>) {
+pub fn dense_backward(n: usize, inp: usize, units: usize, w: &[f32], x: &[f32], dz: &[f32], dw: Option<&mut [f32]>, db: &mut [f32], dx: Option<&mut [f32]>) {
     // dW[U,in] += dzᵀ[U,N] · x[N,in]: one GEMM over all rows.
-    par_gemm(units, n, inp, 1.0, Mat::new(dz, Strides::transposed(units)), Mat::new(x, Strides::rows(inp)), 1.0, dw, Strides::rows(inp));
+    if let Some(dw) = dw {
+        par_gemm(units, n, inp, 1.0, Mat::new(dz, Strides::transposed(units)), Mat::new(x, Strides::rows(inp)), 1.0, dw, Strides::rows(inp));
+    }
     par_col_sums_add(dz, n, units, db);
     if let Some(dx) = dx {
         // dx[N,in] = dz[N,U] · W[U,in]

@@ -35,9 +35,11 @@ pub struct LstmParams<'a> {
     pub b_hh: &'a [f32], // [4H]
 }
 
+/// Where backward adds the gradients. A weight gradient given as `None` is not formed here: the optimizer forms it
+/// from `dgates` and the inputs (`optim::LowRankGrad`).
 pub struct LstmGrads<'a> {
-    pub dw_ih: &'a mut [f32],
-    pub dw_hh: &'a mut [f32],
+    pub dw_ih: Option<&'a mut [f32]>,
+    pub dw_hh: Option<&'a mut [f32]>,
     pub db_ih: &'a mut [f32],
     pub db_hh: &'a mut [f32],
 }
@@ -193,11 +195,8 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                     let masked = mask.is_some_and(|m| m[(b0 + bi) * t + tt] == 0);
                     if s == 0 {
                         let (c, hh) = (&mut cs[row * h..(row + 1) * h], &mut hs[row * h..(row + 1) * h]);
-                        let (c_prev, h_prev): (&[f32], &[f32]) = if has_init {
-                            (&init_c[(b0 + bi) * h..(b0 + bi + 1) * h], &init_h[(b0 + bi) * h..(b0 + bi + 1) * h])
-                        } else {
-                            (&zeros, &zeros)
-                        };
+                        let (c_prev, h_prev): (&[f32], &[f32]) =
+                            if has_init { (&init_c[(b0 + bi) * h..(b0 + bi + 1) * h], &init_h[(b0 + bi) * h..(b0 + bi + 1) * h]) } else { (&zeros, &zeros) };
                         if masked {
                             c.copy_from_slice(c_prev);
                             hh.copy_from_slice(h_prev);
@@ -321,7 +320,17 @@ pub fn lstm_backward(
                 }
                 if s > 0 {
                     // dh_{t-1} += (dgates_t · W_hh) ⊙ recurrent mask
-                    gemm_step(small_batch, bn, g4, h, Mat::new(&dgates[tt * g4..], Strides::rows(t * g4)), Mat::new(p.w_hh, Strides::rows(h)), 0.0, dh_rec, Strides::rows(h));
+                    gemm_step(
+                        small_batch,
+                        bn,
+                        g4,
+                        h,
+                        Mat::new(&dgates[tt * g4..], Strides::rows(t * g4)),
+                        Mat::new(p.w_hh, Strides::rows(h)),
+                        0.0,
+                        dh_rec,
+                        Strides::rows(h),
+                    );
                     if rec_mask.is_empty() {
                         carry_dh.iter_mut().zip(dh_rec.iter()).for_each(|(d, r)| *d += r);
                     } else {
@@ -336,8 +345,22 @@ pub fn lstm_backward(
     let dgates = &cache.dgates[..b * t * g4];
     let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm[..b * t * i] };
     let rows = b * t;
-    par_gemm(g4, rows, i, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(xin, Strides::rows(i)), 1.0, grads.dw_ih, Strides::rows(i));
-    par_gemm(g4, rows, h, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(&cache.hprev[..rows * h], Strides::rows(h)), 1.0, grads.dw_hh, Strides::rows(h));
+    if let Some(dw_ih) = grads.dw_ih {
+        par_gemm(g4, rows, i, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(xin, Strides::rows(i)), 1.0, dw_ih, Strides::rows(i));
+    }
+    if let Some(dw_hh) = grads.dw_hh {
+        par_gemm(
+            g4,
+            rows,
+            h,
+            1.0,
+            Mat::new(dgates, Strides::transposed(g4)),
+            Mat::new(&cache.hprev[..rows * h], Strides::rows(h)),
+            1.0,
+            dw_hh,
+            Strides::rows(h),
+        );
+    }
     let mut db = vec![0.0f32; g4];
     par_col_sums_add(dgates, rows, g4, &mut db);
     grads.db_ih.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
