@@ -323,6 +323,58 @@ fn lstm_cell_backward_vs_float64_derivation() {
     println!("lstm_cell_backward vs float64: max error {worst:.2e}");
 }
 
+/// The packed recurrent kernel (AVX-512) against the reference, on every tile remainder (rows 1..=17 against tiles
+/// of 8, columns around the 16/32 panel edges), strided A and C, β 0 and 1; and it writes nothing outside C's view.
+#[test]
+fn packed_gemm_matches_reference() {
+    use lstm_core::kernels::packed::{available, gemm_packed, PackedB};
+    if !available() {
+        println!("packed gemm: no AVX-512F on this CPU, the kernel is not used here");
+        return;
+    }
+    let r = &mut Lcg(8);
+    let mut packed = PackedB::default();
+    let mut cases = 0;
+    for m in 1..=17 {
+        for &k in &[1usize, 3, 16, 100] {
+            for &n in &[1usize, 15, 16, 17, 31, 32, 33, 100, 400] {
+                for beta in [0.0f32, 1.0] {
+                    let (lda, ldc) = (k + m % 3, n + 2 * (k % 2));
+                    let a = random(r, (m - 1) * lda + k);
+                    // B given transposed, as W_hhᵀ is in the forward pass.
+                    let bt = random(r, n * k);
+                    let b = Mat::new(&bt, Strides::transposed(k));
+                    packed.pack(k, n, b);
+                    let c0 = random(r, m * ldc);
+                    let mut want = c0.clone();
+                    gemm_reference(m, k, n, 1.0, Mat::new(&a, Strides::rows(lda)), b, beta, &mut want, Strides::rows(ldc));
+                    let mut got = c0.clone();
+                    gemm_packed(m, &a, lda, &packed, beta, &mut got, ldc);
+                    for i in 0..m {
+                        for j in 0..ldc {
+                            let idx = i * ldc + j;
+                            if j >= n {
+                                assert_eq!(got[idx].to_bits(), c0[idx].to_bits(), "m={m} k={k} n={n}: wrote outside C at ({i},{j})");
+                                continue;
+                            }
+                            let mag: f64 = (0..k).map(|p| (a[i * lda + p] as f64 * bt[j * k + p] as f64).abs()).sum::<f64>() + (beta * c0[idx]).abs() as f64;
+                            let bound = (k as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
+                            assert!(
+                                (got[idx] as f64 - want[idx] as f64).abs() <= bound,
+                                "m={m} k={k} n={n} beta={beta}: C[{i},{j}] = {} vs {}",
+                                got[idx],
+                                want[idx]
+                            );
+                        }
+                    }
+                    cases += 1;
+                }
+            }
+        }
+    }
+    println!("packed gemm: {cases} cases match the reference");
+}
+
 #[test]
 fn col_sums_match_plain_loop() {
     let r = &mut Lcg(5);

@@ -2,5 +2,6 @@
 
 pub mod act;
 pub mod gemm;
+pub mod packed;
 pub mod simd;
 pub mod small;

@@ -14,6 +14,7 @@
 
 use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
 use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides, SMALL};
+use crate::kernels::packed::{self, gemm_packed, PackedB};
 use rayon::prelude::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +73,8 @@ pub struct LstmCache {
     dh_rec: Vec<f32>,
     /// Scratch for dx before the input mask `[B,T,I]`.
     dxm: Vec<f32>,
+    /// W_hh packed once per pass for the per-step products (`kernels::packed`).
+    packed_w_hh: PackedB,
 }
 
 fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -145,6 +148,11 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
 
     let nb = block_of_samples(b);
     let small_batch = b <= SMALL;
+    // The recurrent weights, packed once for all T steps: B = W_hhᵀ `[H, 4H]`.
+    let packed_w = (!small_batch && t > 1 && packed::available()).then(|| {
+        cache.packed_w_hh.pack(h, g4, Mat::new(p.w_hh, Strides::transposed(h)));
+        &cache.packed_w_hh
+    });
     gates
         .par_chunks_mut(nb * t * g4)
         .zip(cs.par_chunks_mut(nb * t * h))
@@ -171,7 +179,9 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                         recurrent_input(src, rec_mask, b0 + bi, &mut hprev[(bi * t + tt) * h..(bi * t + tt + 1) * h]);
                     }
                 }
-                if s > 0 || has_init {
+                if let (Some(pw), true) = (packed_w, s > 0 || has_init) {
+                    gemm_packed(bn, &hprev[tt * h..], t * h, pw, 1.0, &mut gates[tt * g4..], t * g4);
+                } else if s > 0 || has_init {
                     // gates[:, tt] += hprev[:, tt] · W_hhᵀ, over the block's samples (row strides skip time).
                     gemm_step(
                         small_batch,
@@ -278,6 +288,11 @@ pub fn lstm_backward(
 
     let nb = block_of_samples(b);
     let small_batch = b <= SMALL;
+    // B = W_hh `[4H, H]`, packed once for all T steps.
+    let packed_w = (!small_batch && t > 1 && packed::available()).then(|| {
+        cache.packed_w_hh.pack(g4, h, Mat::new(p.w_hh, Strides::rows(h)));
+        &cache.packed_w_hh
+    });
     dgates
         .par_chunks_mut(nb * t * g4)
         .zip(carry_dh.par_chunks_mut(nb * h))
