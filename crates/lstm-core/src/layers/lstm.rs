@@ -335,17 +335,20 @@ pub fn lstm_backward(
                 }
                 if s > 0 {
                     // dh_{t-1} += (dgates_t · W_hh) ⊙ recurrent mask
-                    gemm_step(
-                        small_batch,
-                        bn,
-                        g4,
-                        h,
-                        Mat::new(&dgates[tt * g4..], Strides::rows(t * g4)),
-                        Mat::new(p.w_hh, Strides::rows(h)),
-                        0.0,
-                        dh_rec,
-                        Strides::rows(h),
-                    );
+                    match packed_w {
+                        Some(pw) => gemm_packed(bn, &dgates[tt * g4..], t * g4, pw, 0.0, dh_rec, h),
+                        None => gemm_step(
+                            small_batch,
+                            bn,
+                            g4,
+                            h,
+                            Mat::new(&dgates[tt * g4..], Strides::rows(t * g4)),
+                            Mat::new(p.w_hh, Strides::rows(h)),
+                            0.0,
+                            dh_rec,
+                            Strides::rows(h),
+                        ),
+                    }
                     if rec_mask.is_empty() {
                         carry_dh.iter_mut().zip(dh_rec.iter()).for_each(|(d, r)| *d += r);
                     } else {
