@@ -447,6 +447,10 @@ impl Model {
                         let h = c.units;
                         let dims = lstm::LstmDims { b: shape.b, t, i: shape.f, h };
                         let dirs = caches.len();
+                        out_shape = ActShape { b: shape.b, t: if c.return_sequences { Some(t) } else { None }, f: h * dirs };
+                        out.resize(out_shape.len(), 0.0);
+                        // Inference of the final state only: nothing kept for backward, the gates stay in L2.
+                        let final_only = !training && !c.return_sequences && lstm::final_only_available(shape.b) && caches.iter().all(|c| c.init_h.is_empty());
                         for (d, cache) in caches.iter_mut().enumerate() {
                             let (s_in, s_rec) = if d == 0 {
                                 (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT)
@@ -456,11 +460,15 @@ impl Model {
                             set_mask(&mut cache.in_mask, training, c.dropout, CounterKey::new(seed, rng::stream(l, s_in), step), shape.b * shape.f);
                             set_mask(&mut cache.rec_mask, training, c.recurrent_dropout, CounterKey::new(seed, rng::stream(l, s_rec), step), shape.b * h);
                             let lp = lstm::LstmParams { w_ih: p(4 * d), w_hh: p(4 * d + 1), b_ih: p(4 * d + 2), b_hh: p(4 * d + 3) };
-                            lstm::lstm_forward(dims, d == 1, x, in_mask, lp, cache);
+                            if final_only {
+                                lstm::lstm_forward_final(dims, d == 1, x, in_mask, lp, cache, out, h * dirs, d * h);
+                            } else {
+                                lstm::lstm_forward(dims, d == 1, x, in_mask, lp, cache);
+                            }
                         }
-                        out_shape = ActShape { b: shape.b, t: if c.return_sequences { Some(t) } else { None }, f: h * dirs };
-                        out.resize(out_shape.len(), 0.0);
-                        assemble_lstm_output(shape.b, t, h, c.return_sequences, caches, in_mask, out);
+                        if !final_only {
+                            assemble_lstm_output(shape.b, t, h, c.return_sequences, caches, in_mask, out);
+                        }
                         if !c.return_sequences {
                             mask = None;
                         }

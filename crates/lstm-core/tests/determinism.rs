@@ -235,3 +235,35 @@ fn fused_small_steps_match_stored_gradients() {
         }
     }
 }
+
+/// Inference of a final state (`predict`, `evaluate`) runs its own forward pass that keeps nothing for backward
+/// (`lstm_forward_final`, for batches above 4). It must give the training forward's outputs bit for bit: the loss
+/// of `evaluate` equals that of `forward_backward` when no dropout is on, for masks, both directions, stacks, and
+/// lengths around its window of 8 steps.
+#[test]
+fn final_state_inference_matches_training_forward() {
+    let token_layers = r#"[{"type":"embedding","inputDim":50,"outputDim":6,"maskZero":true},
+                           {"type":"lstm","units":9,"bidirectional":true,"returnSequences":true},
+                           {"type":"lstm","units":7,"bidirectional":true},{"type":"dense","units":3,"activation":"softmax"}]"#;
+    let float_layers = r#"[{"type":"lstm","units":11,"returnSequences":true},{"type":"lstm","units":40},{"type":"dense","units":3}]"#;
+    let r = &mut Lcg(12);
+    for (n, t) in [(5usize, 2usize), (9, 8), (37, 13), (33, 17)] {
+        let tok = tokens(r, n, t, 50);
+        let fl: Vec<f32> = (0..n * t * 2).map(|_| r.unit()).collect();
+        let y: Vec<i32> = (0..n).map(|_| r.below(3) as i32).collect();
+        let cases = [
+            (token_layers, r#""sparse_categorical_crossentropy""#, Data::Tokens(&tok, &[n, t][..])),
+            (float_layers, r#"{"type":"sparse_categorical_crossentropy","fromLogits":true}"#, Data::Floats(&fl, &[n, t, 2][..])),
+        ];
+        for (layers, loss, x) in cases {
+            for threads in [1, 2] {
+                let mut m = model(layers, loss, 3, threads);
+                let yd = Data::Tokens(&y, &[n]);
+                m.zero_grad();
+                let train = m.forward_backward(&x, &yd).unwrap().loss;
+                let eval = m.evaluate(&x, &yd, n).unwrap().loss;
+                assert_eq!(train.to_bits(), eval.to_bits(), "n={n} t={t} threads={threads} {layers}: training forward {train} vs inference {eval}");
+            }
+        }
+    }
+}

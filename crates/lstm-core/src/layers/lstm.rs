@@ -16,6 +16,7 @@ use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
 use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides, SMALL};
 use crate::kernels::packed::{self, gemm_packed, PackedB};
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 #[derive(Clone, Copy, Debug)]
 pub struct LstmDims {
@@ -73,8 +74,9 @@ pub struct LstmCache {
     dh_rec: Vec<f32>,
     /// Scratch for dx before the input mask `[B,T,I]`.
     dxm: Vec<f32>,
-    /// W_hh packed once per pass for the per-step products (`kernels::packed`).
+    /// W_hh and W_ih packed once per pass for the products of `kernels::packed`.
     packed_w_hh: PackedB,
+    packed_w_ih: PackedB,
 }
 
 fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -153,6 +155,12 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
         cache.packed_w_hh.pack(h, g4, Mat::new(p.w_hh, Strides::transposed(h)));
         &cache.packed_w_hh
     });
+    // And B = W_ihᵀ `[I, 4H]` for the input projection (the same kernel as `lstm_forward_final`, so inference and
+    // training compute the same outputs bit for bit).
+    let packed_wi = (!small_batch && packed::available()).then(|| {
+        cache.packed_w_ih.pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
+        &cache.packed_w_ih
+    });
     gates
         .par_chunks_mut(nb * t * g4)
         .zip(cs.par_chunks_mut(nb * t * h))
@@ -167,7 +175,20 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                 row.copy_from_slice(&bias);
             }
             let xblk = &xin[b0 * t * i..(b0 + bn) * t * i];
-            gemm_step(small_batch, bn * t, i, g4, Mat::new(xblk, Strides::rows(i)), Mat::new(p.w_ih, Strides::transposed(i)), 1.0, gates, Strides::rows(g4));
+            match packed_wi {
+                Some(pw) => gemm_packed(bn * t, xblk, i, pw, 1.0, gates, g4),
+                None => gemm_step(
+                    small_batch,
+                    bn * t,
+                    i,
+                    g4,
+                    Mat::new(xblk, Strides::rows(i)),
+                    Mat::new(p.w_ih, Strides::transposed(i)),
+                    1.0,
+                    gates,
+                    Strides::rows(g4),
+                ),
+            }
 
             for s in 0..t {
                 let tt = if reverse { t - 1 - s } else { s };
@@ -236,6 +257,115 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
             }
         });
 }
+
+/// Samples run together by [`lstm_forward_final`], and the time steps whose input projection it computes at once:
+/// their gates, 32 × 8 × 4H floats, stay in L2.
+const FINAL_SAMPLES: usize = 32;
+const FINAL_WINDOW: usize = 8;
+
+thread_local! {
+    /// Per-thread scratch of [`lstm_forward_final`]: gates of a window, and h and c, current and previous.
+    static FINAL_SCRATCH: RefCell<[Vec<f32>; 5]> = RefCell::default();
+}
+
+/// Whether [`lstm_forward_final`] serves this inference pass: a batch above `SMALL`, on a CPU with the packed kernel.
+pub fn final_only_available(b: usize) -> bool {
+    b > SMALL && packed::available()
+}
+
+/// Inference when only the final state is wanted (`returnSequences: false`, no dropout, no initial state): the same
+/// arithmetic as [`lstm_forward`], so the same outputs bit for bit, but nothing is kept for backward. The input
+/// projection runs a window of steps at a time for a group of samples, so the gates never leave L2 (`lstm_forward`
+/// writes and re-reads B·T·4H floats, 160 MB at batch 500: the test pass was memory-bound). Writes h_final `[B,H]`
+/// into `out` at rows `features` apart from column `offset`. Needs [`final_only_available`].
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_forward_final(
+    dims: LstmDims,
+    reverse: bool,
+    x: &[f32],
+    mask: Option<&[u8]>,
+    p: LstmParams,
+    cache: &mut LstmCache,
+    out: &mut [f32],
+    features: usize,
+    offset: usize,
+) {
+    let LstmDims { b, t, i, h } = dims;
+    let g4 = 4 * h;
+    assert!(final_only_available(b), "lstm_forward_final needs a batch above SMALL and AVX-512F");
+    if b == 0 {
+        return;
+    }
+    if t == 0 {
+        for bi in 0..b {
+            out[bi * features + offset..][..h].fill(0.0);
+        }
+        return;
+    }
+    cache.packed_w_hh.pack(h, g4, Mat::new(p.w_hh, Strides::transposed(h)));
+    cache.packed_w_ih.pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
+    let (pw_hh, pw_ih) = (&cache.packed_w_hh, &cache.packed_w_ih);
+    let mut bias = vec![0.0f32; g4];
+    bias.iter_mut().zip(p.b_ih.iter().zip(p.b_hh)).for_each(|(s, (a, c))| *s = a + c);
+    let groups = b.div_ceil(FINAL_SAMPLES);
+    let outp = SendPtr(out.as_mut_ptr());
+    let out_len = out.len();
+    (0..groups).into_par_iter().for_each(|grp| {
+        let outp = outp;
+        let b0 = grp * FINAL_SAMPLES;
+        let bn = FINAL_SAMPLES.min(b - b0);
+        FINAL_SCRATCH.with_borrow_mut(|[gates, hc, hp, cc, cp]| {
+            let gates = sized(gates, bn * FINAL_WINDOW * g4);
+            let (mut hc, mut hp, mut cc, mut cp) = (sized(hc, bn * h), sized(hp, bn * h), sized(cc, bn * h), sized(cp, bn * h));
+            hp.fill(0.0);
+            cp.fill(0.0);
+            for w0 in (0..t).step_by(FINAL_WINDOW) {
+                let tw = FINAL_WINDOW.min(t - w0);
+                // The window's steps in processing order s = w0..w0+tw are times tt = s (or T-1-s reversed); the
+                // projection runs over the contiguous times they cover, for each sample.
+                let t_lo = if reverse { t - w0 - tw } else { w0 };
+                for bi in 0..bn {
+                    let g = &mut gates[bi * FINAL_WINDOW * g4..][..tw * g4];
+                    for row in g.chunks_exact_mut(g4) {
+                        row.copy_from_slice(&bias);
+                    }
+                    gemm_packed(tw, &x[((b0 + bi) * t + t_lo) * i..], i, pw_ih, 1.0, g, g4);
+                }
+                for s in w0..w0 + tw {
+                    let tt = if reverse { t - 1 - s } else { s };
+                    let wrow = tt - t_lo;
+                    if s > 0 {
+                        gemm_packed(bn, hp, h, pw_hh, 1.0, &mut gates[wrow * g4..], FINAL_WINDOW * g4);
+                    }
+                    for bi in 0..bn {
+                        let (hn, cn) = (&mut hc[bi * h..(bi + 1) * h], &mut cc[bi * h..(bi + 1) * h]);
+                        let (ho, co) = (&hp[bi * h..(bi + 1) * h], &cp[bi * h..(bi + 1) * h]);
+                        if mask.is_some_and(|m| m[(b0 + bi) * t + tt] == 0) {
+                            hn.copy_from_slice(ho);
+                            cn.copy_from_slice(co);
+                        } else {
+                            lstm_cell_forward(h, &mut gates[(bi * FINAL_WINDOW + wrow) * g4..][..g4], co, cn, hn);
+                        }
+                    }
+                    std::mem::swap(&mut hc, &mut hp);
+                    std::mem::swap(&mut cc, &mut cp);
+                }
+            }
+            for bi in 0..bn {
+                let at = (b0 + bi) * features + offset;
+                assert!(at + h <= out_len);
+                // SAFETY: each group writes its own samples' rows; the bound is asserted above.
+                unsafe { std::slice::from_raw_parts_mut(outp.0.add(at), h) }.copy_from_slice(&hp[bi * h..(bi + 1) * h]);
+            }
+        });
+    });
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only to write disjoint rows of the output from different threads.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
 
 /// The recurrent input of a step for sample `b`: its previous h, times its recurrent dropout mask when there is one.
 fn recurrent_input(h_prev: &[f32], rec_mask: &[f32], b: usize, dst: &mut [f32]) {
