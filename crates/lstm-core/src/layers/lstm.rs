@@ -311,7 +311,8 @@ pub fn lstm_forward_final(
     let outp = SendPtr(out.as_mut_ptr());
     let out_len = out.len();
     (0..groups).into_par_iter().for_each(|grp| {
-        let outp = outp;
+        // Captures the Sync wrapper as a whole (a closure using `outp.0` would capture the bare pointer).
+        let out_base = outp;
         let b0 = grp * FINAL_SAMPLES;
         let bn = FINAL_SAMPLES.min(b - b0);
         FINAL_SCRATCH.with_borrow_mut(|[gates, hc, hp, cc, cp]| {
@@ -355,7 +356,7 @@ pub fn lstm_forward_final(
                 let at = (b0 + bi) * features + offset;
                 assert!(at + h <= out_len);
                 // SAFETY: each group writes its own samples' rows; the bound is asserted above.
-                unsafe { std::slice::from_raw_parts_mut(outp.0.add(at), h) }.copy_from_slice(&hp[bi * h..(bi + 1) * h]);
+                unsafe { std::slice::from_raw_parts_mut(out_base.0.add(at), h) }.copy_from_slice(&hp[bi * h..(bi + 1) * h]);
             }
         });
     });
