@@ -98,35 +98,55 @@ mod avx512 {
             for p in 0..n.div_ceil(NR) {
                 let cols = (n - p * NR).min(NR);
                 let (bp, cp) = (b.add(p * k * NR), cr.add(p * NR));
-                match rows {
-                    8 => tile::<8>(k, ar, lda, bp, beta, cp, ldc, cols),
-                    7 => tile::<7>(k, ar, lda, bp, beta, cp, ldc, cols),
-                    6 => tile::<6>(k, ar, lda, bp, beta, cp, ldc, cols),
-                    5 => tile::<5>(k, ar, lda, bp, beta, cp, ldc, cols),
-                    4 => tile::<4>(k, ar, lda, bp, beta, cp, ldc, cols),
-                    3 => tile::<3>(k, ar, lda, bp, beta, cp, ldc, cols),
-                    2 => tile::<2>(k, ar, lda, bp, beta, cp, ldc, cols),
-                    _ => tile::<1>(k, ar, lda, bp, beta, cp, ldc, cols),
+                // A last panel of at most 16 columns needs only one register per row.
+                if cols > 16 {
+                    match rows {
+                        8 => tile::<8, true>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        7 => tile::<7, true>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        6 => tile::<6, true>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        5 => tile::<5, true>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        4 => tile::<4, true>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        3 => tile::<3, true>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        2 => tile::<2, true>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        _ => tile::<1, true>(k, ar, lda, bp, beta, cp, ldc, cols),
+                    }
+                } else {
+                    match rows {
+                        8 => tile::<8, false>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        7 => tile::<7, false>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        6 => tile::<6, false>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        5 => tile::<5, false>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        4 => tile::<4, false>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        3 => tile::<3, false>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        2 => tile::<2, false>(k, ar, lda, bp, beta, cp, ldc, cols),
+                        _ => tile::<1, false>(k, ar, lda, bp, beta, cp, ldc, cols),
+                    }
                 }
             }
             r += rows;
         }
     }
 
-    /// R rows × up to 32 columns: `cols` of them are stored, through masks at the right edge.
+    /// R rows × up to 32 columns (16 unless `WIDE`): `cols` of them are stored, through masks at the right edge.
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const R: usize>(k: usize, a: *const f32, lda: usize, b: *const f32, beta: f32, c: *mut f32, ldc: usize, cols: usize) {
+    unsafe fn tile<const R: usize, const WIDE: bool>(k: usize, a: *const f32, lda: usize, b: *const f32, beta: f32, c: *mut f32, ldc: usize, cols: usize) {
         let mut lo = [_mm512_setzero_ps(); R];
         let mut hi = [_mm512_setzero_ps(); R];
         for kk in 0..k {
             let b0 = _mm512_loadu_ps(b.add(kk * NR));
-            let b1 = _mm512_loadu_ps(b.add(kk * NR + 16));
-            for r in 0..R {
-                let av = _mm512_set1_ps(*a.add(r * lda + kk));
-                lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
-                hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+            if WIDE {
+                let b1 = _mm512_loadu_ps(b.add(kk * NR + 16));
+                for r in 0..R {
+                    let av = _mm512_set1_ps(*a.add(r * lda + kk));
+                    lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
+                    hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
+                }
+            } else {
+                for r in 0..R {
+                    lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * lda + kk)), b0, lo[r]);
+                }
             }
         }
         let mask_lo: __mmask16 = if cols >= 16 { 0xffff } else { ((1u32 << cols) - 1) as u16 };
@@ -139,7 +159,9 @@ mod avx512 {
                 v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask_hi, cp.wrapping_add(16)));
             }
             _mm512_mask_storeu_ps(cp, mask_lo, v0);
-            _mm512_mask_storeu_ps(cp.wrapping_add(16), mask_hi, v1);
+            if WIDE {
+                _mm512_mask_storeu_ps(cp.wrapping_add(16), mask_hi, v1);
+            }
         }
     }
 }
