@@ -84,6 +84,9 @@ fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     &mut v[..len]
 }
 
+/// Steps whose input projection the packed path computes at once, just before the time loop reaches them.
+const PROJECTION_WINDOW: usize = 8;
+
 /// Samples per thread block for the time loop. A small batch is one block whose per-step products are split by
 /// column instead (see `gemm_step`); the choice depends on the batch size only, so results do not depend on the
 /// thread count.
@@ -170,29 +173,42 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
         .for_each(|(blk, (((gates, cs), hs), hprev))| {
             let b0 = blk * nb;
             let bn = gates.len() / (t * g4);
-            // Input projection for this block's rows: gates[bn·T, 4H] = bias + x·W_ihᵀ.
-            for row in gates.chunks_exact_mut(g4) {
-                row.copy_from_slice(&bias);
-            }
             let xblk = &xin[b0 * t * i..(b0 + bn) * t * i];
-            match packed_wi {
-                Some(pw) => gemm_packed(bn * t, xblk, i, pw, 1.0, gates, g4),
-                None => gemm_step(
-                    small_batch,
-                    bn * t,
-                    i,
-                    g4,
-                    Mat::new(xblk, Strides::rows(i)),
-                    Mat::new(p.w_ih, Strides::transposed(i)),
-                    1.0,
-                    gates,
-                    Strides::rows(g4),
-                ),
+            // Input projection, gates = bias + x·W_ihᵀ. With the packed kernel it runs a window of steps at a time,
+            // just before they are used, so those gates are still in L2 for the time loop (the kernel's cost per
+            // row does not depend on how many rows a call gets). Otherwise, one GEMM for all of the block's rows.
+            let project = |gates: &mut [f32], rows: std::ops::Range<usize>| {
+                for row in gates[rows.start * g4..rows.end * g4].chunks_exact_mut(g4) {
+                    row.copy_from_slice(&bias);
+                }
+                match packed_wi {
+                    Some(pw) => gemm_packed(rows.len(), &xblk[rows.start * i..], i, pw, 1.0, &mut gates[rows.start * g4..], g4),
+                    None => gemm_step(
+                        small_batch,
+                        rows.len(),
+                        i,
+                        g4,
+                        Mat::new(&xblk[rows.start * i..], Strides::rows(i)),
+                        Mat::new(p.w_ih, Strides::transposed(i)),
+                        1.0,
+                        &mut gates[rows.start * g4..],
+                        Strides::rows(g4),
+                    ),
+                }
+            };
+            if packed_wi.is_none() {
+                project(gates, 0..bn * t);
             }
-
             for s in 0..t {
                 let tt = if reverse { t - 1 - s } else { s };
                 let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
+                if packed_wi.is_some() && s % PROJECTION_WINDOW == 0 {
+                    let tw = PROJECTION_WINDOW.min(t - s);
+                    let t_lo = if reverse { t - s - tw } else { s };
+                    for bi in 0..bn {
+                        project(gates, bi * t + t_lo..bi * t + t_lo + tw);
+                    }
+                }
                 if s == 0 && has_init {
                     // Stateful inference: the first step's recurrent input is the carried-over state.
                     for bi in 0..bn {
