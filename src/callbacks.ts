@@ -262,6 +262,42 @@ export class ModelCheckpoint implements Callback {
   }
 }
 
+/**
+ * Sets the learning rate at the start of every epoch from `schedule(epoch, currentRate)` (Keras's
+ * LearningRateScheduler; `epoch` counts from 0). The optimizer's state is kept. The epoch's rate appears in its logs
+ * as `lr`, as in Keras.
+ */
+export class LearningRateScheduler implements Callback {
+  private model?: Sequential
+  private rate = Number.NaN
+
+  constructor(
+    readonly schedule: (epoch: number, learningRate: number) => number,
+    readonly verbose = 0,
+  ) {
+    if (typeof schedule !== 'function') throw new LstmError('INVALID_ARGUMENT', 'learningRateScheduler: schedule must be a function (epoch, learningRate) => number')
+  }
+
+  setModel(model: Sequential): void {
+    this.model = model
+  }
+
+  onEpochBegin(epoch: number): void {
+    if (!this.model) return
+    const next = this.schedule(epoch, this.model.getLearningRate())
+    if (typeof next !== 'number' || !Number.isFinite(next) || next < 0) {
+      throw new LstmError('INVALID_ARGUMENT', `learningRateScheduler: the schedule returned ${String(next)} for epoch ${epoch}; it must return a finite number >= 0`)
+    }
+    this.model.setLearningRate(next)
+    this.rate = this.model.getLearningRate()
+    if (this.verbose > 0) console.log(`\nEpoch ${epoch + 1}: LearningRateScheduler setting learning rate to ${this.rate}.`)
+  }
+
+  onEpochEnd(_epoch: number, logs?: Logs): void {
+    if (logs && !Number.isNaN(this.rate)) logs.lr = this.rate
+  }
+}
+
 /** The Keras-like progress bar (the default at `verbose: 1`). */
 export function progressBar(options?: ProgressBarOptions): ProgressBar {
   return new ProgressBar(options)
@@ -275,4 +311,9 @@ export function earlyStopping(options?: EarlyStoppingOptions): EarlyStopping {
 /** Save the model after every epoch, or only the best (Keras's ModelCheckpoint). */
 export function modelCheckpoint(options: ModelCheckpointOptions): ModelCheckpoint {
   return new ModelCheckpoint(options)
+}
+
+/** Set the learning rate at each epoch from a schedule (Keras's LearningRateScheduler). */
+export function learningRateScheduler(schedule: (epoch: number, learningRate: number) => number, verbose = 0): LearningRateScheduler {
+  return new LearningRateScheduler(schedule, verbose)
 }

@@ -463,6 +463,25 @@ export class Sequential {
     return tensor(out.data, out.shape)
   }
 
+  /** The optimizer's learning rate (Keras's `model.optimizer.learning_rate`). */
+  getLearningRate(): number {
+    this.requireCompiled('getLearningRate')
+    return call(() => this.nativeModel.learningRate())
+  }
+
+  /**
+   * Changes the learning rate and keeps the optimizer's state, for schedules (see `callbacks.learningRateScheduler`).
+   * Allowed between `fit` calls and from callbacks, not while a native call runs.
+   */
+  setLearningRate(learningRate: number): void {
+    this.requireCompiled('setLearningRate')
+    if (typeof learningRate !== 'number' || !Number.isFinite(learningRate) || learningRate < 0) {
+      throw new LstmError('INVALID_ARGUMENT', `setLearningRate: learningRate must be a finite number >= 0, got ${String(learningRate)}`)
+    }
+    call(() => this.nativeModel.setLearningRate(learningRate))
+    if (this.compiled && typeof this.compiled.optimizer === 'object') this.compiled.optimizer = { ...this.compiled.optimizer, learningRate }
+  }
+
   /** Forgets the LSTM states kept by `predictStep`. */
   resetStates(): void {
     this.assertIdle('resetStates')

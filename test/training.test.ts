@@ -248,6 +248,42 @@ describe('callbacks', () => {
     expect(weightsAsArrays(m)).toEqual(last)
   })
 
+  it('learningRateScheduler sets the rate each epoch, logs it as lr, and keeps the optimizer state', async () => {
+    const m = tokenModel()
+    const { x, y } = toyTokens(32)
+    expect(m.getLearningRate()).toBeCloseTo(0.01, 7)
+    const seen: number[] = []
+    const sched = callbacks.learningRateScheduler((epoch, lr) => {
+      seen.push(lr)
+      return epoch === 0 ? 0.02 : lr / 2
+    })
+    const h = await m.fit(x, y, { epochs: 3, batchSize: 8, verbose: 0, callbacks: [sched] })
+    expect(seen.map((v) => Number(v.toFixed(6)))).toEqual([0.01, 0.02, 0.01])
+    expect(h.history.lr.map((v) => Number(v.toFixed(6)))).toEqual([0.02, 0.01, 0.005])
+    expect(m.getLearningRate()).toBeCloseTo(0.005, 7)
+    // A rate of 0 freezes the weights: the rate really reaches the optimizer.
+    m.setLearningRate(0)
+    const before = weightsAsArrays(m)
+    await m.fit(x, y, { epochs: 1, batchSize: 8, verbose: 0 })
+    expect(weightsAsArrays(m)).toEqual(before)
+    // The saved configuration records the new rate.
+    m.setLearningRate(0.003)
+    const file = join(scratch, 'lr.safetensors')
+    await m.save(file)
+    expect((await Sequential.load(file)).getLearningRate()).toBeCloseTo(0.003, 7)
+  })
+
+  it('learning-rate errors name the value', async () => {
+    const m = tokenModel()
+    expect(() => m.setLearningRate(Number.NaN)).toThrow(/learningRate must be a finite number >= 0, got NaN/)
+    expect(() => m.setLearningRate(-1)).toThrow(/got -1/)
+    expect(() => tokenModel({ compile: false }).getLearningRate()).toThrow(/before compile/)
+    const { x, y } = toyTokens(16)
+    const bad = callbacks.learningRateScheduler(() => Number.POSITIVE_INFINITY)
+    await expect(m.fit(x, y, { epochs: 1, batchSize: 8, verbose: 0, callbacks: [bad] })).rejects.toThrow(/returned Infinity for epoch 0/)
+    expect(() => callbacks.learningRateScheduler(0.1 as never)).toThrow(/schedule must be a function/)
+  })
+
   it('modelCheckpoint writes a file per epoch, or only on improvement with saveBestOnly', async () => {
     const m = tokenModel()
     const { x, y } = toyTokens(32)
@@ -381,15 +417,15 @@ describe('the event loop during fit', () => {
   // retry 1: the machine is small and shared (2 cores; other builds run), so one attempt may lose the CPU to other
   // processes for a while. A fit that blocked the JS thread would fail both attempts; each attempt prints its gap.
   it('stays responsive: a 5 ms interval never sees a gap over 50 ms during a multi-second IMDB-shaped fit', { timeout: 60_000, retry: 1 }, async () => {
-    // 3,000 sequences, 2 epochs of 94 batches.
-    const { m, x, y } = imdbShaped(3000)
+    // 6,000 sequences, 2 epochs of 188 batches: several seconds, so the gaps are measured over a real run.
+    const { m, x, y } = imdbShaped(6000)
     // A terminal-like progress bar, so the per-batch native progress callback runs on the JS thread too.
     const stream = fakeStream(true)
     const { maxGap, ticks, seconds } = await measureGaps(() => m.fit(x, y, { epochs: 2, batchSize: 32, verbose: 1, callbacks: [callbacks.progressBar({ stream })] }))
     console.log(`[event loop] fit of ${seconds.toFixed(2)} s: ${ticks} ticks of a 5 ms interval, max gap ${maxGap.toFixed(1)} ms`)
     expect(seconds).toBeGreaterThan(2)
     expect(ticks).toBeGreaterThan((seconds * 1000) / 20)
-    expect(stream.text()).toContain('Epoch 2/2  94/94 [=====')
+    expect(stream.text()).toContain('Epoch 2/2  188/188 [=====')
     expect(maxGap).toBeLessThan(50)
   })
 })

@@ -34,6 +34,10 @@ export declare class NativeModel {
   predictSync(x: Int32Array | Float32Array, xShape: Array<number>, batchSize: number): TensorOut
   /** Stateful inference on the calling thread: runs x from the LSTM states the last call left (see resetStates). */
   predictStep(x: Int32Array | Float32Array, xShape: Array<number>): TensorOut
+  /** The optimizer's learning rate. */
+  learningRate(): number
+  /** Changes the learning rate, keeping the optimizer state. */
+  setLearningRate(lr: number): void
   /** Forgets the states kept by predictStep. */
   resetStates(): void
   /** Every weight, by PyTorch name, copied out. */

@@ -272,6 +272,25 @@ impl Model {
         Ok(())
     }
 
+    /// The optimizer's learning rate (Keras's `optimizer.learning_rate`).
+    pub fn learning_rate(&self) -> Result<f32> {
+        Ok(self.compiled.as_ref().ok_or_else(not_compiled)?.optimizer.config.learning_rate)
+    }
+
+    /// Changes the learning rate and keeps the optimizer's state (Keras's `optimizer.learning_rate.assign`), for
+    /// schedules; the configuration saved with the model records the new rate.
+    pub fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        if !(lr.is_finite() && lr >= 0.0 && lr as f32 <= f32::MAX) {
+            return Err(LstmError::InvalidConfig(format!("learning rate must be a finite number >= 0, got {lr}")));
+        }
+        let compiled = self.compiled.as_mut().ok_or_else(not_compiled)?;
+        compiled.optimizer.config.learning_rate = lr as f32;
+        if let Some(o) = self.config.optimizer.as_mut() {
+            o.learning_rate = lr as f32;
+        }
+        Ok(())
+    }
+
     /// The output shape for an input of `b` samples and `t` steps, layer by layer (for summaries).
     pub fn layer_output_shapes(&self, b: usize, t: Option<usize>) -> Vec<ActShape> {
         let mut shape = ActShape { b, t, f: self.config.input_dim.unwrap_or(0) };
@@ -1042,6 +1061,10 @@ fn plan(configs: &[LayerConfig], in_features: usize) -> Result<(Vec<EntryPlan>, 
         return Err(LstmError::InvalidConfig(format!("the model would have {total} parameters, far more than memory can hold")));
     }
     Ok((entries, layers, total))
+}
+
+fn not_compiled() -> LstmError {
+    LstmError::InvalidConfig("the model is not compiled: call compile() first".into())
 }
 
 /// A zeroed buffer of `len` floats, or `InvalidConfig` when it cannot be allocated (instead of aborting the process).

@@ -349,6 +349,18 @@ impl NativeModel {
         Ok(TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
     }
 
+    /// The optimizer's learning rate.
+    #[napi(catch_unwind)]
+    pub fn learning_rate(&self) -> Result<f64> {
+        Ok(self.try_model()?.learning_rate().map_err(from_core)? as f64)
+    }
+
+    /// Changes the learning rate, keeping the optimizer state.
+    #[napi(catch_unwind)]
+    pub fn set_learning_rate(&self, lr: f64) -> Result<()> {
+        self.try_model()?.set_learning_rate(lr).map_err(from_core)
+    }
+
     /// Forgets the states kept by predictStep.
     #[napi(catch_unwind)]
     pub fn reset_states(&self) -> Result<()> {
