@@ -51,6 +51,7 @@ export function program(): Command {
     .option('--batch-size <n>', 'batch size with --embedding', integer(1), 16)
     .option('--context <n>', 'words in before the predicted one', integer(1), 3)
     .option('--learning-rate <lr>', 'learning rate (default: RMSProp 0.001; Adam 0.002 with --embedding)', nonNegative)
+    .option('--no-lr-decay', 'with --embedding, keep the learning rate constant instead of a cosine decay to a tenth')
     .option('--save <file>', 'write the trained model (with its vocabulary) to this .safetensors file')
     .addOption(threads())
     .action(async (o) => {
@@ -63,6 +64,7 @@ export function program(): Command {
         batchSize: o.batchSize,
         contextLength: o.context,
         learningRate: o.learningRate,
+        learningRateDecay: o.lrDecay,
         numThreads: o.threads,
         save: o.save,
       })

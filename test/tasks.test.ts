@@ -8,12 +8,19 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { generate, historySvg, predictReview, Sequential, trainImdb, trainWords } from '../src/index.js'
+import { cosineDecay, generate, historySvg, predictReview, Sequential, trainImdb, trainWords } from '../src/index.js'
 import { ROOT, scratchDir } from './helpers.js'
 
 const run = promisify(execFile)
 
 describe('next-word model', () => {
+  it('the --embedding schedule: a cosine from the rate to a tenth of it', () => {
+    expect(cosineDecay(0.002, 0)).toBeCloseTo(0.002, 12)
+    expect(cosineDecay(0.002, 0.5)).toBeCloseTo(0.0011, 12)
+    expect(cosineDecay(0.002, 1)).toBeCloseTo(0.0002, 12)
+    expect(cosineDecay(0.002, 2)).toBeCloseTo(0.0002, 12)
+  })
+
   it('the tutorial loop (raw float ids, single-sample steps) learns the bundled passage far above chance', async () => {
     const lines: string[] = []
     const r = await trainWords({ units: 64, steps: 6000, numThreads: 2, log: (l) => lines.push(l) })

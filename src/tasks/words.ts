@@ -30,6 +30,12 @@ export interface TrainWordsOptions {
   batchSize?: number
   /** Embedding size with `embedding`. Default 64. */
   embeddingDim?: number
+  /**
+   * With `embedding`: lower the learning rate along a cosine from its start to a tenth of it over the run (set before
+   * each block of `reportEvery` samples). Default true. Without it, Adam at a constant rate could lose the passage
+   * late in the run after a thousand windows at 99% (measured: the final window fell to 80%).
+   */
+  learningRateDecay?: boolean
   /** Default: RMSProp 0.001 (the tutorial), Adam 0.002 with `embedding`. */
   learningRate?: number
   /** Default: one per core. */
@@ -78,6 +84,12 @@ export function wordModel(vocabularySize: number, options: { units?: number; con
   return new Sequential(stack, { seed, numThreads, name: embedding ? 'next_word_embedding' : 'next_word' })
 }
 
+/** Cosine decay from `lr0` at the start to `lr0 / 10` at the end; `progress` runs from 0 to 1. */
+export function cosineDecay(lr0: number, progress: number): number {
+  const p = Math.min(Math.max(progress, 0), 1)
+  return lr0 * (0.1 + 0.45 * (1 + Math.cos(Math.PI * p)))
+}
+
 /** Trains the next-word model and prints `Iteration = 1000, Average Accuracy= 12.34%` every `reportEvery` samples. */
 export async function trainWords(options: TrainWordsOptions = {}): Promise<TrainWordsResult> {
   const corpus = options.corpus ?? bundledDataPath('meditations-5-20.txt')
@@ -103,6 +115,8 @@ export async function trainWords(options: TrainWordsOptions = {}): Promise<Train
       : { type: 'rmsprop', learningRate: options.learningRate ?? 0.001, rho: 0.9, epsilon: 1e-10 },
     metrics: ['accuracy'],
   })
+  const lr0 = model.getLearningRate()
+  const decay = embedding && (options.learningRateDecay ?? true)
   const metadata: WordModelMetadata = { task: 'words', vocabulary: reverseDictionary, input: embedding ? 'embedding' : 'float' }
   model.metadata = { ...metadata }
 
@@ -123,6 +137,7 @@ export async function trainWords(options: TrainWordsOptions = {}): Promise<Train
       y[s] = ids[offset + n]
       offset += n + 1
     }
+    if (decay) model.setLearningRate(cosineDecay(lr0, done / steps))
     const history = await model.fit(tensor(x, embedding ? [k, n] : [k, n, 1]), tensor(y, [k]), { epochs: 1, batchSize, shuffle: false, verbose: 0 })
     done += k
     const accuracy = history.history.accuracy[0]
