@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
-import { open, readdir } from 'node:fs/promises'
+import { open, readdir, readFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { createGunzip } from 'node:zlib'
 import { Parser, type ReadEntry } from 'tar'
@@ -554,10 +554,11 @@ function writeCache(file: string, fingerprint: string, data: TokenizedImdb): voi
 }
 
 /** The cached tokenization, or undefined when there is none or it is stale or damaged (it is then rebuilt). */
-function readCache(file: string, fingerprint: string): TokenizedImdb | undefined {
+async function readCache(file: string, fingerprint: string): Promise<TokenizedImdb | undefined> {
   let bytes: Buffer
   try {
-    bytes = readFileSync(file)
+    // Off the JS thread: a synchronous read of the 25 MB full-dataset cache held the event loop.
+    bytes = await readFile(file)
   } catch {
     return undefined
   }
@@ -635,11 +636,19 @@ interface Encoding {
   indexFrom: number
 }
 
-function encodeSplit(split: TokenizedSplit, order: Uint32Array, encoding: Encoding): { x: number[][]; y: Float32Array } {
+/** Reviews encoded between two yields to the event loop: about 5 ms of work. */
+const REVIEWS_PER_SLICE = 1000
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolveTick) => setImmediate(resolveTick))
+
+/** Encodes in slices, yielding to the event loop between them, so timers and I/O keep running while 50,000 reviews load. */
+async function encodeSplit(split: TokenizedSplit, order: Uint32Array, encoding: Encoding): Promise<{ x: number[][]; y: Float32Array }> {
   const { numWords, skipTop, maxlen, startChar, oovChar, indexFrom } = encoding
   const x: number[][] = []
   const labels: number[] = []
+  let done = 0
   for (const review of order) {
+    if (++done % REVIEWS_PER_SLICE === 0) await yieldToEventLoop()
     const from = split.offsets[review]
     const to = split.offsets[review + 1]
     // Keras filters on the length before words are dropped (oovChar null), start mark included.
@@ -705,7 +714,7 @@ export async function load(options: ImdbLoadOptions = {}): Promise<ImdbData> {
   const useCache = options.cache ?? true
   const fingerprint = sourceFingerprint(source)
   const cacheFile = cacheFileFor(cacheDir, fingerprint)
-  let tokenized = useCache ? readCache(cacheFile, fingerprint) : undefined
+  let tokenized = useCache ? await readCache(cacheFile, fingerprint) : undefined
   if (!tokenized) {
     const builder = new CorpusBuilder()
     try {
@@ -737,12 +746,15 @@ export async function load(options: ImdbLoadOptions = {}): Promise<ImdbData> {
   // Like Keras: one generator shuffles train, then test.
   const trainOrder = shuffledOrder(tokenized.train.labels.length, random)
   const testOrder = shuffledOrder(tokenized.test.labels.length, random)
-  const train = encodeSplit(tokenized.train, trainOrder, encoding)
-  const test = encodeSplit(tokenized.test, testOrder, encoding)
+  const train = await encodeSplit(tokenized.train, trainOrder, encoding)
+  const test = await encodeSplit(tokenized.test, testOrder, encoding)
   if (train.x.length === 0 || test.x.length === 0) {
     throw new LstmError('INVALID_ARGUMENT', `imdb.load: no review is shorter than maxlen=${maxlen}; increase maxlen`)
   }
   const wordIndex = new Map<string, number>()
-  tokenized.vocabulary.forEach((word, rank) => wordIndex.set(word, rank + indexFrom))
+  for (let rank = 0; rank < tokenized.vocabulary.length; rank++) {
+    wordIndex.set(tokenized.vocabulary[rank], rank + indexFrom)
+    if ((rank + 1) % 20_000 === 0) await yieldToEventLoop()
+  }
   return { xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y, wordIndex }
 }
