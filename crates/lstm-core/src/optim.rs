@@ -219,6 +219,8 @@ dispatch!(
 );
 
 #[inline(always)]
+// SGD has no multiply-add to fuse (the same rounding as before dispatch); `M` keeps the bodies' shape.
+#[allow(clippy::extra_unused_type_parameters)]
 fn sgd_body<M: MulAdd>(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32, nesterov: bool) {
     for ((p, g), v) in p.iter_mut().zip(g).zip(vel.iter_mut()) {
         if momentum == 0.0 {

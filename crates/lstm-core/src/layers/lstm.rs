@@ -109,6 +109,28 @@ fn gemm_step(small_batch: bool, m: usize, k: usize, n: usize, a: Mat, b: Mat, be
     }
 }
 
+/// A per-step product `C = β·C + A·B`, A's rows `lda` apart and C's `ldc` apart: the packed kernel when B was packed
+/// for it (`packed`), [`gemm_step`] on the view `b` otherwise.
+#[allow(clippy::too_many_arguments)]
+fn step_product(
+    packed: Option<&PackedB>,
+    small_batch: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    b: Mat,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    match packed {
+        Some(pb) => gemm_packed(m, a, lda, pb, beta, c, ldc),
+        None => gemm_step(small_batch, m, k, n, Mat::new(a, Strides::rows(lda)), b, beta, c, Strides::rows(ldc)),
+    }
+}
+
 /// Where a step's hidden-state gradient comes from.
 #[derive(Clone, Copy)]
 pub enum OutputGrad<'a> {
@@ -181,20 +203,8 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                 for row in gates[rows.start * g4..rows.end * g4].chunks_exact_mut(g4) {
                     row.copy_from_slice(&bias);
                 }
-                match packed_wi {
-                    Some(pw) => gemm_packed(rows.len(), &xblk[rows.start * i..], i, pw, 1.0, &mut gates[rows.start * g4..], g4),
-                    None => gemm_step(
-                        small_batch,
-                        rows.len(),
-                        i,
-                        g4,
-                        Mat::new(&xblk[rows.start * i..], Strides::rows(i)),
-                        Mat::new(p.w_ih, Strides::transposed(i)),
-                        1.0,
-                        &mut gates[rows.start * g4..],
-                        Strides::rows(g4),
-                    ),
-                }
+                let (m, at) = (rows.len(), rows.start);
+                step_product(packed_wi, small_batch, m, i, g4, &xblk[at * i..], i, Mat::new(p.w_ih, Strides::transposed(i)), 1.0, &mut gates[at * g4..], g4);
             };
             if packed_wi.is_none() {
                 project(gates, 0..bn * t);
@@ -216,21 +226,10 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                         recurrent_input(src, rec_mask, b0 + bi, &mut hprev[(bi * t + tt) * h..(bi * t + tt + 1) * h]);
                     }
                 }
-                if let (Some(pw), true) = (packed_w, s > 0 || has_init) {
-                    gemm_packed(bn, &hprev[tt * h..], t * h, pw, 1.0, &mut gates[tt * g4..], t * g4);
-                } else if s > 0 || has_init {
+                if s > 0 || has_init {
                     // gates[:, tt] += hprev[:, tt] · W_hhᵀ, over the block's samples (row strides skip time).
-                    gemm_step(
-                        small_batch,
-                        bn,
-                        h,
-                        g4,
-                        Mat::new(&hprev[tt * h..], Strides::rows(t * h)),
-                        Mat::new(p.w_hh, Strides::transposed(h)),
-                        1.0,
-                        &mut gates[tt * g4..],
-                        Strides::rows(t * g4),
-                    );
+                    let w_hh_t = Mat::new(p.w_hh, Strides::transposed(h));
+                    step_product(packed_w, small_batch, bn, h, g4, &hprev[tt * h..], t * h, w_hh_t, 1.0, &mut gates[tt * g4..], t * g4);
                 } else {
                     for bi in 0..bn {
                         hprev[(bi * t + tt) * h..(bi * t + tt + 1) * h].fill(0.0);
@@ -482,20 +481,7 @@ pub fn lstm_backward(
                 }
                 if s > 0 {
                     // dh_{t-1} += (dgates_t · W_hh) ⊙ recurrent mask
-                    match packed_w {
-                        Some(pw) => gemm_packed(bn, &dgates[tt * g4..], t * g4, pw, 0.0, dh_rec, h),
-                        None => gemm_step(
-                            small_batch,
-                            bn,
-                            g4,
-                            h,
-                            Mat::new(&dgates[tt * g4..], Strides::rows(t * g4)),
-                            Mat::new(p.w_hh, Strides::rows(h)),
-                            0.0,
-                            dh_rec,
-                            Strides::rows(h),
-                        ),
-                    }
+                    step_product(packed_w, small_batch, bn, g4, h, &dgates[tt * g4..], t * g4, Mat::new(p.w_hh, Strides::rows(h)), 0.0, dh_rec, h);
                     if rec_mask.is_empty() {
                         carry_dh.iter_mut().zip(dh_rec.iter()).for_each(|(d, r)| *d += r);
                     } else {
