@@ -399,6 +399,9 @@ async function startsWithGzipMagic(file: string): Promise<boolean> {
 }
 
 /** Read `root/{train,test}/{pos,neg}/*.txt` (root is the aclImdb folder). */
+/** Lets timers and I/O run between slices of long synchronous work. */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolveTick) => setImmediate(resolveTick))
+
 async function readFolder(root: string, builder: CorpusBuilder): Promise<void> {
   let filesRead = 0
   for (const split of SPLITS) {
@@ -416,7 +419,7 @@ async function readFolder(root: string, builder: CorpusBuilder): Promise<void> {
           throw new LstmError('IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err })
         }
         builder.add({ split, labelFolder, fileName: entry.name, bytes })
-        if (++filesRead % 1000 === 0) await new Promise((resolveTick) => setImmediate(resolveTick))
+        if (++filesRead % 1000 === 0) await yieldToEventLoop()
       }
     }
   }
@@ -638,8 +641,6 @@ interface Encoding {
 
 /** Reviews encoded between two yields to the event loop: about 5 ms of work. */
 const REVIEWS_PER_SLICE = 1000
-
-const yieldToEventLoop = (): Promise<void> => new Promise((resolveTick) => setImmediate(resolveTick))
 
 /** Encodes in slices, yielding to the event loop between them, so timers and I/O keep running while 50,000 reviews load. */
 async function encodeSplit(split: TokenizedSplit, order: Uint32Array, encoding: Encoding): Promise<{ x: number[][]; y: Float32Array }> {

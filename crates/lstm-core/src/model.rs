@@ -647,7 +647,7 @@ impl Model {
     pub fn apply_gradients(&mut self) -> Result<()> {
         let ranges: Vec<Range<usize>> = self.entries.iter().map(|e| e.range.clone()).collect();
         let Model { compiled, params, grads, pool, .. } = self;
-        let c = compiled.as_mut().ok_or_else(|| LstmError::InvalidConfig("the model is not compiled: call compile() first".into()))?;
+        let c = compiled.as_mut().ok_or_else(not_compiled)?;
         pool.install(|| c.optimizer.apply(params, grads, &ranges));
         self.step += 1;
         Ok(())
@@ -730,41 +730,39 @@ impl Model {
 
     /// The update, with the planned low-rank gradients formed from what backward left in the caches.
     fn apply_low_rank(&mut self) -> Result<()> {
+        if !self.low_rank.iter().any(|&f| f) {
+            return self.apply_gradients();
+        }
         let Model { compiled, params, grads, pool, entries, layers, acts, dacts, shapes, batch, low_rank, .. } = self;
-        let c = compiled.as_mut().ok_or_else(|| LstmError::InvalidConfig("the model is not compiled: call compile() first".into()))?;
+        let c = compiled.as_mut().ok_or_else(not_compiled)?;
         let ranges: Vec<Range<usize>> = entries.iter().map(|e| e.range.clone()).collect();
         let mut sources: Vec<GradSource> = entries.iter().map(|e| GradSource::Stored(&grads[e.range.clone()])).collect();
-        if low_rank.iter().any(|&f| f) {
-            for (l, layer) in layers.iter().enumerate() {
-                let e0 = layer.entries.start;
-                if !low_rank.get(e0).copied().unwrap_or(false) {
-                    continue;
-                }
-                let in_shape = if l == 0 { batch.shape } else { shapes[l - 1] };
-                let (k, i) = (in_shape.b * in_shape.t.unwrap_or(1), in_shape.f);
-                let x: &[f32] = if l == 0 { &batch.floats } else { &acts[l - 1] };
-                match (&layer.config, &layer.state) {
-                    (LayerConfig::Lstm(cfg), LayerState::Lstm(caches)) => {
-                        let (h, g4) = (cfg.units, 4 * cfg.units);
-                        for (d, cache) in caches.iter().enumerate() {
-                            // dW_ih = dgatesᵀ·x (after the input mask), dW_hh = dgatesᵀ·hprev, over the k rows.
-                            let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm };
-                            sources[e0 + 4 * d] = GradSource::LowRank(LowRankGrad { k, n: i, g: &cache.dgates, ldg: g4, x: xin, ldx: i });
-                            sources[e0 + 4 * d + 1] = GradSource::LowRank(LowRankGrad { k, n: h, g: &cache.dgates, ldg: g4, x: &cache.hprev, ldx: h });
-                        }
-                    }
-                    (LayerConfig::Dense(cfg), _) => {
-                        // dW = dzᵀ·x; backward left dz in dacts[l].
-                        sources[e0] = GradSource::LowRank(LowRankGrad { k, n: i, g: &dacts[l], ldg: cfg.units, x, ldx: i });
-                    }
-                    _ => {}
-                }
+        for (l, layer) in layers.iter().enumerate() {
+            let e0 = layer.entries.start;
+            if !low_rank.get(e0).copied().unwrap_or(false) {
+                continue;
             }
-            pool.install(|| c.optimizer.apply_fused(params, &ranges, &sources));
-        } else {
-            drop(sources);
-            pool.install(|| c.optimizer.apply(params, grads, &ranges));
+            let in_shape = if l == 0 { batch.shape } else { shapes[l - 1] };
+            let (k, i) = (in_shape.b * in_shape.t.unwrap_or(1), in_shape.f);
+            let x: &[f32] = if l == 0 { &batch.floats } else { &acts[l - 1] };
+            match (&layer.config, &layer.state) {
+                (LayerConfig::Lstm(cfg), LayerState::Lstm(caches)) => {
+                    let (h, g4) = (cfg.units, 4 * cfg.units);
+                    for (d, cache) in caches.iter().enumerate() {
+                        // dW_ih = dgatesᵀ·x (after the input mask), dW_hh = dgatesᵀ·hprev, over the k rows.
+                        let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm };
+                        sources[e0 + 4 * d] = GradSource::LowRank(LowRankGrad { k, n: i, g: &cache.dgates, ldg: g4, x: xin, ldx: i });
+                        sources[e0 + 4 * d + 1] = GradSource::LowRank(LowRankGrad { k, n: h, g: &cache.dgates, ldg: g4, x: &cache.hprev, ldx: h });
+                    }
+                }
+                (LayerConfig::Dense(cfg), _) => {
+                    // dW = dzᵀ·x; backward left dz in dacts[l].
+                    sources[e0] = GradSource::LowRank(LowRankGrad { k, n: i, g: &dacts[l], ldg: cfg.units, x, ldx: i });
+                }
+                _ => {}
+            }
         }
+        pool.install(|| c.optimizer.apply_fused(params, &ranges, &sources));
         self.step += 1;
         Ok(())
     }

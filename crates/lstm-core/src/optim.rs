@@ -3,6 +3,7 @@
 
 use crate::config::{OptimizerConfig, OptimizerKind};
 use crate::kernels::simd::{dispatch, MulAdd};
+use crate::kernels::small::combine_rows;
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -192,11 +193,14 @@ dispatch!(
 /// Columns of a low-rank gradient formed at a time: a buffer that stays in L1.
 const LOW_RANK_COLS: usize = 256;
 
-/// Rows `j0..` of a tensor whose gradient is low-rank: each row's gradient is formed in a small buffer, summing
-/// `G[t, j]·X[t, c]` over t in order from zero exactly as the rank-k kernel (`kernels::small::par_gemm_gt_x`)
-/// does, then the rule runs on it.
+/// Rows `j0..` of a tensor whose gradient is low-rank: each row's gradient is formed in a small buffer by the
+/// rank-k kernel's own row sum (`kernels::small::combine_rows`, as `par_gemm_gt_x` runs it on stored gradients),
+/// then the rule runs on it.
 #[inline(always)]
 fn low_rank_body<M: MulAdd>(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f32], s1: &mut [f32], s2: &mut [f32]) {
+    let rows = p.len() / lr.n.max(1);
+    // combine_rows reads raw rows: bound every one of them here.
+    assert!(lr.k == 0 || ((lr.k - 1) * lr.ldg + j0 + rows <= lr.g.len() && (lr.k - 1) * lr.ldx + lr.n <= lr.x.len()), "low-rank factors too short");
     let mut buf = [0.0f32; LOW_RANK_COLS];
     for (jr, ((p, s1), s2)) in p.chunks_exact_mut(lr.n).zip(s1.chunks_exact_mut(lr.n)).zip(s2.chunks_exact_mut(lr.n)).enumerate() {
         let j = j0 + jr;
@@ -204,12 +208,7 @@ fn low_rank_body<M: MulAdd>(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f3
             let c1 = (c0 + LOW_RANK_COLS).min(lr.n);
             let g = &mut buf[..c1 - c0];
             g.fill(0.0);
-            for t in 0..lr.k {
-                let s = lr.g[t * lr.ldg + j];
-                for (d, x) in g.iter_mut().zip(&lr.x[t * lr.ldx + c0..t * lr.ldx + c1]) {
-                    *d = M::mul_add(s, *x, *d);
-                }
-            }
+            combine_rows::<M>(|t| lr.g[t * lr.ldg + j], |t| lr.x[t * lr.ldx + c0..].as_ptr(), lr.k, g);
             rule.run::<M>(&mut p[c0..c1], g, &mut s1[c0..c1], &mut s2[c0..c1]);
         }
     }

@@ -5,6 +5,7 @@
 //! element's sum runs in one fixed order whatever the thread count, and results are bit-identical across counts.
 
 use super::small;
+use super::SendPtr;
 use rayon::prelude::*;
 
 /// Up to this many rows (samples), or this deep a sum, products go to the streaming kernels of [`small`].
@@ -52,12 +53,6 @@ impl<'a> Mat<'a> {
 /// Blocks of rows or columns given to threads are multiples of this: the largest microkernel tile side of
 /// matrixmultiply (16 with AVX-512; 8 otherwise), so each block's tiles line up with those of one whole call.
 const TILE: usize = 16;
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: the pointer is only used to write disjoint elements of C from different threads.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 /// Single-threaded `C[m×n] = α·A[m×k]·B[k×n] + β·C` on the current thread.
 #[allow(clippy::too_many_arguments)]

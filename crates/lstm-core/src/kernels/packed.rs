@@ -100,30 +100,29 @@ mod avx512 {
                 let (bp, cp) = (b.add(p * k * NR), cr.add(p * NR));
                 // A last panel of at most 16 columns needs only one register per row.
                 if cols > 16 {
-                    match rows {
-                        8 => tile::<8, true>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        7 => tile::<7, true>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        6 => tile::<6, true>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        5 => tile::<5, true>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        4 => tile::<4, true>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        3 => tile::<3, true>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        2 => tile::<2, true>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        _ => tile::<1, true>(k, ar, lda, bp, beta, cp, ldc, cols),
-                    }
+                    rows_tile::<true>(rows, k, ar, lda, bp, beta, cp, ldc, cols)
                 } else {
-                    match rows {
-                        8 => tile::<8, false>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        7 => tile::<7, false>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        6 => tile::<6, false>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        5 => tile::<5, false>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        4 => tile::<4, false>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        3 => tile::<3, false>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        2 => tile::<2, false>(k, ar, lda, bp, beta, cp, ldc, cols),
-                        _ => tile::<1, false>(k, ar, lda, bp, beta, cp, ldc, cols),
-                    }
+                    rows_tile::<false>(rows, k, ar, lda, bp, beta, cp, ldc, cols)
                 }
             }
             r += rows;
+        }
+    }
+
+    /// The tile for `rows` (1 to 8) rows: the row count is a compile-time constant of each tile.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn rows_tile<const WIDE: bool>(rows: usize, k: usize, a: *const f32, lda: usize, b: *const f32, beta: f32, c: *mut f32, ldc: usize, cols: usize) {
+        match rows {
+            8 => tile::<8, WIDE>(k, a, lda, b, beta, c, ldc, cols),
+            7 => tile::<7, WIDE>(k, a, lda, b, beta, c, ldc, cols),
+            6 => tile::<6, WIDE>(k, a, lda, b, beta, c, ldc, cols),
+            5 => tile::<5, WIDE>(k, a, lda, b, beta, c, ldc, cols),
+            4 => tile::<4, WIDE>(k, a, lda, b, beta, c, ldc, cols),
+            3 => tile::<3, WIDE>(k, a, lda, b, beta, c, ldc, cols),
+            2 => tile::<2, WIDE>(k, a, lda, b, beta, c, ldc, cols),
+            _ => tile::<1, WIDE>(k, a, lda, b, beta, c, ldc, cols),
         }
     }
 

@@ -4,6 +4,7 @@
 //! Each output element is summed by one thread in a fixed order, so results do not depend on the thread count.
 
 use super::simd::{dispatch, MulAdd};
+use super::SendPtr;
 use rayon::prelude::*;
 
 /// Lanes of the independent partial sums: two AVX registers, enough to hide the FMA latency.
@@ -45,7 +46,7 @@ dispatch!(
 /// `dst[j] += Σ_i s[i]·rows(i)[c0 + j]` for i in order, four rows per pass so `dst` is loaded and stored once per
 /// four rows.
 #[inline(always)]
-fn combine_rows<M: MulAdd>(s: impl Fn(usize) -> f32, rows: impl Fn(usize) -> *const f32, k: usize, dst: &mut [f32]) {
+pub(crate) fn combine_rows<M: MulAdd>(s: impl Fn(usize) -> f32, rows: impl Fn(usize) -> *const f32, k: usize, dst: &mut [f32]) {
     let len = dst.len();
     let mut i = 0;
     while i + 4 <= k {
@@ -84,12 +85,6 @@ fn combine_rows<M: MulAdd>(s: impl Fn(usize) -> f32, rows: impl Fn(usize) -> *co
 fn column_block(n: usize) -> usize {
     n.div_ceil(rayon::current_num_threads() * 4).clamp(64, 4096)
 }
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to write disjoint elements from different threads.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 #[inline(always)]
 fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {

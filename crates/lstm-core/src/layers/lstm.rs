@@ -15,6 +15,7 @@
 use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
 use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides, SMALL};
 use crate::kernels::packed::{self, gemm_packed, PackedB};
+use crate::kernels::SendPtr;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -376,12 +377,6 @@ pub fn lstm_forward_final(
         });
     });
 }
-
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to write disjoint rows of the output from different threads.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
 
 /// The recurrent input of a step for sample `b`: its previous h, times its recurrent dropout mask when there is one.
 fn recurrent_input(h_prev: &[f32], rec_mask: &[f32], b: usize, dst: &mut [f32]) {
