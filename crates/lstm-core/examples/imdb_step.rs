@@ -1,5 +1,6 @@
 //! Times training steps and inference of the tutorial's IMDB model (batch 64, 200 tokens):
-//! `cargo run --release -p lstm-core --example imdb_step -- THREADS STEPS`.
+//! `cargo run --release -p lstm-core --example imdb_step -- THREADS STEPS [PREDICT_BATCHES]` (0 steps or 0 predict
+//! batches skips that part).
 
 use lstm_core::{Data, LossConfig, Model, ModelConfig, OptimizerConfig};
 use std::time::Instant;
@@ -7,6 +8,7 @@ use std::time::Instant;
 fn main() {
     let threads: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
     let steps: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let predict_batches: usize = std::env::args().nth(3).and_then(|s| s.parse().ok()).unwrap_or(4);
     let json = r#"{"layers": [{"type":"embedding","inputDim":1000,"outputDim":50},{"type":"dropout","rate":0.2},
         {"type":"lstm","units":100,"dropout":0.2,"recurrentDropout":0.2},{"type":"dense","units":250,"activation":"relu"},
         {"type":"dropout","rate":0.2},{"type":"dense","units":1,"activation":"sigmoid"}], "seed": 1}"#;
@@ -17,11 +19,20 @@ fn main() {
     let (b, t) = (64usize, 200usize);
     let x: Vec<i32> = (0..b * t).map(|i| ((i * 7919) % 999 + 1) as i32).collect();
     let y: Vec<f32> = (0..b).map(|i| (i % 2) as f32).collect();
+    if steps > 0 {
+        train(&mut model, &x, &y, b, t, steps, threads);
+    }
+    if predict_batches > 0 {
+        predict(&mut model, t, predict_batches);
+    }
+}
+
+fn train(model: &mut Model, x: &[i32], y: &[f32], b: usize, t: usize, steps: usize, threads: usize) {
     let (xs, ys) = ([b, t], [b, 1]);
-    model.train_step(&Data::Tokens(&x, &xs), &Data::Floats(&y, &ys)).unwrap();
+    model.train_step(&Data::Tokens(x, &xs), &Data::Floats(y, &ys)).unwrap();
     let start = Instant::now();
     for _ in 0..steps {
-        model.train_step(&Data::Tokens(&x, &xs), &Data::Floats(&y, &ys)).unwrap();
+        model.train_step(&Data::Tokens(x, &xs), &Data::Floats(y, &ys)).unwrap();
     }
     let per = start.elapsed().as_secs_f64() / steps as f64;
     let flops = 3.0 * 2.0 * (b * t * 400 * 150) as f64;
@@ -31,9 +42,12 @@ fn main() {
         flops / per / 1e9,
         per * 391.0
     );
+}
+
+fn predict(model: &mut Model, t: usize, n: usize) {
     let xb: Vec<i32> = (0..500 * t).map(|i| ((i * 7919) % 999 + 1) as i32).collect();
+    model.predict(&Data::Tokens(&xb, &[500, t]), 500).unwrap();
     let start = Instant::now();
-    let n = 4;
     for _ in 0..n {
         model.predict(&Data::Tokens(&xb, &[500, t]), 500).unwrap();
     }

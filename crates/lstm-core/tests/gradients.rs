@@ -548,6 +548,38 @@ fn lstm_dropout_and_recurrent_dropout() {
     run(vec![relu]);
 }
 
+/// Batches above `SMALL` (4) take the packed kernel on AVX-512 CPUs, whose backward forms dx in the same per-step
+/// product as the recurrent gradient: checked through the layers below it (a first LSTM, an embedding).
+#[test]
+fn batches_above_small_take_the_packed_path() {
+    let r = &mut Lcg(9);
+    let rows: [[i32; 5]; 6] = [[0, 0, 3, 1, 4], [5, 2, 3, 0, 0], [1, 0, 2, 0, 3], [0, 0, 0, 0, 0], [2, 2, 5, 1, 1], [0, 4, 4, 3, 1]];
+    let padded = X::Tokens(rows.iter().flatten().copied().collect(), vec![6, 5]);
+    run(vec![
+        case(
+            "batch 6: stacked bidirectional lstms with dropout and recurrentDropout",
+            r#"[{"type":"lstm","units":3,"bidirectional":true,"returnSequences":true,"dropout":0.3,"recurrentDropout":0.3,"inputShape":[4,3]},{"type":"lstm","units":2,"bidirectional":true,"dropout":0.2,"recurrentDropout":0.2},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[6, 4, 3]),
+            targets(r, &[6, 1], -1.0, 1.0),
+        ),
+        case(
+            "batch 6: maskZero emb -> lstm seq (dropout) -> lstm (recurrentDropout), sigmoid bce",
+            r#"[{"type":"embedding","inputDim":6,"outputDim":3,"maskZero":true},{"type":"lstm","units":3,"dropout":0.3,"returnSequences":true},{"type":"lstm","units":2,"recurrentDropout":0.3},{"type":"dense","units":1,"activation":"sigmoid"}]"#,
+            r#""binary_crossentropy""#,
+            padded,
+            binary(r, &[6, 1]),
+        ),
+        case(
+            "batch 7: emb -> lstm seq -> lstm seq -> dense 3-D",
+            r#"[{"type":"embedding","inputDim":8,"outputDim":3},{"type":"lstm","units":4,"returnSequences":true},{"type":"lstm","units":3,"returnSequences":true},{"type":"dense","units":2}]"#,
+            r#""mse""#,
+            tokens(r, &[7, 5], 8),
+            targets(r, &[7, 5, 2], -1.0, 1.0),
+        ),
+    ]);
+}
+
 #[test]
 fn losses() {
     let r = &mut Lcg(6);

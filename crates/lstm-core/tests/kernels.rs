@@ -324,7 +324,8 @@ fn lstm_cell_backward_vs_float64_derivation() {
 }
 
 /// The packed recurrent kernel (AVX-512) against the reference, on every tile remainder (rows 1..=17 against tiles
-/// of 8, columns around the 16/32 panel edges), strided A and C, β 0 and 1; and it writes nothing outside C's view.
+/// of 8, and around the 32-row blocks; columns around the 16/32 panel edges), strided A and C, β 0 and 1; and it
+/// writes nothing outside C's view.
 #[test]
 fn packed_gemm_matches_reference() {
     use lstm_core::kernels::packed::{available, gemm_packed, PackedB};
@@ -335,7 +336,7 @@ fn packed_gemm_matches_reference() {
     let r = &mut Lcg(8);
     let mut packed = PackedB::default();
     let mut cases = 0;
-    for m in 1..=17 {
+    for m in (1..=17).chain([31, 32, 33, 70]) {
         for &k in &[1usize, 3, 16, 100] {
             for &n in &[1usize, 15, 16, 17, 31, 32, 33, 100, 400] {
                 for beta in [0.0f32, 1.0] {
@@ -373,6 +374,43 @@ fn packed_gemm_matches_reference() {
         }
     }
     println!("packed gemm: {cases} cases match the reference");
+}
+
+/// A batch of row groups in one call, and B packed as two matrices side by side, give bit for bit what one call
+/// per group and one product per matrix give (each element of C is the same sum in the same order).
+#[test]
+fn packed_batch_and_side_by_side_match_single_products() {
+    use lstm_core::kernels::packed::{available, gemm_packed, gemm_packed_batch, PackedB};
+    if !available() {
+        println!("packed gemm: no AVX-512F on this CPU, the kernel is not used here");
+        return;
+    }
+    let r = &mut Lcg(12);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for &(count, m, k, n1, n2) in &[(1usize, 5usize, 7usize, 3usize, 40usize), (3, 8, 50, 100, 50), (32, 8, 50, 400, 0), (5, 1, 16, 31, 2), (2, 40, 100, 17, 16), (9, 3, 400, 100, 50)] {
+        let n = n1 + n2;
+        let (lda, a_step) = (k + 1, (m + 2) * (k + 1));
+        let (ldc, c_step) = (n + 3, (m + 1) * (n + 3));
+        let a = random(r, count * a_step);
+        let (b1, b2) = (random(r, k * n1), random(r, k * n2));
+        let (v1, v2) = (Mat::new(&b1, Strides::rows(n1)), Mat::new(&b2, Strides::rows(n2)));
+        let mut both = PackedB::default();
+        both.pack_side_by_side(k, &[(n1, v1), (n2, v2)]);
+        let (mut p1, mut p2) = (PackedB::default(), PackedB::default());
+        p1.pack(k, n1, v1);
+        p2.pack(k, n2, v2);
+        for beta in [0.0f32, 1.0] {
+            let c0 = random(r, count * c_step);
+            let mut batched = c0.clone();
+            gemm_packed_batch(count, m, &a, a_step, lda, &both, beta, &mut batched, c_step, ldc);
+            let mut single = c0.clone();
+            for j in 0..count {
+                gemm_packed(m, &a[j * a_step..], lda, &p1, beta, &mut single[j * c_step..], ldc);
+                gemm_packed(m, &a[j * a_step..], lda, &p2, beta, &mut single[j * c_step + n1..], ldc);
+            }
+            assert_eq!(bits(&batched), bits(&single), "count={count} m={m} k={k} n={n1}+{n2} beta={beta}");
+        }
+    }
 }
 
 #[test]

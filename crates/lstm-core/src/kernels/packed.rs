@@ -21,23 +21,37 @@ pub struct PackedB {
     k: usize,
     n: usize,
     data: Vec<f32>,
+    /// Where the panels start in `data`: the first 64-byte boundary, so no load of a panel row splits a cache line.
+    start: usize,
 }
 
 impl PackedB {
     /// Packs the `k × n` view `b`.
     pub fn pack(&mut self, k: usize, n: usize, b: Mat) {
-        assert!(k == 0 || n == 0 || (k - 1) * b.st.rs + (n - 1) * b.st.cs < b.data.len(), "pack: B view exceeds its slice");
+        self.pack_side_by_side(k, &[(n, b)]);
+    }
+
+    /// Packs the views `parts[j] = (n_j, B_j)`, each `k × n_j`, side by side as one `k × Σn_j` matrix `[B_0 B_1 …]`:
+    /// one product then gives `A·B_0`, `A·B_1`, … in adjacent columns of C from a single pass over A.
+    pub fn pack_side_by_side(&mut self, k: usize, parts: &[(usize, Mat)]) {
+        for &(n, b) in parts {
+            assert!(k == 0 || n == 0 || (k - 1) * b.st.rs + (n - 1) * b.st.cs < b.data.len(), "pack: B view exceeds its slice");
+        }
+        let n: usize = parts.iter().map(|&(n, _)| n).sum();
         let panels = n.div_ceil(NR);
         self.data.clear();
-        self.data.resize(panels * k * NR, 0.0);
-        for p in 0..panels {
-            let cols = (n - p * NR).min(NR);
-            for kk in 0..k {
-                let dst = &mut self.data[(p * k + kk) * NR..][..cols];
-                for (c, d) in dst.iter_mut().enumerate() {
-                    *d = b.data[kk * b.st.rs + (p * NR + c) * b.st.cs];
+        self.data.resize(panels * k * NR + ALIGN_SLACK, 0.0);
+        self.start = self.data.as_ptr().align_offset(64).min(ALIGN_SLACK);
+        let data = &mut self.data[self.start..];
+        let mut col0 = 0;
+        for &(nj, b) in parts {
+            for c in 0..nj {
+                let (p, lane) = ((col0 + c) / NR, (col0 + c) % NR);
+                for kk in 0..k {
+                    data[(p * k + kk) * NR + lane] = b.data[kk * b.st.rs + c * b.st.cs];
                 }
             }
+            col0 += nj;
         }
         self.k = k;
         self.n = n;
@@ -68,44 +82,82 @@ pub fn available() -> bool {
 /// `C[r, :] = β·C[r, :] + A[r, :]·B` for r < m, with A's rows `lda` apart and C's `ldc` apart; `beta` is 0 or 1.
 /// Panics unless [`available`] (callers check it) and the views fit their slices.
 pub fn gemm_packed(m: usize, a: &[f32], lda: usize, b: &PackedB, beta: f32, c: &mut [f32], ldc: usize) {
+    gemm_packed_batch(1, m, a, 0, lda, b, beta, c, 0, ldc)
+}
+
+/// [`gemm_packed`] for `count` row groups at once: group j's A starts `j·a_step` into `a` and its C `j·c_step` into
+/// `c` (the windows of steps of several samples, say). Panics unless [`available`] and every view fits its slice.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_batch(count: usize, m: usize, a: &[f32], a_step: usize, lda: usize, b: &PackedB, beta: f32, c: &mut [f32], c_step: usize, ldc: usize) {
     let (k, n) = (b.k, b.n);
     assert!(available(), "gemm_packed needs AVX-512F");
     assert!(beta == 0.0 || beta == 1.0);
-    assert!(m == 0 || k == 0 || (m - 1) * lda + k <= a.len(), "gemm_packed: A view exceeds its slice");
-    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "gemm_packed: C view exceeds its slice");
-    if m == 0 || n == 0 {
+    if count == 0 || m == 0 || n == 0 {
         return;
     }
+    assert!(k == 0 || (count - 1) * a_step + (m - 1) * lda + k <= a.len(), "gemm_packed: A view exceeds its slice");
+    assert!((count - 1) * c_step + (m - 1) * ldc + n <= c.len(), "gemm_packed: C view exceeds its slice");
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (asserted), and the asserts above bound every access.
     unsafe {
-        avx512::gemm(m, k, n, a.as_ptr(), lda, b.data.as_ptr(), beta, c.as_mut_ptr(), ldc)
+        avx512::gemm(count, m, k, n, a.as_ptr(), a_step, lda, b.data[b.start..].as_ptr(), beta, c.as_mut_ptr(), c_step, ldc)
     }
 }
 
+/// Floats allocated past the panels so that they can start on a 64-byte boundary.
+const ALIGN_SLACK: usize = 16;
+
+/// Rows of A run against one panel of B before the next panel: up to 32 rows of A and the panel (k·32 floats) stay
+/// in L1 together when k ≈ 100, where a whole row tile per pass over all panels streamed B from L2.
+const ROW_BLOCK: usize = 32;
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{MR, NR};
+    use super::{MR, NR, ROW_BLOCK};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
-    pub unsafe fn gemm(m: usize, k: usize, n: usize, a: *const f32, lda: usize, b: *const f32, beta: f32, c: *mut f32, ldc: usize) {
-        let mut r = 0;
-        while r < m {
-            let rows = (m - r).min(MR);
-            let (ar, cr) = (a.add(r * lda), c.add(r * ldc));
-            for p in 0..n.div_ceil(NR) {
-                let cols = (n - p * NR).min(NR);
-                let (bp, cp) = (b.add(p * k * NR), cr.add(p * NR));
-                // A last panel of at most 16 columns needs only one register per row.
-                if cols > 16 {
-                    rows_tile::<true>(rows, k, ar, lda, bp, beta, cp, ldc, cols)
-                } else {
-                    rows_tile::<false>(rows, k, ar, lda, bp, beta, cp, ldc, cols)
+    pub unsafe fn gemm(
+        count: usize,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        a_step: usize,
+        lda: usize,
+        b: *const f32,
+        beta: f32,
+        c: *mut f32,
+        c_step: usize,
+        ldc: usize,
+    ) {
+        // Blocks of about ROW_BLOCK rows: several whole groups when groups are short, else part of one group.
+        let groups_per_block = (ROW_BLOCK / m).max(1);
+        let rows_per_block = if m >= ROW_BLOCK { ROW_BLOCK } else { m };
+        for j0 in (0..count).step_by(groups_per_block) {
+            let j1 = (j0 + groups_per_block).min(count);
+            for r0 in (0..m).step_by(rows_per_block) {
+                let r1 = (r0 + rows_per_block).min(m);
+                for p in 0..n.div_ceil(NR) {
+                    let cols = (n - p * NR).min(NR);
+                    let bp = b.add(p * k * NR);
+                    for j in j0..j1 {
+                        let mut r = r0;
+                        while r < r1 {
+                            let rows = (r1 - r).min(MR);
+                            let (ar, cp) = (a.add(j * a_step + r * lda), c.add(j * c_step + r * ldc + p * NR));
+                            // A last panel of at most 16 columns needs only one register per row.
+                            if cols > 16 {
+                                rows_tile::<true>(rows, k, ar, lda, bp, beta, cp, ldc, cols)
+                            } else {
+                                rows_tile::<false>(rows, k, ar, lda, bp, beta, cp, ldc, cols)
+                            }
+                            r += rows;
+                        }
+                    }
                 }
             }
-            r += rows;
         }
     }
 

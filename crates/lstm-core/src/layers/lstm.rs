@@ -14,7 +14,7 @@
 
 use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
 use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides, SMALL};
-use crate::kernels::packed::{self, gemm_packed, PackedB};
+use crate::kernels::packed::{self, gemm_packed, gemm_packed_batch, PackedB};
 use crate::kernels::SendPtr;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -69,7 +69,8 @@ pub struct LstmCache {
     pub rec_mask: Vec<f32>,
     /// Pre-activation gate gradients `[B,T,4H]`.
     pub dgates: Vec<f32>,
-    /// Scratch: gradient reaching h and c from the next step, and the recurrent product, `[B,H]` each.
+    /// Scratch: gradient reaching h and c from the next step `[B,H]` each, and the per-step product `[B,H]`, or
+    /// `[B,H+I]` when it also gives dx.
     carry_dh: Vec<f32>,
     carry_dc: Vec<f32>,
     dh_rec: Vec<f32>,
@@ -200,25 +201,36 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
             // Input projection, gates = bias + x·W_ihᵀ. With the packed kernel it runs a window of steps at a time,
             // just before they are used, so those gates are still in L2 for the time loop (the kernel's cost per
             // row does not depend on how many rows a call gets). Otherwise, one GEMM for all of the block's rows.
-            let project = |gates: &mut [f32], rows: std::ops::Range<usize>| {
+            let with_bias = |gates: &mut [f32], rows: std::ops::Range<usize>| {
                 for row in gates[rows.start * g4..rows.end * g4].chunks_exact_mut(g4) {
                     row.copy_from_slice(&bias);
                 }
-                let (m, at) = (rows.len(), rows.start);
-                step_product(packed_wi, small_batch, m, i, g4, &xblk[at * i..], i, Mat::new(p.w_ih, Strides::transposed(i)), 1.0, &mut gates[at * g4..], g4);
             };
             if packed_wi.is_none() {
-                project(gates, 0..bn * t);
+                with_bias(gates, 0..bn * t);
+                gemm_step(
+                    small_batch,
+                    bn * t,
+                    i,
+                    g4,
+                    Mat::new(xblk, Strides::rows(i)),
+                    Mat::new(p.w_ih, Strides::transposed(i)),
+                    1.0,
+                    gates,
+                    Strides::rows(g4),
+                );
             }
             for s in 0..t {
                 let tt = if reverse { t - 1 - s } else { s };
                 let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
-                if packed_wi.is_some() && s % PROJECTION_WINDOW == 0 {
+                if let Some(pw_ih) = packed_wi.filter(|_| s % PROJECTION_WINDOW == 0) {
+                    // The window's rows of each sample: tw rows of x and of gates, T rows apart from sample to sample.
                     let tw = PROJECTION_WINDOW.min(t - s);
                     let t_lo = if reverse { t - s - tw } else { s };
                     for bi in 0..bn {
-                        project(gates, bi * t + t_lo..bi * t + t_lo + tw);
+                        with_bias(gates, bi * t + t_lo..bi * t + t_lo + tw);
                     }
+                    gemm_packed_batch(bn, tw, &xblk[t_lo * i..], t * i, i, pw_ih, 1.0, &mut gates[t_lo * g4..], t * g4, g4);
                 }
                 if s == 0 && has_init {
                     // Stateful inference: the first step's recurrent input is the carried-over state.
@@ -342,12 +354,11 @@ pub fn lstm_forward_final(
                 // projection runs over the contiguous times they cover, for each sample.
                 let t_lo = if reverse { t - w0 - tw } else { w0 };
                 for bi in 0..bn {
-                    let g = &mut gates[bi * FINAL_WINDOW * g4..][..tw * g4];
-                    for row in g.chunks_exact_mut(g4) {
+                    for row in gates[bi * FINAL_WINDOW * g4..][..tw * g4].chunks_exact_mut(g4) {
                         row.copy_from_slice(&bias);
                     }
-                    gemm_packed(tw, &x[((b0 + bi) * t + t_lo) * i..], i, pw_ih, 1.0, g, g4);
                 }
+                gemm_packed_batch(bn, tw, &x[(b0 * t + t_lo) * i..], t * i, i, pw_ih, 1.0, gates, FINAL_WINDOW * g4, g4);
                 for s in w0..w0 + tw {
                     let tt = if reverse { t - 1 - s } else { s };
                     let wrow = tt - t_lo;
@@ -421,7 +432,6 @@ pub fn lstm_backward(
     let dgates = sized(&mut cache.dgates, b * t * g4);
     let carry_dh = sized(&mut cache.carry_dh, b * h);
     let carry_dc = sized(&mut cache.carry_dc, b * h);
-    let dh_rec = sized(&mut cache.dh_rec, b * h);
     carry_dh.fill(0.0);
     carry_dc.fill(0.0);
     let (gates, cs, rec_mask) = (&cache.gates[..b * t * g4], &cache.c[..b * t * h], &cache.rec_mask);
@@ -429,18 +439,39 @@ pub fn lstm_backward(
 
     let nb = block_of_samples(b);
     let small_batch = b <= SMALL;
-    // B = W_hh `[4H, H]`, packed once for all T steps.
-    let packed_w = (!small_batch && t > 1 && packed::available()).then(|| {
-        cache.packed_w_hh.pack(g4, h, Mat::new(p.w_hh, Strides::rows(h)));
+    let packed_path = !small_batch && packed::available();
+    // With the packed kernel, dx comes from the same per-step product as the recurrent gradient: B = [W_hh W_ih]
+    // `[4H, H+I]` gives dgates_t·W_hh and dgates_t·W_ih side by side while dgates_t is in L1, instead of a separate
+    // pass over all B·T rows of dgates after the loop.
+    let mut dx = dx;
+    let fuse_dx = packed_path && dx.is_some();
+    let nc = if fuse_dx { h + i } else { h };
+    // B = W_hh `[4H, H]` (and W_ih beside it), packed once for all T steps.
+    let packed_w = (packed_path && (t > 1 || fuse_dx)).then(|| {
+        let w_hh = (h, Mat::new(p.w_hh, Strides::rows(h)));
+        if fuse_dx {
+            cache.packed_w_hh.pack_side_by_side(g4, &[w_hh, (i, Mat::new(p.w_ih, Strides::rows(i)))]);
+        } else {
+            cache.packed_w_hh.pack_side_by_side(g4, &[w_hh]);
+        }
         &cache.packed_w_hh
     });
+    let step_out = sized(&mut cache.dh_rec, b * nc);
+    // Each block's rows of dx (empty slices when dx is not fused).
+    let blocks = b.div_ceil(nb);
+    let mut dx_blocks: Vec<&mut [f32]> = match dx.as_deref_mut() {
+        Some(d) if fuse_dx => d[..b * t * i].chunks_mut(nb * t * i).collect(),
+        _ => (0..blocks).map(|_| &mut [][..]).collect(),
+    };
+    let in_mask: &[f32] = &cache.in_mask;
     dgates
         .par_chunks_mut(nb * t * g4)
         .zip(carry_dh.par_chunks_mut(nb * h))
         .zip(carry_dc.par_chunks_mut(nb * h))
-        .zip(dh_rec.par_chunks_mut(nb * h))
+        .zip(step_out.par_chunks_mut(nb * nc))
+        .zip(dx_blocks.par_iter_mut())
         .enumerate()
-        .for_each(|(blk, (((dgates, carry_dh), carry_dc), dh_rec))| {
+        .for_each(|(blk, ((((dgates, carry_dh), carry_dc), step_out), dx_blk))| {
             let b0 = blk * nb;
             let bn = carry_dh.len() / h;
             for s in (0..t).rev() {
@@ -474,14 +505,32 @@ pub fn lstm_backward(
                     lstm_cell_backward(h, grow, c_prev, c, dh, &mut carry_dc[bi * h..(bi + 1) * h], drow);
                     dh.fill(0.0);
                 }
-                if s > 0 {
-                    // dh_{t-1} += (dgates_t · W_hh) ⊙ recurrent mask
-                    step_product(packed_w, small_batch, bn, g4, h, &dgates[tt * g4..], t * g4, Mat::new(p.w_hh, Strides::rows(h)), 0.0, dh_rec, h);
-                    if rec_mask.is_empty() {
-                        carry_dh.iter_mut().zip(dh_rec.iter()).for_each(|(d, r)| *d += r);
-                    } else {
-                        let m = &rec_mask[b0 * h..(b0 + bn) * h];
-                        carry_dh.iter_mut().zip(dh_rec.iter()).zip(m).for_each(|((d, r), m)| *d += r * m);
+                if s == 0 && !fuse_dx {
+                    continue;
+                }
+                // [dh_rec | dx_t] = dgates_t · [W_hh | W_ih]   (dx_t only when fused)
+                step_product(packed_w, small_batch, bn, g4, nc, &dgates[tt * g4..], t * g4, Mat::new(p.w_hh, Strides::rows(h)), 0.0, step_out, nc);
+                for bi in 0..bn {
+                    let out = &step_out[bi * nc..(bi + 1) * nc];
+                    if s > 0 {
+                        // dh_{t-1} += dh_rec ⊙ recurrent mask
+                        let dh = &mut carry_dh[bi * h..(bi + 1) * h];
+                        if rec_mask.is_empty() {
+                            dh.iter_mut().zip(&out[..h]).for_each(|(d, r)| *d += r);
+                        } else {
+                            let m = &rec_mask[(b0 + bi) * h..][..h];
+                            dh.iter_mut().zip(&out[..h]).zip(m).for_each(|((d, r), m)| *d += r * m);
+                        }
+                    }
+                    if fuse_dx {
+                        // dx_t += dx_t of the product ⊙ input mask
+                        let d = &mut dx_blk[(bi * t + tt) * i..][..i];
+                        if in_mask.is_empty() {
+                            d.iter_mut().zip(&out[h..]).for_each(|(d, s)| *d += s);
+                        } else {
+                            let m = &in_mask[(b0 + bi) * i..][..i];
+                            d.iter_mut().zip(&out[h..]).zip(m).for_each(|((d, s), m)| *d += s * m);
+                        }
                     }
                 }
             }
@@ -512,7 +561,7 @@ pub fn lstm_backward(
     grads.db_ih.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
     grads.db_hh.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
 
-    if let Some(dx) = dx {
+    if let Some(dx) = dx.filter(|_| !fuse_dx) {
         if cache.in_mask.is_empty() {
             par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i));
         } else {
