@@ -377,17 +377,20 @@ fn packed_gemm_matches_reference() {
 }
 
 /// A batch of row groups in one call, and B packed as two matrices side by side, give bit for bit what one call
-/// per group and one product per matrix give (each element of C is the same sum in the same order).
+/// per group and one product per matrix give (each element of C is the same sum in the same order); so does the
+/// bias form against a copy of the bias followed by β = 1.
 #[test]
 fn packed_batch_and_side_by_side_match_single_products() {
-    use lstm_core::kernels::packed::{available, gemm_packed, gemm_packed_batch, PackedB};
+    use lstm_core::kernels::packed::{available, gemm_packed, gemm_packed_batch, gemm_packed_batch_bias, PackedB};
     if !available() {
         println!("packed gemm: no AVX-512F on this CPU, the kernel is not used here");
         return;
     }
     let r = &mut Lcg(12);
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    for &(count, m, k, n1, n2) in &[(1usize, 5usize, 7usize, 3usize, 40usize), (3, 8, 50, 100, 50), (32, 8, 50, 400, 0), (5, 1, 16, 31, 2), (2, 40, 100, 17, 16), (9, 3, 400, 100, 50)] {
+    for &(count, m, k, n1, n2) in
+        &[(1usize, 5usize, 7usize, 3usize, 40usize), (3, 8, 50, 100, 50), (32, 8, 50, 400, 0), (5, 1, 16, 31, 2), (2, 40, 100, 17, 16), (9, 3, 400, 100, 50)]
+    {
         let n = n1 + n2;
         let (lda, a_step) = (k + 1, (m + 2) * (k + 1));
         let (ldc, c_step) = (n + 3, (m + 1) * (n + 3));
@@ -409,6 +412,77 @@ fn packed_batch_and_side_by_side_match_single_products() {
                 gemm_packed(m, &a[j * a_step..], lda, &p2, beta, &mut single[j * c_step + n1..], ldc);
             }
             assert_eq!(bits(&batched), bits(&single), "count={count} m={m} k={k} n={n1}+{n2} beta={beta}");
+        }
+        let bias = random(r, n);
+        let c0 = random(r, count * c_step);
+        let mut with_bias = c0.clone();
+        gemm_packed_batch_bias(count, m, &a, a_step, lda, &both, &bias, &mut with_bias, c_step, ldc);
+        let mut copied = c0.clone();
+        for j in 0..count {
+            for row in 0..m {
+                copied[j * c_step + row * ldc..][..n].copy_from_slice(&bias);
+            }
+        }
+        gemm_packed_batch(count, m, &a, a_step, lda, &both, 1.0, &mut copied, c_step, ldc);
+        assert_eq!(bits(&with_bias), bits(&copied), "bias: count={count} m={m} k={k} n={n1}+{n2}");
+    }
+}
+
+/// The transposed-A form (`C = β·C + Aᵀ·B`, A read where it lies, as the weight gradients read dgates) against the
+/// reference, with B packed by row blocks as the LSTM packs it, and nothing written outside C's view.
+#[test]
+fn packed_gemm_at_matches_reference() {
+    use lstm_core::kernels::packed::{available, gemm_packed_at, PackedB};
+    if !available() {
+        println!("packed gemm: no AVX-512F on this CPU, the kernel is not used here");
+        return;
+    }
+    let r = &mut Lcg(13);
+    let mut packed = PackedB::default();
+    for &m in &[1usize, 7, 8, 9, 33, 400] {
+        for &k in &[1usize, 5, 64, 130] {
+            for &n in &[1usize, 16, 33, 151] {
+                for beta in [0.0f32, 1.0] {
+                    let (lda, ldc) = (m + 3, n + 1);
+                    let a = random(r, (k - 1) * lda + m);
+                    let x = random(r, (k + 2) * n);
+                    // Rows 2..k+2 of a taller X, as a block of the weight gradients' rows is packed.
+                    packed.pack_rows(2..k + 2, &[(n, Mat::new(&x, Strides::rows(n)))]);
+                    let c0 = random(r, m * ldc);
+                    let mut want = c0.clone();
+                    gemm_reference(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        Mat::new(&a, Strides::transposed(lda)),
+                        Mat::new(&x[2 * n..], Strides::rows(n)),
+                        beta,
+                        &mut want,
+                        Strides::rows(ldc),
+                    );
+                    let mut got = c0.clone();
+                    gemm_packed_at(m, &a, lda, &packed, beta, &mut got, ldc);
+                    for i in 0..m {
+                        for j in 0..ldc {
+                            let idx = i * ldc + j;
+                            if j >= n {
+                                assert_eq!(got[idx].to_bits(), c0[idx].to_bits(), "m={m} k={k} n={n}: wrote outside C at ({i},{j})");
+                                continue;
+                            }
+                            let mag: f64 =
+                                (0..k).map(|p| (a[p * lda + i] as f64 * x[(p + 2) * n + j] as f64).abs()).sum::<f64>() + (beta * c0[idx]).abs() as f64;
+                            let bound = (k as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
+                            assert!(
+                                (got[idx] as f64 - want[idx] as f64).abs() <= bound,
+                                "m={m} k={k} n={n} beta={beta}: C[{i},{j}] = {} vs {}",
+                                got[idx],
+                                want[idx]
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -34,8 +34,14 @@ impl PackedB {
     /// Packs the views `parts[j] = (n_j, B_j)`, each `k × n_j`, side by side as one `k × Σn_j` matrix `[B_0 B_1 …]`:
     /// one product then gives `A·B_0`, `A·B_1`, … in adjacent columns of C from a single pass over A.
     pub fn pack_side_by_side(&mut self, k: usize, parts: &[(usize, Mat)]) {
+        self.pack_rows(0..k, parts)
+    }
+
+    /// [`pack_side_by_side`](Self::pack_side_by_side) of rows `rows` of the views only (a block of a long product).
+    pub fn pack_rows(&mut self, rows: std::ops::Range<usize>, parts: &[(usize, Mat)]) {
+        let (k0, k) = (rows.start, rows.len());
         for &(n, b) in parts {
-            assert!(k == 0 || n == 0 || (k - 1) * b.st.rs + (n - 1) * b.st.cs < b.data.len(), "pack: B view exceeds its slice");
+            assert!(k == 0 || n == 0 || (rows.end - 1) * b.st.rs + (n - 1) * b.st.cs < b.data.len(), "pack: B view exceeds its slice");
         }
         let n: usize = parts.iter().map(|&(n, _)| n).sum();
         let panels = n.div_ceil(NR);
@@ -43,15 +49,27 @@ impl PackedB {
         self.data.resize(panels * k * NR + ALIGN_SLACK, 0.0);
         self.start = self.data.as_ptr().align_offset(64).min(ALIGN_SLACK);
         let data = &mut self.data[self.start..];
-        let mut col0 = 0;
-        for &(nj, b) in parts {
-            for c in 0..nj {
-                let (p, lane) = ((col0 + c) / NR, (col0 + c) % NR);
-                for kk in 0..k {
-                    data[(p * k + kk) * NR + lane] = b.data[kk * b.st.rs + c * b.st.cs];
+        // Row by row: each source row is read once, in order, and lands in runs of up to NR floats per panel.
+        for kk in 0..k {
+            let mut col = 0;
+            for &(nj, b) in parts {
+                let src = (k0 + kk) * b.st.rs;
+                let mut c = 0;
+                while c < nj {
+                    let (p, lane) = ((col + c) / NR, (col + c) % NR);
+                    let run = (NR - lane).min(nj - c);
+                    let dst = &mut data[(p * k + kk) * NR + lane..][..run];
+                    if b.st.cs == 1 {
+                        dst.copy_from_slice(&b.data[src + c..][..run]);
+                    } else {
+                        for (x, d) in dst.iter_mut().enumerate() {
+                            *d = b.data[src + (c + x) * b.st.cs];
+                        }
+                    }
+                    c += run;
                 }
+                col += nj;
             }
-            col0 += nj;
         }
         self.k = k;
         self.n = n;
@@ -89,18 +107,83 @@ pub fn gemm_packed(m: usize, a: &[f32], lda: usize, b: &PackedB, beta: f32, c: &
 /// `c` (the windows of steps of several samples, say). Panics unless [`available`] and every view fits its slice.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_packed_batch(count: usize, m: usize, a: &[f32], a_step: usize, lda: usize, b: &PackedB, beta: f32, c: &mut [f32], c_step: usize, ldc: usize) {
+    assert!(beta == 0.0 || beta == 1.0);
+    batch(count, m, a, a_step, lda, b, if beta == 0.0 { Addend::Nothing } else { Addend::C }, c, c_step, ldc)
+}
+
+/// [`gemm_packed_batch`] with `C = bias + A·B`: each row of C starts from `bias` `[n]` (the gates' biases, added in
+/// the order `bias + Σ` that a copy of the bias followed by β = 1 gives, without writing and re-reading C).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed_batch_bias(
+    count: usize,
+    m: usize,
+    a: &[f32],
+    a_step: usize,
+    lda: usize,
+    b: &PackedB,
+    bias: &[f32],
+    c: &mut [f32],
+    c_step: usize,
+    ldc: usize,
+) {
+    assert!(bias.len() >= b.n, "gemm_packed: bias shorter than B's columns");
+    batch(count, m, a, a_step, lda, b, Addend::Row(bias.as_ptr()), c, c_step, ldc)
+}
+
+/// What each element of C adds to its sum.
+#[derive(Clone, Copy)]
+enum Addend {
+    Nothing,
+    /// C's own value (β = 1).
+    C,
+    /// A row of n values, the same for every row of C.
+    Row(*const f32),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn batch(count: usize, m: usize, a: &[f32], a_step: usize, lda: usize, b: &PackedB, addend: Addend, c: &mut [f32], c_step: usize, ldc: usize) {
     let (k, n) = (b.k, b.n);
     assert!(available(), "gemm_packed needs AVX-512F");
-    assert!(beta == 0.0 || beta == 1.0);
     if count == 0 || m == 0 || n == 0 {
         return;
     }
     assert!(k == 0 || (count - 1) * a_step + (m - 1) * lda + k <= a.len(), "gemm_packed: A view exceeds its slice");
     assert!((count - 1) * c_step + (m - 1) * ldc + n <= c.len(), "gemm_packed: C view exceeds its slice");
     #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX-512F is present (asserted), and the asserts above bound every access (a bias row, by its caller).
+    unsafe {
+        avx512::gemm(count, m, k, n, a.as_ptr(), a_step, (lda, 1), b.data[b.start..].as_ptr(), addend, c.as_mut_ptr(), c_step, ldc)
+    }
+}
+
+/// `C[r, :] = β·C[r, :] + Σ_kk A[kk, r]·B[kk, :]` for r < m: the product with Aᵀ, where A `[k, m]` has rows `lda`
+/// apart, read where it lies (the weight gradients' `dgatesᵀ·X`, a column block of dgates at a time).
+pub fn gemm_packed_at(m: usize, a: &[f32], lda: usize, b: &PackedB, beta: f32, c: &mut [f32], ldc: usize) {
+    let (k, n) = (b.k, b.n);
+    assert!(available(), "gemm_packed needs AVX-512F");
+    assert!(beta == 0.0 || beta == 1.0);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(k == 0 || (k - 1) * lda + m <= a.len(), "gemm_packed_at: A view exceeds its slice");
+    assert!((m - 1) * ldc + n <= c.len(), "gemm_packed_at: C view exceeds its slice");
+    #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (asserted), and the asserts above bound every access.
     unsafe {
-        avx512::gemm(count, m, k, n, a.as_ptr(), a_step, lda, b.data[b.start..].as_ptr(), beta, c.as_mut_ptr(), c_step, ldc)
+        avx512::gemm(
+            1,
+            m,
+            k,
+            n,
+            a.as_ptr(),
+            0,
+            (1, lda),
+            b.data[b.start..].as_ptr(),
+            if beta == 0.0 { Addend::Nothing } else { Addend::C },
+            c.as_mut_ptr(),
+            0,
+            ldc,
+        )
     }
 }
 
@@ -113,7 +196,7 @@ const ROW_BLOCK: usize = 32;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{MR, NR, ROW_BLOCK};
+    use super::{Addend, MR, NR, ROW_BLOCK};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx512f")]
@@ -125,9 +208,10 @@ mod avx512 {
         n: usize,
         a: *const f32,
         a_step: usize,
-        lda: usize,
+        // A[r, kk] is at a[r·rs + kk·ks].
+        (rs, ks): (usize, usize),
         b: *const f32,
-        beta: f32,
+        addend: Addend,
         c: *mut f32,
         c_step: usize,
         ldc: usize,
@@ -146,12 +230,18 @@ mod avx512 {
                         let mut r = r0;
                         while r < r1 {
                             let rows = (r1 - r).min(MR);
-                            let (ar, cp) = (a.add(j * a_step + r * lda), c.add(j * c_step + r * ldc + p * NR));
+                            let (ar, cp) = (a.add(j * a_step + r * rs), c.add(j * c_step + r * ldc + p * NR));
+                            // Where the tile's addend rows are, and how far apart (null: none).
+                            let d = match addend {
+                                Addend::Nothing => (std::ptr::null(), 0),
+                                Addend::C => (cp as *const f32, ldc),
+                                Addend::Row(bias) => (bias.add(p * NR), 0),
+                            };
                             // A last panel of at most 16 columns needs only one register per row.
                             if cols > 16 {
-                                rows_tile::<true>(rows, k, ar, lda, bp, beta, cp, ldc, cols)
+                                rows_tile::<true>(rows, k, ar, (rs, ks), bp, d, cp, ldc, cols)
                             } else {
-                                rows_tile::<false>(rows, k, ar, lda, bp, beta, cp, ldc, cols)
+                                rows_tile::<false>(rows, k, ar, (rs, ks), bp, d, cp, ldc, cols)
                             }
                             r += rows;
                         }
@@ -165,16 +255,26 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn rows_tile<const WIDE: bool>(rows: usize, k: usize, a: *const f32, lda: usize, b: *const f32, beta: f32, c: *mut f32, ldc: usize, cols: usize) {
+    unsafe fn rows_tile<const WIDE: bool>(
+        rows: usize,
+        k: usize,
+        a: *const f32,
+        st: (usize, usize),
+        b: *const f32,
+        d: (*const f32, usize),
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+    ) {
         match rows {
-            8 => tile::<8, WIDE>(k, a, lda, b, beta, c, ldc, cols),
-            7 => tile::<7, WIDE>(k, a, lda, b, beta, c, ldc, cols),
-            6 => tile::<6, WIDE>(k, a, lda, b, beta, c, ldc, cols),
-            5 => tile::<5, WIDE>(k, a, lda, b, beta, c, ldc, cols),
-            4 => tile::<4, WIDE>(k, a, lda, b, beta, c, ldc, cols),
-            3 => tile::<3, WIDE>(k, a, lda, b, beta, c, ldc, cols),
-            2 => tile::<2, WIDE>(k, a, lda, b, beta, c, ldc, cols),
-            _ => tile::<1, WIDE>(k, a, lda, b, beta, c, ldc, cols),
+            8 => tile::<8, WIDE>(k, a, st, b, d, c, ldc, cols),
+            7 => tile::<7, WIDE>(k, a, st, b, d, c, ldc, cols),
+            6 => tile::<6, WIDE>(k, a, st, b, d, c, ldc, cols),
+            5 => tile::<5, WIDE>(k, a, st, b, d, c, ldc, cols),
+            4 => tile::<4, WIDE>(k, a, st, b, d, c, ldc, cols),
+            3 => tile::<3, WIDE>(k, a, st, b, d, c, ldc, cols),
+            2 => tile::<2, WIDE>(k, a, st, b, d, c, ldc, cols),
+            _ => tile::<1, WIDE>(k, a, st, b, d, c, ldc, cols),
         }
     }
 
@@ -182,7 +282,16 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const R: usize, const WIDE: bool>(k: usize, a: *const f32, lda: usize, b: *const f32, beta: f32, c: *mut f32, ldc: usize, cols: usize) {
+    unsafe fn tile<const R: usize, const WIDE: bool>(
+        k: usize,
+        a: *const f32,
+        (rs, ks): (usize, usize),
+        b: *const f32,
+        (d, ldd): (*const f32, usize),
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+    ) {
         let mut lo = [_mm512_setzero_ps(); R];
         let mut hi = [_mm512_setzero_ps(); R];
         for kk in 0..k {
@@ -190,13 +299,13 @@ mod avx512 {
             if WIDE {
                 let b1 = _mm512_loadu_ps(b.add(kk * NR + 16));
                 for r in 0..R {
-                    let av = _mm512_set1_ps(*a.add(r * lda + kk));
+                    let av = _mm512_set1_ps(*a.add(r * rs + kk * ks));
                     lo[r] = _mm512_fmadd_ps(av, b0, lo[r]);
                     hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
                 }
             } else {
                 for r in 0..R {
-                    lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * lda + kk)), b0, lo[r]);
+                    lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * rs + kk * ks)), b0, lo[r]);
                 }
             }
         }
@@ -205,9 +314,10 @@ mod avx512 {
         for r in 0..R {
             let cp = c.add(r * ldc);
             let (mut v0, mut v1) = (lo[r], hi[r]);
-            if beta != 0.0 {
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask_lo, cp));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask_hi, cp.wrapping_add(16)));
+            if !d.is_null() {
+                let dp = d.add(r * ldd);
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask_lo, dp));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask_hi, dp.wrapping_add(16)));
             }
             _mm512_mask_storeu_ps(cp, mask_lo, v0);
             if WIDE {

@@ -14,7 +14,7 @@
 
 use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
 use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides, SMALL};
-use crate::kernels::packed::{self, gemm_packed, gemm_packed_batch, PackedB};
+use crate::kernels::packed::{self, gemm_packed, gemm_packed_at, gemm_packed_batch_bias, PackedB};
 use crate::kernels::SendPtr;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -76,6 +76,8 @@ pub struct LstmCache {
     dh_rec: Vec<f32>,
     /// Scratch for dx before the input mask `[B,T,I]`.
     dxm: Vec<f32>,
+    /// Scratch for the weight gradients of the packed path, `[4H, I+H+1]`.
+    dw_cat: Vec<f32>,
     /// W_hh and W_ih packed once per pass for the products of `kernels::packed`.
     packed_w_hh: PackedB,
     packed_w_ih: PackedB,
@@ -201,13 +203,10 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
             // Input projection, gates = bias + x·W_ihᵀ. With the packed kernel it runs a window of steps at a time,
             // just before they are used, so those gates are still in L2 for the time loop (the kernel's cost per
             // row does not depend on how many rows a call gets). Otherwise, one GEMM for all of the block's rows.
-            let with_bias = |gates: &mut [f32], rows: std::ops::Range<usize>| {
-                for row in gates[rows.start * g4..rows.end * g4].chunks_exact_mut(g4) {
+            if packed_wi.is_none() {
+                for row in gates.chunks_exact_mut(g4) {
                     row.copy_from_slice(&bias);
                 }
-            };
-            if packed_wi.is_none() {
-                with_bias(gates, 0..bn * t);
                 gemm_step(
                     small_batch,
                     bn * t,
@@ -227,10 +226,7 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                     // The window's rows of each sample: tw rows of x and of gates, T rows apart from sample to sample.
                     let tw = PROJECTION_WINDOW.min(t - s);
                     let t_lo = if reverse { t - s - tw } else { s };
-                    for bi in 0..bn {
-                        with_bias(gates, bi * t + t_lo..bi * t + t_lo + tw);
-                    }
-                    gemm_packed_batch(bn, tw, &xblk[t_lo * i..], t * i, i, pw_ih, 1.0, &mut gates[t_lo * g4..], t * g4, g4);
+                    gemm_packed_batch_bias(bn, tw, &xblk[t_lo * i..], t * i, i, pw_ih, &bias, &mut gates[t_lo * g4..], t * g4, g4);
                 }
                 if s == 0 && has_init {
                     // Stateful inference: the first step's recurrent input is the carried-over state.
@@ -353,12 +349,7 @@ pub fn lstm_forward_final(
                 // The window's steps in processing order s = w0..w0+tw are times tt = s (or T-1-s reversed); the
                 // projection runs over the contiguous times they cover, for each sample.
                 let t_lo = if reverse { t - w0 - tw } else { w0 };
-                for bi in 0..bn {
-                    for row in gates[bi * FINAL_WINDOW * g4..][..tw * g4].chunks_exact_mut(g4) {
-                        row.copy_from_slice(&bias);
-                    }
-                }
-                gemm_packed_batch(bn, tw, &x[(b0 * t + t_lo) * i..], t * i, i, pw_ih, 1.0, gates, FINAL_WINDOW * g4, g4);
+                gemm_packed_batch_bias(bn, tw, &x[(b0 * t + t_lo) * i..], t * i, i, pw_ih, &bias, gates, FINAL_WINDOW * g4, g4);
                 for s in w0..w0 + tw {
                     let tt = if reverse { t - 1 - s } else { s };
                     let wrow = tt - t_lo;
@@ -384,6 +375,41 @@ pub fn lstm_forward_final(
                 assert!(at + h <= out_len);
                 // SAFETY: each group writes its own samples' rows; the bound is asserted above.
                 unsafe { std::slice::from_raw_parts_mut(out_base.0.add(at), h) }.copy_from_slice(&hp[bi * h..(bi + 1) * h]);
+            }
+        });
+    });
+}
+
+/// A column of ones as a `[rows, 1]` view of any length: appended to X, it makes the product's last column Σ dgates,
+/// the bias gradient.
+const ONES: Mat<'static> = Mat { data: &[1.0], st: Strides { rs: 0, cs: 0 } };
+
+/// Rows of B·T per block of [`weight_grads_packed`]: a block's panels of X (64 rows × 32 floats) and the matching
+/// 64 × 32 floats of dgates for a 32-row block of the output stay in L1 together.
+const GRAD_ROWS: usize = 64;
+
+thread_local! {
+    /// Per-thread panels of one block of rows of X for [`weight_grads_packed`].
+    static GRAD_PANELS: RefCell<PackedB> = RefCell::default();
+}
+
+/// `out [G, N] = dgatesᵀ · [X_0 X_1 …]` over `rows` rows (dgates `[rows, G]`, each part `X_j` a `[rows, n_j]` view):
+/// the weight gradients of all steps in one product. The output rows are split between the threads; each runs the
+/// rows of dgates and X in blocks of [`GRAD_ROWS`], packing its block of X into panels and adding the block's
+/// product to its rows of `out`. Every element is one sum per block, blocks in order, whatever the thread count.
+fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], parts: &[(usize, Mat)], out: &mut [f32]) {
+    let n: usize = parts.iter().map(|&(nj, _)| nj).sum();
+    let per_task = g.div_ceil(rayon::current_num_threads()).next_multiple_of(packed::MR);
+    out[..g * n].par_chunks_mut(per_task * n).enumerate().for_each(|(task, c)| {
+        let (r0, m) = (task * per_task, c.len() / n);
+        GRAD_PANELS.with_borrow_mut(|panels| {
+            if rows == 0 {
+                c.fill(0.0);
+            }
+            for k0 in (0..rows).step_by(GRAD_ROWS) {
+                let kc = GRAD_ROWS.min(rows - k0);
+                panels.pack_rows(k0..k0 + kc, parts);
+                gemm_packed_at(m, &dgates[k0 * g + r0..], g, panels, if k0 == 0 { 0.0 } else { 1.0 }, c, n);
             }
         });
     });
@@ -421,7 +447,7 @@ pub fn lstm_backward(
     p: LstmParams,
     cache: &mut LstmCache,
     dout: OutputGrad,
-    grads: LstmGrads,
+    mut grads: LstmGrads,
     dx: Option<&mut [f32]>,
 ) {
     let LstmDims { b, t, i, h } = dims;
@@ -540,26 +566,34 @@ pub fn lstm_backward(
     let dgates = &cache.dgates[..b * t * g4];
     let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm[..b * t * i] };
     let rows = b * t;
-    if let Some(dw_ih) = grads.dw_ih {
-        par_gemm(g4, rows, i, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(xin, Strides::rows(i)), 1.0, dw_ih, Strides::rows(i));
+    let hprev = &cache.hprev[..rows * h];
+    if packed_path {
+        // [dW_ih dW_hh db] = dgatesᵀ · [x h_prev 1] in one product, `[4H, I+H+1]`.
+        let n = i + h + 1;
+        let dw = sized(&mut cache.dw_cat, g4 * n);
+        weight_grads_packed(rows, g4, dgates, &[(i, Mat::new(xin, Strides::rows(i))), (h, Mat::new(hprev, Strides::rows(h))), (1, ONES)], dw);
+        for (g, row) in dw.chunks_exact(n).enumerate() {
+            if let Some(dw_ih) = grads.dw_ih.as_deref_mut() {
+                dw_ih[g * i..(g + 1) * i].iter_mut().zip(&row[..i]).for_each(|(d, s)| *d += s);
+            }
+            if let Some(dw_hh) = grads.dw_hh.as_deref_mut() {
+                dw_hh[g * h..(g + 1) * h].iter_mut().zip(&row[i..i + h]).for_each(|(d, s)| *d += s);
+            }
+            grads.db_ih[g] += row[i + h];
+            grads.db_hh[g] += row[i + h];
+        }
+    } else {
+        if let Some(dw_ih) = grads.dw_ih {
+            par_gemm(g4, rows, i, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(xin, Strides::rows(i)), 1.0, dw_ih, Strides::rows(i));
+        }
+        if let Some(dw_hh) = grads.dw_hh {
+            par_gemm(g4, rows, h, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(hprev, Strides::rows(h)), 1.0, dw_hh, Strides::rows(h));
+        }
+        let mut db = vec![0.0f32; g4];
+        par_col_sums_add(dgates, rows, g4, &mut db);
+        grads.db_ih.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
+        grads.db_hh.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
     }
-    if let Some(dw_hh) = grads.dw_hh {
-        par_gemm(
-            g4,
-            rows,
-            h,
-            1.0,
-            Mat::new(dgates, Strides::transposed(g4)),
-            Mat::new(&cache.hprev[..rows * h], Strides::rows(h)),
-            1.0,
-            dw_hh,
-            Strides::rows(h),
-        );
-    }
-    let mut db = vec![0.0f32; g4];
-    par_col_sums_add(dgates, rows, g4, &mut db);
-    grads.db_ih.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
-    grads.db_hh.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
 
     if let Some(dx) = dx.filter(|_| !fuse_dx) {
         if cache.in_mask.is_empty() {
