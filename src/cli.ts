@@ -32,6 +32,12 @@ function nonNegative(value: string): number {
   return n
 }
 
+function positive(value: string): number {
+  const n = Number(value)
+  if (value.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number > 0, got ${JSON.stringify(value)}`)
+  return n
+}
+
 const threads = () => new Option('--threads <n>', 'compute threads (default: one per core)').argParser(integer(1))
 
 export function program(): Command {
@@ -87,6 +93,8 @@ export function program(): Command {
     .option('--mask-zero', 'skip the padding inside the LSTM')
     .option('--units <n>', 'LSTM units', integer(1), 100)
     .option('--embedding-dim <n>', 'embedding size', integer(1), 50)
+    .option('--learning-rate <lr>', "Adam's learning rate (default: 0.001)", positive)
+    .option('--clipnorm <c>', 'clip each gradient tensor to this L2 norm (Keras clipnorm; default: no clipping)', positive)
     .option('--save <file>', 'write the trained model to this .safetensors file')
     .option('--plot <file.svg>', 'write loss and accuracy per epoch as an SVG chart')
     .addOption(threads())
@@ -104,6 +112,8 @@ export function program(): Command {
         maskZero: Boolean(o.maskZero),
         units: o.units,
         embeddingDim: o.embeddingDim,
+        learningRate: o.learningRate,
+        clipnorm: o.clipnorm,
         numThreads: o.threads,
         save: o.save,
         plot: o.plot,

@@ -81,6 +81,12 @@ describe('sentiment model', () => {
       cleanup()
     }
   }, 120_000)
+
+  it("takes Adam's learning rate and clipnorm", async () => {
+    const r = await trainImdb({ epochs: 1, units: 8, embeddingDim: 8, maxlen: 20, learningRate: 0.003, clipnorm: 0.5, verbose: 0, numThreads: 1, log: () => {} })
+    expect(r.model.getLearningRate()).toBeCloseTo(0.003, 9)
+    expect(Number.isFinite(r.testLoss)).toBe(true)
+  }, 60_000)
 })
 
 describe('CLI', () => {
@@ -99,6 +105,7 @@ describe('CLI', () => {
   it.skipIf(!built)('exits non-zero with a clear message on bad arguments', async () => {
     expect((await fails(['train', 'words', '--steps', 'abc'])).stderr).toMatch(/--steps.*expected an integer/)
     expect((await fails(['train', 'imdb', '--validation-split', '1.5'])).stderr).toMatch(/expected a number in \[0, 1\)/)
+    expect((await fails(['train', 'imdb', '--clipnorm', '0'])).stderr).toMatch(/--clipnorm.*expected a number > 0, got "0"/)
     expect((await fails(['train', 'nope'])).stderr).toMatch(/unknown command/)
     expect((await fails(['generate', '--prompt', 'a b c'])).stderr).toMatch(/--model/)
     const missing = await fails(['predict', '--model', '/no/such/model.safetensors', 'great film'])

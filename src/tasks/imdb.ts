@@ -40,6 +40,10 @@ export interface TrainImdbOptions {
   units?: number
   /** Embedding size. Default 50. */
   embeddingDim?: number
+  /** Adam's learning rate. Default 0.001 (Keras's). */
+  learningRate?: number
+  /** Clip each gradient tensor to this L2 norm (Keras `clipnorm`). Default: no clipping. */
+  clipnorm?: number
   /** Default: one per core. */
   numThreads?: number
   /** 0 silent, 1 progress bar. Default 1. */
@@ -103,7 +107,8 @@ export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainIm
   const yTest = tensor(data.yTest, [data.yTest.length, 1])
 
   const model = imdbModel({ ...options, numWords })
-  model.compile({ loss: 'binaryCrossentropy', optimizer: 'adam', metrics: ['accuracy'] })
+  const { learningRate, clipnorm } = options
+  model.compile({ loss: 'binaryCrossentropy', optimizer: { type: 'adam', learningRate, clipnorm }, metrics: ['accuracy'] })
   const callbacks: Callback[] = []
   if (options.earlyStopping !== undefined) callbacks.push(earlyStopping({ monitor: 'val_loss', patience: options.earlyStopping, restoreBestWeights: true }))
   // Keras's validation_split takes the last reviews before shuffling; the loader's order is negatives then
