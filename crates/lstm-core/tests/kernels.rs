@@ -323,14 +323,46 @@ fn lstm_cell_backward_vs_float64_derivation() {
     println!("lstm_cell_backward vs float64: max error {worst:.2e}");
 }
 
+/// Whether the packed kernel runs on this CPU; says so when it does not.
+fn packed_kernel_here(available: bool) -> bool {
+    if !available {
+        println!("packed gemm: no AVX-512F on this CPU, the kernel is not used here");
+    }
+    available
+}
+
+/// A packed product `got` against the reference `want` for C `[m, n]` with rows `ldc` apart, from `c0` with `beta`:
+/// each element within (k+2)·ε·Σ|terms| (`term(i, j, p)`, the p-th product of element (i, j)), and every element
+/// past column n left as it was.
+fn assert_product_close(
+    (m, k, n, ldc): (usize, usize, usize, usize),
+    beta: f32,
+    c0: &[f32],
+    got: &[f32],
+    want: &[f32],
+    term: impl Fn(usize, usize, usize) -> f32,
+) {
+    for i in 0..m {
+        for j in 0..ldc {
+            let idx = i * ldc + j;
+            if j >= n {
+                assert_eq!(got[idx].to_bits(), c0[idx].to_bits(), "m={m} k={k} n={n}: wrote outside C at ({i},{j})");
+                continue;
+            }
+            let mag: f64 = (0..k).map(|p| (term(i, j, p) as f64).abs()).sum::<f64>() + (beta * c0[idx]).abs() as f64;
+            let bound = (k as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
+            assert!((got[idx] as f64 - want[idx] as f64).abs() <= bound, "m={m} k={k} n={n} beta={beta}: C[{i},{j}] = {} vs {}", got[idx], want[idx]);
+        }
+    }
+}
+
 /// The packed recurrent kernel (AVX-512) against the reference, on every tile remainder (rows 1..=17 against tiles
 /// of 8, and around the 32-row blocks; columns around the 16/32 panel edges), strided A and C, β 0 and 1; and it
 /// writes nothing outside C's view.
 #[test]
 fn packed_gemm_matches_reference() {
     use lstm_core::kernels::packed::{available, gemm_packed, PackedB};
-    if !available() {
-        println!("packed gemm: no AVX-512F on this CPU, the kernel is not used here");
+    if !packed_kernel_here(available()) {
         return;
     }
     let r = &mut Lcg(8);
@@ -351,23 +383,7 @@ fn packed_gemm_matches_reference() {
                     gemm_reference(m, k, n, 1.0, Mat::new(&a, Strides::rows(lda)), b, beta, &mut want, Strides::rows(ldc));
                     let mut got = c0.clone();
                     gemm_packed(m, &a, lda, &packed, beta, &mut got, ldc);
-                    for i in 0..m {
-                        for j in 0..ldc {
-                            let idx = i * ldc + j;
-                            if j >= n {
-                                assert_eq!(got[idx].to_bits(), c0[idx].to_bits(), "m={m} k={k} n={n}: wrote outside C at ({i},{j})");
-                                continue;
-                            }
-                            let mag: f64 = (0..k).map(|p| (a[i * lda + p] as f64 * bt[j * k + p] as f64).abs()).sum::<f64>() + (beta * c0[idx]).abs() as f64;
-                            let bound = (k as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
-                            assert!(
-                                (got[idx] as f64 - want[idx] as f64).abs() <= bound,
-                                "m={m} k={k} n={n} beta={beta}: C[{i},{j}] = {} vs {}",
-                                got[idx],
-                                want[idx]
-                            );
-                        }
-                    }
+                    assert_product_close((m, k, n, ldc), beta, &c0, &got, &want, |i, j, p| a[i * lda + p] * bt[j * k + p]);
                     cases += 1;
                 }
             }
@@ -382,8 +398,7 @@ fn packed_gemm_matches_reference() {
 #[test]
 fn packed_batch_and_side_by_side_match_single_products() {
     use lstm_core::kernels::packed::{available, gemm_packed, gemm_packed_batch, gemm_packed_batch_bias, PackedB};
-    if !available() {
-        println!("packed gemm: no AVX-512F on this CPU, the kernel is not used here");
+    if !packed_kernel_here(available()) {
         return;
     }
     let r = &mut Lcg(12);
@@ -433,8 +448,7 @@ fn packed_batch_and_side_by_side_match_single_products() {
 #[test]
 fn packed_gemm_at_matches_reference() {
     use lstm_core::kernels::packed::{available, gemm_packed_at, PackedB};
-    if !available() {
-        println!("packed gemm: no AVX-512F on this CPU, the kernel is not used here");
+    if !packed_kernel_here(available()) {
         return;
     }
     let r = &mut Lcg(13);
@@ -463,24 +477,7 @@ fn packed_gemm_at_matches_reference() {
                     );
                     let mut got = c0.clone();
                     gemm_packed_at(m, &a, lda, &packed, beta, &mut got, ldc);
-                    for i in 0..m {
-                        for j in 0..ldc {
-                            let idx = i * ldc + j;
-                            if j >= n {
-                                assert_eq!(got[idx].to_bits(), c0[idx].to_bits(), "m={m} k={k} n={n}: wrote outside C at ({i},{j})");
-                                continue;
-                            }
-                            let mag: f64 =
-                                (0..k).map(|p| (a[p * lda + i] as f64 * x[(p + 2) * n + j] as f64).abs()).sum::<f64>() + (beta * c0[idx]).abs() as f64;
-                            let bound = (k as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30;
-                            assert!(
-                                (got[idx] as f64 - want[idx] as f64).abs() <= bound,
-                                "m={m} k={k} n={n} beta={beta}: C[{i},{j}] = {} vs {}",
-                                got[idx],
-                                want[idx]
-                            );
-                        }
-                    }
+                    assert_product_close((m, k, n, ldc), beta, &c0, &got, &want, |i, j, p| a[p * lda + i] * x[(p + 2) * n + j]);
                 }
             }
         }
