@@ -1,11 +1,12 @@
-//! The LSTM's per-step recurrent products for batches above [`SMALL`](super::gemm::SMALL): `C[m×n] (+)= A[m×k]·B[k×n]`
-//! where B (W_hhᵀ forward, W_hh backward) is the same matrix at every one of the T steps. matrixmultiply packs B
-//! again on every call, about a sixth of an IMDB step; here B is packed once per pass ([`PackedB`]) and an AVX-512
-//! microkernel of 8 rows × 32 columns reads the rows of A where they lie. CPUs without AVX-512 keep matrixmultiply
-//! ([`available`] says which).
+//! The LSTM's products for batches above [`SMALL`](super::gemm::SMALL), `C[m×n] (+)= A[m×k]·B[k×n]`, where B is
+//! the same matrix at every one of the T steps: W_hhᵀ and W_ihᵀ forward, `[W_hh W_ih]` backward (dh and dx from one
+//! pass over each step's dgates). matrixmultiply packs B again on every call, about a sixth of an IMDB step; here B
+//! is packed once per pass ([`PackedB`]) and an AVX-512 microkernel of 8 rows × 32 columns reads the rows of A where
+//! they lie. The weight gradients use the same kernel with A read transposed ([`gemm_packed_at`]): dgatesᵀ against
+//! `[x h 1]` packed a block of rows at a time. CPUs without AVX-512 keep matrixmultiply ([`available`] says which).
 //!
-//! Each element of C is one sum over k in order, from zero, then added to C when β = 1: no result depends on how
-//! rows are grouped into tiles, so the thread split cannot change a bit.
+//! Each element of C is one sum over k in order, from zero, then added to its addend (C itself when β = 1, or a
+//! bias row): no result depends on how rows are grouped into tiles, so the thread split cannot change a bit.
 
 use super::gemm::Mat;
 

@@ -6,7 +6,8 @@
 //! - the input projection of all B·T rows is one GEMM; only the recurrent GEMM runs per step;
 //! - samples are independent along time, so each thread runs the whole time loop for its block of samples, with no
 //!   synchronisation between steps;
-//! - the weight gradients of all steps are one GEMM each after the loop;
+//! - the weight gradients of all steps are one GEMM each after the loop (with the packed kernel, one product
+//!   `dgatesᵀ·[x h_prev 1]` gives dW_ih, dW_hh and the bias gradient together);
 //! - every buffer is sized before the loop: nothing allocates inside it.
 //!
 //! Keras semantics for `maskZero`: a masked step keeps h and c, so the state output repeats the previous one.
