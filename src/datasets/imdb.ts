@@ -398,10 +398,10 @@ async function startsWithGzipMagic(file: string): Promise<boolean> {
   }
 }
 
-/** Read `root/{train,test}/{pos,neg}/*.txt` (root is the aclImdb folder). */
 /** Lets timers and I/O run between slices of long synchronous work. */
 const yieldToEventLoop = (): Promise<void> => new Promise((resolveTick) => setImmediate(resolveTick))
 
+/** Read `root/{train,test}/{pos,neg}/*.txt` (root is the aclImdb folder). */
 async function readFolder(root: string, builder: CorpusBuilder): Promise<void> {
   let filesRead = 0
   for (const split of SPLITS) {

@@ -4,26 +4,29 @@
 
 use super::simd::{dispatch, has_avx512, MulAdd};
 
+/// The argument range of [`exp_fast`]: e^x stays a normal float32 inside it.
+const EXP_MIN: f32 = -87.3;
+const EXP_MAX: f32 = 88.7;
+/// ln 2 split in two parts so that n·ln2 is subtracted without rounding error (Cody-Waite).
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+/// Minimax polynomial for e^r on [-ln2/2, ln2/2] (Cephes expf), highest degree first: p(r)·r² + r + 1.
+const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
+
 /// e^x for x in about [-87, 88], relative error < 3e-7.
 #[inline(always)]
 pub fn exp_fast(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
-    // ln 2 split in two parts so that n·ln2 is subtracted without rounding error (Cody-Waite).
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
     // Round to nearest by adding and subtracting 1.5·2^23: unlike `f32::round` (a libm call on baseline x86-64),
     // this stays inline and vectorises.
     const ROUNDER: f32 = 12_582_912.0;
-    let x = x.clamp(-87.3, 88.7);
+    let x = x.clamp(EXP_MIN, EXP_MAX);
     let n = (x * LOG2E + ROUNDER) - ROUNDER;
     let r = x - n * LN2_HI - n * LN2_LO;
-    // Minimax polynomial for e^r on [-ln2/2, ln2/2] (Cephes expf).
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    let mut p = EXP_POLY[0];
+    for c in &EXP_POLY[1..] {
+        p = p * r + c;
+    }
     p = p * r * r + r + 1.0;
     // Scale by 2^n through the exponent bits. n + 127 lies in [1, 255]; adding 2^23 puts it in the low mantissa
     // bits, which avoids `as i32` (a saturating conversion that LLVM does not vectorise).
@@ -183,7 +186,7 @@ fn flush_tiny(v: f32) -> f32 {
 /// was half the cell's time. The golden and cell-vs-reference tests bound the difference.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::GRAD_FLUSH;
+    use super::{EXP_MAX, EXP_MIN, EXP_POLY, GRAD_FLUSH, LN2_HI, LN2_LO};
     use std::arch::x86_64::*;
 
     const W: usize = 16;
@@ -198,11 +201,11 @@ mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn exp16(x: __m512) -> __m512 {
-        let x = _mm512_min_ps(_mm512_max_ps(x, splat(-87.3)), splat(88.7));
+        let x = _mm512_min_ps(_mm512_max_ps(x, splat(EXP_MIN)), splat(EXP_MAX));
         let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(x, splat(std::f32::consts::LOG2_E)));
-        let r = _mm512_fnmadd_ps(n, splat(-2.121_944_4e-4), _mm512_fnmadd_ps(n, splat(0.693_359_4), x));
-        let mut p = splat(1.987_569_1e-4);
-        for coef in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1] {
+        let r = _mm512_fnmadd_ps(n, splat(LN2_LO), _mm512_fnmadd_ps(n, splat(LN2_HI), x));
+        let mut p = splat(EXP_POLY[0]);
+        for &coef in &EXP_POLY[1..] {
             p = _mm512_fmadd_ps(p, r, splat(coef));
         }
         p = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), splat(1.0));

@@ -108,8 +108,7 @@ pub fn gemm_packed(m: usize, a: &[f32], lda: usize, b: &PackedB, beta: f32, c: &
 /// `c` (the windows of steps of several samples, say). Panics unless [`available`] and every view fits its slice.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_packed_batch(count: usize, m: usize, a: &[f32], a_step: usize, lda: usize, b: &PackedB, beta: f32, c: &mut [f32], c_step: usize, ldc: usize) {
-    assert!(beta == 0.0 || beta == 1.0);
-    batch(count, m, a, a_step, lda, b, if beta == 0.0 { Addend::Nothing } else { Addend::C }, c, c_step, ldc)
+    batch(count, m, a, a_step, (lda, 1), b, Addend::of_beta(beta), c, c_step, ldc)
 }
 
 /// [`gemm_packed_batch`] with `C = bias + A·B`: each row of C starts from `bias` `[n]` (the gates' biases, added in
@@ -128,7 +127,7 @@ pub fn gemm_packed_batch_bias(
     ldc: usize,
 ) {
     assert!(bias.len() >= b.n, "gemm_packed: bias shorter than B's columns");
-    batch(count, m, a, a_step, lda, b, Addend::Row(bias.as_ptr()), c, c_step, ldc)
+    batch(count, m, a, a_step, (lda, 1), b, Addend::Row(bias.as_ptr()), c, c_step, ldc)
 }
 
 /// What each element of C adds to its sum.
@@ -141,51 +140,39 @@ enum Addend {
     Row(*const f32),
 }
 
+impl Addend {
+    /// β = 0 or β = 1.
+    fn of_beta(beta: f32) -> Addend {
+        assert!(beta == 0.0 || beta == 1.0, "gemm_packed: beta must be 0 or 1, got {beta}");
+        if beta == 0.0 {
+            Addend::Nothing
+        } else {
+            Addend::C
+        }
+    }
+}
+
+/// The one entry to the kernel: `count` groups of m rows, A[r, kk] of group j at `a[j·a_step + r·rs + kk·ks]`.
 #[allow(clippy::too_many_arguments)]
-fn batch(count: usize, m: usize, a: &[f32], a_step: usize, lda: usize, b: &PackedB, addend: Addend, c: &mut [f32], c_step: usize, ldc: usize) {
+fn batch(count: usize, m: usize, a: &[f32], a_step: usize, (rs, ks): (usize, usize), b: &PackedB, addend: Addend, c: &mut [f32], c_step: usize, ldc: usize) {
     let (k, n) = (b.k, b.n);
     assert!(available(), "gemm_packed needs AVX-512F");
     if count == 0 || m == 0 || n == 0 {
         return;
     }
-    assert!(k == 0 || (count - 1) * a_step + (m - 1) * lda + k <= a.len(), "gemm_packed: A view exceeds its slice");
+    assert!(k == 0 || (count - 1) * a_step + (m - 1) * rs + (k - 1) * ks < a.len(), "gemm_packed: A view exceeds its slice");
     assert!((count - 1) * c_step + (m - 1) * ldc + n <= c.len(), "gemm_packed: C view exceeds its slice");
     #[cfg(target_arch = "x86_64")]
     // SAFETY: AVX-512F is present (asserted), and the asserts above bound every access (a bias row, by its caller).
     unsafe {
-        avx512::gemm(count, m, k, n, a.as_ptr(), a_step, (lda, 1), b.data[b.start..].as_ptr(), addend, c.as_mut_ptr(), c_step, ldc)
+        avx512::gemm(count, m, k, n, a.as_ptr(), a_step, (rs, ks), b.data[b.start..].as_ptr(), addend, c.as_mut_ptr(), c_step, ldc)
     }
 }
 
 /// `C[r, :] = β·C[r, :] + Σ_kk A[kk, r]·B[kk, :]` for r < m: the product with Aᵀ, where A `[k, m]` has rows `lda`
 /// apart, read where it lies (the weight gradients' `dgatesᵀ·X`, a column block of dgates at a time).
 pub fn gemm_packed_at(m: usize, a: &[f32], lda: usize, b: &PackedB, beta: f32, c: &mut [f32], ldc: usize) {
-    let (k, n) = (b.k, b.n);
-    assert!(available(), "gemm_packed needs AVX-512F");
-    assert!(beta == 0.0 || beta == 1.0);
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(k == 0 || (k - 1) * lda + m <= a.len(), "gemm_packed_at: A view exceeds its slice");
-    assert!((m - 1) * ldc + n <= c.len(), "gemm_packed_at: C view exceeds its slice");
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F is present (asserted), and the asserts above bound every access.
-    unsafe {
-        avx512::gemm(
-            1,
-            m,
-            k,
-            n,
-            a.as_ptr(),
-            0,
-            (1, lda),
-            b.data[b.start..].as_ptr(),
-            if beta == 0.0 { Addend::Nothing } else { Addend::C },
-            c.as_mut_ptr(),
-            0,
-            ldc,
-        )
-    }
+    batch(1, m, a, 0, (1, lda), b, Addend::of_beta(beta), c, 0, ldc)
 }
 
 /// Floats allocated past the panels so that they can start on a 64-byte boundary.

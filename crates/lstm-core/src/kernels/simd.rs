@@ -1,7 +1,7 @@
 //! Runtime CPU dispatch for the hand-written kernels. Each kernel body is written once, generic over how it
 //! multiplies and adds, and compiled three times: for AVX-512 and for AVX2 (both with FMA, `a.mul_add(b, c)`, one
-//! rounding) for CPUs that have them, and for the x86-64 baseline (`a * b + c`) otherwise. A machine always takes the same path, so results stay
-//! reproducible there; prebuilt binaries still run on any x86-64 CPU.
+//! rounding) for CPUs that have them, and for the x86-64 baseline (`a * b + c`) otherwise. A machine always takes the
+//! same path, so results stay reproducible there; prebuilt binaries still run on any x86-64 CPU.
 
 /// How a kernel body multiplies and adds.
 pub trait MulAdd: Copy {

@@ -174,8 +174,7 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
     let rec_mask: &[f32] = &cache.rec_mask;
     let (init_h, init_c): (&[f32], &[f32]) = (&cache.init_h, &cache.init_c);
     let has_init = !init_h.is_empty();
-    let mut bias = vec![0.0f32; g4];
-    bias.iter_mut().zip(p.b_ih.iter().zip(p.b_hh)).for_each(|(s, (a, c))| *s = a + c);
+    let bias = summed_bias(&p);
     let zeros = vec![0.0f32; h];
 
     let nb = block_of_samples(b);
@@ -330,8 +329,7 @@ pub fn lstm_forward_final(
     cache.packed_w_hh.pack(h, g4, Mat::new(p.w_hh, Strides::transposed(h)));
     cache.packed_w_ih.pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
     let (pw_hh, pw_ih) = (&cache.packed_w_hh, &cache.packed_w_ih);
-    let mut bias = vec![0.0f32; g4];
-    bias.iter_mut().zip(p.b_ih.iter().zip(p.b_hh)).for_each(|(s, (a, c))| *s = a + c);
+    let bias = summed_bias(&p);
     let groups = b.div_ceil(FINAL_SAMPLES);
     let outp = SendPtr(out.as_mut_ptr());
     let out_len = out.len();
@@ -416,12 +414,35 @@ fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], parts: &[(usize, M
     });
 }
 
+/// b_ih + b_hh `[4H]`: the one bias the gates start from.
+fn summed_bias(p: &LstmParams) -> Vec<f32> {
+    p.b_ih.iter().zip(p.b_hh).map(|(a, c)| a + c).collect()
+}
+
+/// Sample `b`'s row of a dropout mask `[B, w]`, or the empty mask when dropout is off.
+fn mask_row(mask: &[f32], b: usize, w: usize) -> &[f32] {
+    if mask.is_empty() {
+        mask
+    } else {
+        &mask[b * w..(b + 1) * w]
+    }
+}
+
+/// `dst += src ⊙ mask`, or `dst += src` for the empty mask.
+fn add_masked(dst: &mut [f32], src: &[f32], mask: &[f32]) {
+    if mask.is_empty() {
+        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+    } else {
+        dst.iter_mut().zip(src).zip(mask).for_each(|((d, s), m)| *d += s * m);
+    }
+}
+
 /// The recurrent input of a step for sample `b`: its previous h, times its recurrent dropout mask when there is one.
 fn recurrent_input(h_prev: &[f32], rec_mask: &[f32], b: usize, dst: &mut [f32]) {
-    if rec_mask.is_empty() {
+    let m = mask_row(rec_mask, b, dst.len());
+    if m.is_empty() {
         dst.copy_from_slice(h_prev);
     } else {
-        let m = &rec_mask[b * dst.len()..(b + 1) * dst.len()];
         dst.iter_mut().zip(h_prev).zip(m).for_each(|((d, s), m)| *d = s * m);
     }
 }
@@ -449,7 +470,7 @@ pub fn lstm_backward(
     cache: &mut LstmCache,
     dout: OutputGrad,
     mut grads: LstmGrads,
-    dx: Option<&mut [f32]>,
+    mut dx: Option<&mut [f32]>,
 ) {
     let LstmDims { b, t, i, h } = dims;
     let g4 = 4 * h;
@@ -470,17 +491,12 @@ pub fn lstm_backward(
     // With the packed kernel, dx comes from the same per-step product as the recurrent gradient: B = [W_hh W_ih]
     // `[4H, H+I]` gives dgates_t·W_hh and dgates_t·W_ih side by side while dgates_t is in L1, instead of a separate
     // pass over all B·T rows of dgates after the loop.
-    let mut dx = dx;
     let fuse_dx = packed_path && dx.is_some();
     let nc = if fuse_dx { h + i } else { h };
     // B = W_hh `[4H, H]` (and W_ih beside it), packed once for all T steps.
     let packed_w = (packed_path && (t > 1 || fuse_dx)).then(|| {
-        let w_hh = (h, Mat::new(p.w_hh, Strides::rows(h)));
-        if fuse_dx {
-            cache.packed_w_hh.pack_side_by_side(g4, &[w_hh, (i, Mat::new(p.w_ih, Strides::rows(i)))]);
-        } else {
-            cache.packed_w_hh.pack_side_by_side(g4, &[w_hh]);
-        }
+        let parts = [(h, Mat::new(p.w_hh, Strides::rows(h))), (i, Mat::new(p.w_ih, Strides::rows(i)))];
+        cache.packed_w_hh.pack_side_by_side(g4, &parts[..if fuse_dx { 2 } else { 1 }]);
         &cache.packed_w_hh
     });
     let step_out = sized(&mut cache.dh_rec, b * nc);
@@ -541,23 +557,11 @@ pub fn lstm_backward(
                     let out = &step_out[bi * nc..(bi + 1) * nc];
                     if s > 0 {
                         // dh_{t-1} += dh_rec ⊙ recurrent mask
-                        let dh = &mut carry_dh[bi * h..(bi + 1) * h];
-                        if rec_mask.is_empty() {
-                            dh.iter_mut().zip(&out[..h]).for_each(|(d, r)| *d += r);
-                        } else {
-                            let m = &rec_mask[(b0 + bi) * h..][..h];
-                            dh.iter_mut().zip(&out[..h]).zip(m).for_each(|((d, r), m)| *d += r * m);
-                        }
+                        add_masked(&mut carry_dh[bi * h..(bi + 1) * h], &out[..h], mask_row(rec_mask, b0 + bi, h));
                     }
                     if fuse_dx {
                         // dx_t += dx_t of the product ⊙ input mask
-                        let d = &mut dx_blk[(bi * t + tt) * i..][..i];
-                        if in_mask.is_empty() {
-                            d.iter_mut().zip(&out[h..]).for_each(|(d, s)| *d += s);
-                        } else {
-                            let m = &in_mask[(b0 + bi) * i..][..i];
-                            d.iter_mut().zip(&out[h..]).zip(m).for_each(|((d, s), m)| *d += s * m);
-                        }
+                        add_masked(&mut dx_blk[(bi * t + tt) * i..][..i], &out[h..], mask_row(in_mask, b0 + bi, i));
                     }
                 }
             }
@@ -603,9 +607,9 @@ pub fn lstm_backward(
             let dxm = sized(&mut cache.dxm, rows * i);
             par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(p.w_ih, Strides::rows(i)), 0.0, dxm, Strides::rows(i));
             for bi in 0..b {
-                let m = &cache.in_mask[bi * i..(bi + 1) * i];
+                let m = mask_row(&cache.in_mask, bi, i);
                 for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
-                    d.iter_mut().zip(s).zip(m).for_each(|((d, s), m)| *d += s * m);
+                    add_masked(d, s, m);
                 }
             }
         }
