@@ -93,6 +93,7 @@ export function program(): Command {
     .option('--mask-zero', 'skip the padding inside the LSTM')
     .option('--units <n>', 'LSTM units', integer(1), 100)
     .option('--embedding-dim <n>', 'embedding size', integer(1), 50)
+    .addOption(new Option('--pooling <kind>', "what the dense layers read: the LSTM's last state, or the max or mean of every step's output").choices(['last', 'max', 'average']).default('last'))
     .option('--learning-rate <lr>', "Adam's learning rate (default: 0.001)", positive)
     .option('--clipnorm <c>', 'clip each gradient tensor to this L2 norm (Keras clipnorm; default: no clipping)', positive)
     .option('--save <file>', 'write the trained model to this .safetensors file')
@@ -112,6 +113,7 @@ export function program(): Command {
         maskZero: Boolean(o.maskZero),
         units: o.units,
         embeddingDim: o.embeddingDim,
+        pooling: o.pooling,
         learningRate: o.learningRate,
         clipnorm: o.clipnorm,
         numThreads: o.threads,

@@ -88,11 +88,18 @@ export interface DropoutConfig {
   inputShape?: InputShape
 }
 
+export interface GlobalPoolingConfig {
+  /** When this is the first layer: `[timesteps, features]`. */
+  inputShape?: [number | null, number]
+}
+
 export type LayerSpec =
   | ({ type: 'embedding' } & EmbeddingConfig)
   | ({ type: 'lstm' } & LstmConfig)
   | ({ type: 'dense' } & DenseConfig)
   | ({ type: 'dropout' } & DropoutConfig)
+  | ({ type: 'globalAveragePooling1d' } & GlobalPoolingConfig)
+  | ({ type: 'globalMaxPooling1d' } & GlobalPoolingConfig)
 
 function bad(layer: string, message: string): never {
   throw new LstmError('INVALID_CONFIG', `${layer}: ${message}`)
@@ -189,4 +196,24 @@ export function dropout(config: DropoutConfig): LayerSpec {
   rate('dropout', 'rate', c.rate)
   inputShape('dropout', c.inputShape)
   return { type: 'dropout', ...config }
+}
+
+function globalPooling(type: 'globalAveragePooling1d' | 'globalMaxPooling1d', config: GlobalPoolingConfig): LayerSpec {
+  const c = checkObject(type, config, ['inputShape'])
+  inputShape(type, c.inputShape)
+  if (Array.isArray(c.inputShape) && c.inputShape.length !== 2) bad(type, `inputShape must be [timesteps, features], got ${JSON.stringify(c.inputShape)}`)
+  return { type, ...config }
+}
+
+/**
+ * The mean over time, `[B, T, F]` → `[B, F]`, over the steps the mask keeps (Keras's GlobalAveragePooling1D). After an
+ * LSTM with `returnSequences: true` it lets a classifier read every step, not only the last state.
+ */
+export function globalAveragePooling1d(config: GlobalPoolingConfig = {}): LayerSpec {
+  return globalPooling('globalAveragePooling1d', config)
+}
+
+/** The maximum over time, `[B, T, F]` → `[B, F]`, over every step: like Keras's GlobalMaxPooling1D, it ignores the mask. */
+export function globalMaxPooling1d(config: GlobalPoolingConfig = {}): LayerSpec {
+  return globalPooling('globalMaxPooling1d', config)
 }

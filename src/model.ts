@@ -109,7 +109,14 @@ export interface EvaluateResult {
 /** A weights dictionary: PyTorch names (`'2.weight_ih'`) and layouts. */
 export type Weights = Record<string, Tensor>
 
-const KERAS_CLASS: Record<LayerSpec['type'], string> = { embedding: 'Embedding', lstm: 'LSTM', dense: 'Dense', dropout: 'Dropout' }
+const KERAS_CLASS: Record<LayerSpec['type'], string> = {
+  embedding: 'Embedding',
+  lstm: 'LSTM',
+  dense: 'Dense',
+  dropout: 'Dropout',
+  globalAveragePooling1d: 'GlobalAveragePooling1D',
+  globalMaxPooling1d: 'GlobalMaxPooling1D',
+}
 
 /** nested number arrays → a flat typed array and its shape (rectangular only). */
 function fromNested(v: unknown[], int: boolean, what: string): Tensor {
@@ -186,7 +193,7 @@ export class Sequential {
   constructor(layers: LayerSpec[], options: SequentialOptions = {}) {
     if (!Array.isArray(layers) || layers.length === 0) throw new LstmError('INVALID_CONFIG', 'Sequential needs a non-empty array of layers')
     for (const [i, l] of layers.entries()) {
-      if (typeof l !== 'object' || l === null || !['embedding', 'lstm', 'dense', 'dropout'].includes((l as LayerSpec).type)) {
+      if (typeof l !== 'object' || l === null || !Object.hasOwn(KERAS_CLASS, (l as LayerSpec).type)) {
         throw new LstmError('INVALID_CONFIG', `layer ${i} is not a layer (make layers with layers.lstm({...}) etc.), got ${JSON.stringify(l)}`)
       }
     }

@@ -79,6 +79,39 @@ describe('summary', () => {
   })
 })
 
+describe('global pooling', () => {
+  it('pools an LSTM sequence to [B, F]; the summary names the Keras classes', () => {
+    const m = new Sequential(
+      [layers.embedding({ inputDim: 20, outputDim: 4 }), layers.lstm({ units: 5, returnSequences: true, bidirectional: true }), layers.globalMaxPooling1d(), layers.dense({ units: 1 })],
+      { numThreads: 1 },
+    )
+    const s = m.summary(() => {})
+    expect(s).toMatch(/2: globalMaxPooling1d \(GlobalMaxPooling1D\)\s+\(None, 10\)\s+0\n/)
+    const out = m.predictSync(tensor(new Int32Array([1, 2, 3, 4, 5, 6]), [2, 3]))
+    expect(out.shape).toEqual([2, 1])
+  })
+
+  it('average pooling skips the masked padding (maskZero), so extra padding changes nothing', () => {
+    const m = new Sequential(
+      [layers.embedding({ inputDim: 20, outputDim: 4, maskZero: true }), layers.lstm({ units: 5, returnSequences: true }), layers.globalAveragePooling1d(), layers.dense({ units: 2 })],
+      { numThreads: 1 },
+    )
+    const short = m.predictSync(tensor(new Int32Array([0, 7, 3, 9]), [1, 4])).data
+    const long = m.predictSync(tensor(new Int32Array([0, 0, 0, 0, 7, 3, 9]), [1, 7])).data
+    expect(Array.from(long)).toEqual(Array.from(short))
+    // Max pooling ignores the mask, as Keras's does: the padded steps (zero state) take part.
+    const max = new Sequential([layers.embedding({ inputDim: 20, outputDim: 4, maskZero: true }), layers.lstm({ units: 5, returnSequences: true }), layers.globalMaxPooling1d()], { numThreads: 1 })
+    const pooled = max.predictSync(tensor(new Int32Array([0, 7, 3, 9]), [1, 4])).data
+    expect(Math.min(...pooled)).toBeGreaterThanOrEqual(0)
+  })
+
+  it('refuses an input that is not a sequence, and unknown options', () => {
+    expect(() => new Sequential([layers.embedding({ inputDim: 5, outputDim: 2 }), layers.lstm({ units: 3 }), layers.globalAveragePooling1d()])).toThrow(/returnSequences: true/)
+    expect(() => layers.globalMaxPooling1d({ keepdims: true } as never)).toThrow(/unknown option "keepdims"/)
+    expect(() => layers.globalAveragePooling1d({ inputShape: [4] as never })).toThrow(/inputShape must be \[timesteps, features\]/)
+  })
+})
+
 describe('weights', () => {
   it("getWeights names and shapes are PyTorch's ('2.weight_ih', gate rows 4H, dense [out, in], _reverse)", () => {
     const m = new Sequential(

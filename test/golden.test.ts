@@ -61,6 +61,10 @@ function buildLayers(meta: CaseMeta, input: Tensor): LayerSpec[] {
         return layers.lstm({ ...(config as unknown as Parameters<typeof layers.lstm>[0]), ...first })
       case 'dense':
         return layers.dense({ ...(config as unknown as Parameters<typeof layers.dense>[0]), ...first })
+      case 'globalAveragePooling1d':
+        return layers.globalAveragePooling1d()
+      case 'globalMaxPooling1d':
+        return layers.globalMaxPooling1d()
       default:
         throw new Error(`golden case layer ${i} has an unknown type ${type}`)
     }

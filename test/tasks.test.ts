@@ -82,6 +82,14 @@ describe('sentiment model', () => {
     }
   }, 120_000)
 
+  it('with pooling over the LSTM output (max and average) it still learns the sample above chance', async () => {
+    for (const pooling of ['max', 'average'] as const) {
+      const r = await trainImdb({ epochs: 8, units: 16, embeddingDim: 16, maxlen: 80, pooling, maskZero: true, verbose: 0, numThreads: 2, log: () => {} })
+      expect(r.model.summary(() => {})).toContain(pooling === 'max' ? 'GlobalMaxPooling1D' : 'GlobalAveragePooling1D')
+      expect(r.testAccuracy).toBeGreaterThan(0.6)
+    }
+  }, 120_000)
+
   it("takes Adam's learning rate and clipnorm", async () => {
     const r = await trainImdb({ epochs: 1, units: 8, embeddingDim: 8, maxlen: 20, learningRate: 0.003, clipnorm: 0.5, verbose: 0, numThreads: 1, log: () => {} })
     expect(r.model.getLearningRate()).toBeCloseTo(0.003, 9)
@@ -106,6 +114,7 @@ describe('CLI', () => {
     expect((await fails(['train', 'words', '--steps', 'abc'])).stderr).toMatch(/--steps.*expected an integer/)
     expect((await fails(['train', 'imdb', '--validation-split', '1.5'])).stderr).toMatch(/expected a number in \[0, 1\)/)
     expect((await fails(['train', 'imdb', '--clipnorm', '0'])).stderr).toMatch(/--clipnorm.*expected a number > 0, got "0"/)
+    expect((await fails(['train', 'imdb', '--pooling', 'mean'])).stderr).toMatch(/--pooling.*'mean' is invalid.*last, max, average/)
     expect((await fails(['train', 'nope'])).stderr).toMatch(/unknown command/)
     expect((await fails(['generate', '--prompt', 'a b c'])).stderr).toMatch(/--model/)
     const missing = await fails(['predict', '--model', '/no/such/model.safetensors', 'great film'])

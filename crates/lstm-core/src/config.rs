@@ -240,6 +240,14 @@ pub struct DropoutConfig {
     pub input_shape: Option<Vec<Option<usize>>>,
 }
 
+/// Global pooling over the time axis: `[B,T,F]` → `[B,F]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GlobalPoolingConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<Option<usize>>>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum LayerConfig {
@@ -247,6 +255,12 @@ pub enum LayerConfig {
     Lstm(LstmConfig),
     Dense(DenseConfig),
     Dropout(DropoutConfig),
+    /// The mean over the steps the mask keeps (Keras's GlobalAveragePooling1D).
+    #[serde(rename = "globalAveragePooling1d")]
+    GlobalAveragePooling1d(GlobalPoolingConfig),
+    /// The maximum over every step (Keras's GlobalMaxPooling1D, which ignores the mask).
+    #[serde(rename = "globalMaxPooling1d")]
+    GlobalMaxPooling1d(GlobalPoolingConfig),
 }
 
 impl LayerConfig {
@@ -256,7 +270,14 @@ impl LayerConfig {
             LayerConfig::Lstm(_) => "lstm",
             LayerConfig::Dense(_) => "dense",
             LayerConfig::Dropout(_) => "dropout",
+            LayerConfig::GlobalAveragePooling1d(_) => "globalAveragePooling1d",
+            LayerConfig::GlobalMaxPooling1d(_) => "globalMaxPooling1d",
         }
+    }
+
+    /// Whether the layer reads only sequences `[B,T,F]` (a Dense or Dropout also takes `[B,F]`).
+    pub fn needs_sequence(&self) -> bool {
+        matches!(self, LayerConfig::Lstm(_) | LayerConfig::GlobalAveragePooling1d(_) | LayerConfig::GlobalMaxPooling1d(_))
     }
 
     pub fn input_shape(&self) -> Option<&[Option<usize>]> {
@@ -264,6 +285,7 @@ impl LayerConfig {
             LayerConfig::Lstm(c) => c.input_shape.as_deref(),
             LayerConfig::Dense(c) => c.input_shape.as_deref(),
             LayerConfig::Dropout(c) => c.input_shape.as_deref(),
+            LayerConfig::GlobalAveragePooling1d(c) | LayerConfig::GlobalMaxPooling1d(c) => c.input_shape.as_deref(),
             LayerConfig::Embedding(_) => None,
         }
     }
@@ -299,6 +321,11 @@ impl LayerConfig {
             LayerConfig::Dropout(c) => {
                 if !rate_ok(c.rate) {
                     return bad(format!("rate must be in [0, 1), got {}", c.rate));
+                }
+            }
+            LayerConfig::GlobalAveragePooling1d(c) | LayerConfig::GlobalMaxPooling1d(c) => {
+                if c.input_shape.as_ref().is_some_and(|s| s.len() != 2) {
+                    return bad(format!("inputShape must be [T, features]: pooling reads a sequence, got {:?}", c.input_shape.as_ref().unwrap()));
                 }
             }
         }

@@ -129,7 +129,7 @@ impl Model {
             let mut probe = Model::new(probe_config, 1).map_err(|e| LstmError::corrupt(path, format!("first-layer weight does not fit: {e}")))?;
             probe.read_tensors(path, &st, false)?;
             let mut shape = vec![1, 1, f];
-            if !matches!(self.config().layers[0], crate::LayerConfig::Lstm(_)) {
+            if !self.config().layers[0].needs_sequence() {
                 shape.remove(1);
             }
             self.check_input(&crate::Data::Floats(&vec![0.0; f], &shape))

@@ -6,7 +6,7 @@ use crate::data::{Batch, Data, DataRef};
 use crate::error::{LstmError, Result};
 use crate::init;
 use crate::kernels::gemm::SMALL;
-use crate::layers::{dense, dropout, embedding, lstm};
+use crate::layers::{dense, dropout, embedding, lstm, pooling};
 use crate::loss::{loss_forward_backward, TargetRef};
 use crate::optim::{GradSource, LowRankGrad, Optimizer};
 use crate::rng::{self, CounterKey};
@@ -34,6 +34,8 @@ enum LayerState {
     Lstm(Vec<lstm::LstmCache>),
     Dense { z: Vec<f32>, skip_activation_backward: bool },
     Dropout { mask: Vec<f32> },
+    /// `argmax` `[B,F]`: the step each maximum came from (max pooling only).
+    Pooling { argmax: Vec<u32> },
 }
 
 struct Layer {
@@ -305,6 +307,7 @@ impl Model {
                     }
                     LayerConfig::Dense(c) => ActShape { f: c.units, ..shape },
                     LayerConfig::Dropout(_) => shape,
+                    LayerConfig::GlobalAveragePooling1d(_) | LayerConfig::GlobalMaxPooling1d(_) => ActShape { t: None, ..shape },
                 };
                 shape
             })
@@ -353,10 +356,7 @@ impl Model {
                 }
             }
             first => {
-                let want_rank: &[usize] = match first {
-                    LayerConfig::Lstm(_) => &[3],
-                    _ => &[2, 3],
-                };
+                let want_rank: &[usize] = if first.needs_sequence() { &[3] } else { &[2, 3] };
                 if !want_rank.contains(&shape.len()) {
                     let expected = if want_rank == [3] { "[samples, timesteps, features]" } else { "[samples, features] or [samples, timesteps, features]" };
                     return Err(LstmError::shape("x", expected, shape));
@@ -498,6 +498,21 @@ impl Model {
                         out.resize(out_shape.len(), 0.0);
                         dense::dense_forward(rows, shape.f, c.units, c.activation, p(0), p(1), x, z, out);
                     }
+                    (LayerConfig::GlobalAveragePooling1d(_), _) => {
+                        let t = pooled_steps(l, shape)?;
+                        out_shape = ActShape { t: None, ..shape };
+                        out.resize(out_shape.len(), 0.0);
+                        pooling::global_average_pooling_forward(shape.b, t, shape.f, x, in_mask, out);
+                        mask = None;
+                    }
+                    (LayerConfig::GlobalMaxPooling1d(_), LayerState::Pooling { argmax }) => {
+                        let t = pooled_steps(l, shape)?;
+                        out_shape = ActShape { t: None, ..shape };
+                        out.resize(out_shape.len(), 0.0);
+                        argmax.resize(out_shape.len(), 0);
+                        pooling::global_max_pooling_forward(shape.b, t, shape.f, x, argmax, out);
+                        mask = None;
+                    }
                     (LayerConfig::Dropout(c), LayerState::Dropout { mask: m }) => {
                         out_shape = shape;
                         out.resize(out_shape.len(), 0.0);
@@ -585,6 +600,16 @@ impl Model {
                         }
                         let (w, b) = g.split_at_mut(1);
                         dense::dense_backward(rows, in_shape.f, c.units, p(0), x, dy, w[0].as_deref_mut(), b[0].as_mut().unwrap(), dx);
+                    }
+                    (LayerConfig::GlobalAveragePooling1d(_), _) => {
+                        if let Some(dx) = dx {
+                            pooling::global_average_pooling_backward(in_shape.b, in_shape.t.unwrap_or(0), in_shape.f, masks[l].as_deref(), dy, dx);
+                        }
+                    }
+                    (LayerConfig::GlobalMaxPooling1d(_), LayerState::Pooling { argmax }) => {
+                        if let Some(dx) = dx {
+                            pooling::global_max_pooling_backward(in_shape.b, in_shape.t.unwrap_or(0), in_shape.f, argmax, dy, dx);
+                        }
                     }
                     (LayerConfig::Dropout(_), LayerState::Dropout { mask }) => {
                         if let Some(dx) = dx {
@@ -1050,6 +1075,16 @@ fn plan(configs: &[LayerConfig], in_features: usize) -> Result<(Vec<EntryPlan>, 
                 (c.units, LayerState::Dense { z: Vec::new(), skip_activation_backward: false })
             }
             LayerConfig::Dropout(_) => (f, LayerState::Dropout { mask: Vec::new() }),
+            LayerConfig::GlobalAveragePooling1d(_) | LayerConfig::GlobalMaxPooling1d(_) => {
+                if !is_seq {
+                    return Err(LstmError::InvalidConfig(format!(
+                        "layer {li} ({}) pools over time and needs a sequence input [B, T, F], but the layer before it outputs [B, F]; give the LSTM returnSequences: true",
+                        cfg.kind()
+                    )));
+                }
+                is_seq = false;
+                (f, LayerState::Pooling { argmax: Vec::new() })
+            }
         };
         layers.push(Layer { config: cfg.clone(), entries: first..entries.len(), state });
         f = out;
@@ -1059,6 +1094,11 @@ fn plan(configs: &[LayerConfig], in_features: usize) -> Result<(Vec<EntryPlan>, 
         return Err(LstmError::InvalidConfig(format!("the model would have {total} parameters, far more than memory can hold")));
     }
     Ok((entries, layers, total))
+}
+
+/// The number of steps a pooling layer at index `l` reads (the plan made sure its input is a sequence).
+fn pooled_steps(l: usize, shape: ActShape) -> Result<usize> {
+    shape.t.ok_or_else(|| LstmError::shape(format!("input of layer {l} (global pooling)"), "[batch, timesteps, features]", shape.dims()))
 }
 
 fn not_compiled() -> LstmError {

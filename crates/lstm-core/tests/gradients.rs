@@ -504,6 +504,61 @@ fn mask_zero() {
     ]);
 }
 
+/// Global pooling over an LSTM's sequence: the mean over the steps the mask keeps, the maximum over every step.
+#[test]
+fn global_pooling() {
+    let r = &mut Lcg(6);
+    let mut cases = vec![
+        case(
+            "lstm seq -> average pooling -> dense (floats)",
+            r#"[{"type":"lstm","units":3,"returnSequences":true,"inputShape":[5,2]},{"type":"globalAveragePooling1d"},{"type":"dense","units":2}]"#,
+            r#""mse""#,
+            floats(r, &[3, 5, 2]),
+            targets(r, &[3, 2], -1.0, 1.0),
+        ),
+        case(
+            "maskZero -> lstm seq -> masked average -> dense sigmoid",
+            r#"[{"type":"embedding","inputDim":6,"outputDim":3,"maskZero":true},{"type":"lstm","units":3,"returnSequences":true},{"type":"globalAveragePooling1d"},{"type":"dense","units":1,"activation":"sigmoid"}]"#,
+            r#""binary_crossentropy""#,
+            padded_tokens(6),
+            binary(r, &[4, 1]),
+        ),
+        case(
+            "maskZero -> bidirectional seq (dropouts) -> masked average",
+            r#"[{"type":"embedding","inputDim":6,"outputDim":3,"maskZero":true},{"type":"lstm","units":2,"bidirectional":true,"returnSequences":true,"dropout":0.3,"recurrentDropout":0.3},{"type":"globalAveragePooling1d"},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            padded_tokens(6),
+            targets(r, &[4, 1], -1.0, 1.0),
+        ),
+        case(
+            "average pooling first, on floats",
+            r#"[{"type":"globalAveragePooling1d","inputShape":[4,3]},{"type":"dense","units":2,"activation":"tanh"}]"#,
+            r#""mse""#,
+            floats(r, &[3, 4, 3]),
+            targets(r, &[3, 2], -1.0, 1.0),
+        ),
+    ];
+    let max_cases = [
+        case(
+            "lstm seq -> max pooling -> dense (floats)",
+            r#"[{"type":"lstm","units":3,"returnSequences":true,"inputShape":[5,2]},{"type":"globalMaxPooling1d"},{"type":"dense","units":2}]"#,
+            r#""mse""#,
+            floats(r, &[3, 5, 2]),
+            targets(r, &[3, 2], -1.0, 1.0),
+        ),
+        case(
+            "maskZero -> bidirectional seq -> max pooling (mask ignored) -> dense",
+            r#"[{"type":"embedding","inputDim":6,"outputDim":3,"maskZero":true},{"type":"lstm","units":3,"bidirectional":true,"returnSequences":true},{"type":"globalMaxPooling1d"},{"type":"dropout","rate":0.2},{"type":"dense","units":1,"activation":"sigmoid"}]"#,
+            r#""binary_crossentropy""#,
+            padded_tokens(6),
+            binary(r, &[4, 1]),
+        ),
+    ];
+    // The maximum is not differentiable where two steps tie: the check skips the few such points.
+    cases.extend(max_cases.into_iter().map(|c| Case { kinks: true, ..c }));
+    run(cases);
+}
+
 #[test]
 fn lstm_dropout_and_recurrent_dropout() {
     let r = &mut Lcg(5);

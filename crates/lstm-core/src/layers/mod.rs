@@ -6,3 +6,4 @@ pub mod dense;
 pub mod dropout;
 pub mod embedding;
 pub mod lstm;
+pub mod pooling;
