@@ -93,6 +93,7 @@ export function program(): Command {
     .option('--mask-zero', 'skip the padding inside the LSTM')
     .option('--units <n>', 'LSTM units', integer(1), 100)
     .option('--embedding-dim <n>', 'embedding size', integer(1), 50)
+    .option('--dropout <rate>', "the rate of every dropout in the model (the tutorial's 0.2)", fraction, 0.2)
     .addOption(new Option('--pooling <kind>', "what the dense layers read: the LSTM's last state, or the max or mean of every step's output").choices(['last', 'max', 'average']).default('last'))
     .option('--learning-rate <lr>', "Adam's learning rate (default: 0.001)", positive)
     .option('--clipnorm <c>', 'clip each gradient tensor to this L2 norm (Keras clipnorm; default: no clipping)', positive)
@@ -114,6 +115,7 @@ export function program(): Command {
         units: o.units,
         embeddingDim: o.embeddingDim,
         pooling: o.pooling,
+        dropout: o.dropout,
         learningRate: o.learningRate,
         clipnorm: o.clipnorm,
         numThreads: o.threads,

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { cosineDecay, generate, historySvg, predictReview, Sequential, trainImdb, trainWords } from '../src/index.js'
+import { cosineDecay, generate, historySvg, imdbModel, predictReview, Sequential, trainImdb, trainWords } from '../src/index.js'
 import { ROOT, scratchDir } from './helpers.js'
 
 const run = promisify(execFile)
@@ -90,6 +90,12 @@ describe('sentiment model', () => {
     }
   }, 120_000)
 
+  it('--dropout sets the rate of every dropout in the model', () => {
+    const rates = (m: Sequential) => m.layers.flatMap((l) => (l.type === 'dropout' ? [l.rate] : l.type === 'lstm' ? [l.dropout, l.recurrentDropout] : []))
+    expect(rates(imdbModel({ numThreads: 1 }))).toEqual([0.2, 0.2, 0.2, 0.2])
+    expect(rates(imdbModel({ dropout: 0.5, numThreads: 1 }))).toEqual([0.5, 0.5, 0.5, 0.5])
+  })
+
   it("takes Adam's learning rate and clipnorm", async () => {
     const r = await trainImdb({ epochs: 1, units: 8, embeddingDim: 8, maxlen: 20, learningRate: 0.003, clipnorm: 0.5, verbose: 0, numThreads: 1, log: () => {} })
     expect(r.model.getLearningRate()).toBeCloseTo(0.003, 9)
@@ -114,6 +120,7 @@ describe('CLI', () => {
     expect((await fails(['train', 'words', '--steps', 'abc'])).stderr).toMatch(/--steps.*expected an integer/)
     expect((await fails(['train', 'imdb', '--validation-split', '1.5'])).stderr).toMatch(/expected a number in \[0, 1\)/)
     expect((await fails(['train', 'imdb', '--clipnorm', '0'])).stderr).toMatch(/--clipnorm.*expected a number > 0, got "0"/)
+    expect((await fails(['train', 'imdb', '--dropout', '1'])).stderr).toMatch(/--dropout.*expected a number in \[0, 1\), got "1"/)
     expect((await fails(['train', 'imdb', '--pooling', 'mean'])).stderr).toMatch(/--pooling.*'mean' is invalid.*last, max, average/)
     expect((await fails(['train', 'nope'])).stderr).toMatch(/unknown command/)
     expect((await fails(['generate', '--prompt', 'a b c'])).stderr).toMatch(/--model/)

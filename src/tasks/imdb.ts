@@ -42,6 +42,8 @@ export interface TrainImdbOptions {
   embeddingDim?: number
   /** What the dense layers read: the LSTM's last state (the tutorial), or the max or mean over every step's output. */
   pooling?: ImdbPooling
+  /** The rate of every dropout in the model: both Dropout layers and the LSTM's dropout and recurrentDropout. Default 0.2 (the tutorial's). */
+  dropout?: number
   /** Adam's learning rate. Default 0.001 (Keras's). */
   learningRate?: number
   /** Clip each gradient tensor to this L2 norm (Keras `clipnorm`). Default: no clipping. */
@@ -84,20 +86,30 @@ export type ImdbPooling = 'last' | 'max' | 'average'
 
 /** The tutorial's model, with the options the CLI offers. */
 export function imdbModel(
-  options: { numWords?: number; embeddingDim?: number; units?: number; bidirectional?: boolean; maskZero?: boolean; pooling?: ImdbPooling; seed?: number; numThreads?: number } = {},
+  options: {
+    numWords?: number
+    embeddingDim?: number
+    units?: number
+    bidirectional?: boolean
+    maskZero?: boolean
+    pooling?: ImdbPooling
+    dropout?: number
+    seed?: number
+    numThreads?: number
+  } = {},
 ): Sequential {
-  const { numWords = 1000, embeddingDim = 50, units = 100, bidirectional = false, maskZero = false, pooling = 'last', seed = 0, numThreads = availableParallelism() } = options
+  const { numWords = 1000, embeddingDim = 50, units = 100, bidirectional = false, maskZero = false, pooling = 'last', dropout = 0.2, seed = 0, numThreads = availableParallelism() } = options
   const pools: Record<ImdbPooling, layers.LayerSpec[]> = { last: [], max: [layers.globalMaxPooling1d()], average: [layers.globalAveragePooling1d()] }
   if (!Object.hasOwn(pools, pooling)) throw new LstmError('INVALID_CONFIG', `pooling must be 'last', 'max' or 'average', got ${JSON.stringify(pooling)}`)
   const pool = pools[pooling]
   return new Sequential(
     [
       layers.embedding({ inputDim: numWords, outputDim: embeddingDim, maskZero }),
-      layers.dropout({ rate: 0.2 }),
-      layers.lstm({ units, dropout: 0.2, recurrentDropout: 0.2, bidirectional, returnSequences: pooling !== 'last' }),
+      layers.dropout({ rate: dropout }),
+      layers.lstm({ units, dropout, recurrentDropout: dropout, bidirectional, returnSequences: pooling !== 'last' }),
       ...pool,
       layers.dense({ units: 250, activation: 'relu' }),
-      layers.dropout({ rate: 0.2 }),
+      layers.dropout({ rate: dropout }),
       layers.dense({ units: 1, activation: 'sigmoid' }),
     ],
     { seed, numThreads, name: 'imdb_sentiment' },
