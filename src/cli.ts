@@ -26,6 +26,12 @@ function fraction(value: string): number {
   return n
 }
 
+function decayFactor(value: string): number {
+  const n = Number(value)
+  if (value.trim() === '' || !(n > 0 && n <= 1)) throw new InvalidArgumentError(`expected a number in (0, 1], got ${JSON.stringify(value)}`)
+  return n
+}
+
 function nonNegative(value: string): number {
   const n = Number(value)
   if (value.trim() === '' || !(n >= 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number ≥ 0, got ${JSON.stringify(value)}`)
@@ -96,6 +102,7 @@ export function program(): Command {
     .option('--dropout <rate>', "the rate of every dropout in the model (the tutorial's 0.2)", fraction, 0.2)
     .addOption(new Option('--pooling <kind>', "what the dense layers read: the LSTM's last state, or the max or mean of every step's output").choices(['last', 'max', 'average']).default('last'))
     .option('--learning-rate <lr>', "Adam's learning rate (default: 0.001)", positive)
+    .option('--lr-decay <f>', 'multiply the learning rate by this after every epoch (default: 1, constant)', decayFactor)
     .option('--clipnorm <c>', 'clip each gradient tensor to this L2 norm (Keras clipnorm; default: no clipping)', positive)
     .option('--save <file>', 'write the trained model to this .safetensors file')
     .option('--plot <file.svg>', 'write loss and accuracy per epoch as an SVG chart')
@@ -117,6 +124,7 @@ export function program(): Command {
         pooling: o.pooling,
         dropout: o.dropout,
         learningRate: o.learningRate,
+        lrDecay: o.lrDecay,
         clipnorm: o.clipnorm,
         numThreads: o.threads,
         save: o.save,

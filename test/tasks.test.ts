@@ -96,9 +96,11 @@ describe('sentiment model', () => {
     expect(rates(imdbModel({ dropout: 0.5, numThreads: 1 }))).toEqual([0.5, 0.5, 0.5, 0.5])
   })
 
-  it("takes Adam's learning rate and clipnorm", async () => {
+  it("takes Adam's learning rate, its decay per epoch and clipnorm", async () => {
     const r = await trainImdb({ epochs: 1, units: 8, embeddingDim: 8, maxlen: 20, learningRate: 0.003, clipnorm: 0.5, verbose: 0, numThreads: 1, log: () => {} })
     expect(r.model.getLearningRate()).toBeCloseTo(0.003, 9)
+    const decayed = await trainImdb({ epochs: 3, units: 8, embeddingDim: 8, maxlen: 20, learningRate: 0.003, lrDecay: 0.1, verbose: 0, numThreads: 1, log: () => {} })
+    expect(decayed.history.history.lr).toEqual([0.003, 0.0003, 0.00003].map((v) => expect.closeTo(v, 9)))
     expect(Number.isFinite(r.testLoss)).toBe(true)
   }, 60_000)
 })
@@ -120,6 +122,7 @@ describe('CLI', () => {
     expect((await fails(['train', 'words', '--steps', 'abc'])).stderr).toMatch(/--steps.*expected an integer/)
     expect((await fails(['train', 'imdb', '--validation-split', '1.5'])).stderr).toMatch(/expected a number in \[0, 1\)/)
     expect((await fails(['train', 'imdb', '--clipnorm', '0'])).stderr).toMatch(/--clipnorm.*expected a number > 0, got "0"/)
+    expect((await fails(['train', 'imdb', '--lr-decay', '0'])).stderr).toMatch(/--lr-decay.*expected a number in \(0, 1\], got "0"/)
     expect((await fails(['train', 'imdb', '--dropout', '1'])).stderr).toMatch(/--dropout.*expected a number in \[0, 1\), got "1"/)
     expect((await fails(['train', 'imdb', '--pooling', 'mean'])).stderr).toMatch(/--pooling.*'mean' is invalid.*last, max, average/)
     expect((await fails(['train', 'nope'])).stderr).toMatch(/unknown command/)

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { writeFileSync } from 'node:fs'
-import { earlyStopping, type Callback, type History } from '../callbacks.js'
+import { earlyStopping, learningRateScheduler, type Callback, type History } from '../callbacks.js'
 import { load } from '../datasets/imdb.js'
 import { LstmError } from '../errors.js'
 import { seededRandom } from '../generate.js'
@@ -46,6 +46,8 @@ export interface TrainImdbOptions {
   dropout?: number
   /** Adam's learning rate. Default 0.001 (Keras's). */
   learningRate?: number
+  /** Multiply the learning rate by this after every epoch (a LearningRateScheduler). Default 1: a constant rate. */
+  lrDecay?: number
   /** Clip each gradient tensor to this L2 norm (Keras `clipnorm`). Default: no clipping. */
   clipnorm?: number
   /** Default: one per core. */
@@ -133,6 +135,9 @@ export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainIm
   const { learningRate, clipnorm } = options
   model.compile({ loss: 'binaryCrossentropy', optimizer: { type: 'adam', learningRate, clipnorm }, metrics: ['accuracy'] })
   const callbacks: Callback[] = []
+  const { lrDecay = 1 } = options
+  if (!(lrDecay > 0 && lrDecay <= 1)) throw new LstmError('INVALID_ARGUMENT', `lrDecay must be in (0, 1], got ${lrDecay}`)
+  if (lrDecay !== 1) callbacks.push(learningRateScheduler((epoch, lr) => (epoch === 0 ? lr : lr * lrDecay)))
   if (options.earlyStopping !== undefined) callbacks.push(earlyStopping({ monitor: 'val_loss', patience: options.earlyStopping, restoreBestWeights: true }))
   // Keras's validation_split takes the last reviews before shuffling; the loader's order is negatives then
   // positives, so shuffle once (seeded) to keep both classes in the validation set.
