@@ -470,14 +470,16 @@ impl Model {
                         out.resize(out_shape.len(), 0.0);
                         // Inference of the final state only: nothing kept for backward, the gates stay in L2.
                         let final_only = !training && !c.return_sequences && lstm::final_only_available(shape.b) && caches.iter().all(|c| c.init_h.is_empty());
+                        // With recurrent dropout Keras draws the masks per gate (see `lstm`): 4 copies each.
+                        let copies = if per_gate_masks(c) { 4 } else { 1 };
                         for (d, cache) in caches.iter_mut().enumerate() {
                             let (s_in, s_rec) = if d == 0 {
                                 (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT)
                             } else {
                                 (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE)
                             };
-                            set_mask(&mut cache.in_mask, training, c.dropout, CounterKey::new(seed, rng::stream(l, s_in), step), shape.b * shape.f);
-                            set_mask(&mut cache.rec_mask, training, c.recurrent_dropout, CounterKey::new(seed, rng::stream(l, s_rec), step), shape.b * h);
+                            set_mask(&mut cache.in_mask, training, c.dropout, CounterKey::new(seed, rng::stream(l, s_in), step), copies * shape.b * shape.f);
+                            set_mask(&mut cache.rec_mask, training, c.recurrent_dropout, CounterKey::new(seed, rng::stream(l, s_rec), step), copies * shape.b * h);
                             let lp = lstm::LstmParams { w_ih: p(4 * d), w_hh: p(4 * d + 1), b_ih: p(4 * d + 2), b_hh: p(4 * d + 3) };
                             if final_only {
                                 lstm::lstm_forward_final(dims, d == 1, x, in_mask, lp, cache, out, h * dirs, d * h);
@@ -741,6 +743,8 @@ impl Model {
             }
             let e0 = layer.entries.start;
             match &layer.state {
+                // Per-gate masks give each gate's rows their own factors: those gradients are formed in backward.
+                LayerState::Lstm(_) if matches!(&layer.config, LayerConfig::Lstm(c) if per_gate_masks(c)) => {}
                 LayerState::Lstm(caches) => {
                     for d in 0..caches.len() {
                         self.low_rank[e0 + 4 * d] = true;
@@ -985,6 +989,12 @@ fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
         }
     }
     idx
+}
+
+/// Whether an LSTM draws its dropout masks per gate in training: with recurrent dropout, as Keras 3 (whose cell then
+/// runs its `implementation=1`, four input and four recurrent masks); otherwise the gates share one input mask.
+fn per_gate_masks(c: &crate::config::LstmConfig) -> bool {
+    c.recurrent_dropout > 0.0
 }
 
 fn set_mask(mask: &mut Vec<f32>, training: bool, rate: f32, key: CounterKey, len: usize) {

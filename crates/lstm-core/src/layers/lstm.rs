@@ -11,7 +11,10 @@
 //! - every buffer is sized before the loop: nothing allocates inside it.
 //!
 //! Keras semantics for `maskZero`: a masked step keeps h and c, so the state output repeats the previous one.
-//! Dropout follows Keras: one input mask `[B,I]` and one recurrent mask `[B,H]` per sequence, kept across steps.
+//! Dropout follows Keras: masks are drawn once per sequence and kept across steps. Without recurrent dropout the
+//! four gates share one input mask `[B,I]`; with it, each gate has its own input and recurrent masks, `[B,4,I]` and
+//! `[B,4,H]` (Keras 3's LSTM cell then runs its per-gate `implementation=1`), and reads its own masked copy of x_t
+//! and h_{t-1}: the products then run gate by gate.
 
 use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
 use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides, SMALL};
@@ -51,7 +54,7 @@ pub struct LstmGrads<'a> {
 /// What backward needs from forward, and its scratch, for one direction. Buffers grow once and are reused.
 #[derive(Default)]
 pub struct LstmCache {
-    /// Input after the dropout mask `[B,T,I]`; empty without input dropout.
+    /// Input after the dropout mask `[B,T,I]`, or `[B,T,4,I]` with per-gate masks; empty without input dropout.
     pub xm: Vec<f32>,
     /// Activated gates `[B,T,4H]`.
     pub gates: Vec<f32>,
@@ -59,13 +62,15 @@ pub struct LstmCache {
     pub c: Vec<f32>,
     /// Hidden state after each step `[B,T,H]` (a masked step repeats the previous state).
     pub h: Vec<f32>,
-    /// The recurrent input of each step: the previous h times the recurrent mask `[B,T,H]` (zeros at the first step).
+    /// The recurrent input of each step: the previous h times the recurrent mask `[B,T,H]`, or `[B,T,4,H]` with
+    /// per-gate masks (zeros at the first step).
     pub hprev: Vec<f32>,
     /// Initial hidden and cell state `[B,H]` for stateful inference (`Model::predict_step`); empty means zeros.
     /// Backward assumes zeros: training never sets these.
     pub init_h: Vec<f32>,
     pub init_c: Vec<f32>,
-    /// Dropout multipliers: `[B,I]` on inputs and `[B,H]` on the recurrent state; empty when off.
+    /// Dropout multipliers: `[B,I]` on inputs and `[B,H]` on the recurrent state, or `[B,4,I]` and `[B,4,H]` with
+    /// per-gate masks (the recurrent one is then always set); empty when off.
     pub in_mask: Vec<f32>,
     pub rec_mask: Vec<f32>,
     /// Pre-activation gate gradients `[B,T,4H]`.
@@ -79,9 +84,20 @@ pub struct LstmCache {
     dxm: Vec<f32>,
     /// Scratch for the weight gradients of the packed path, `[4H, I+H+1]`.
     dw_cat: Vec<f32>,
-    /// W_hh and W_ih packed once per pass for the products of `kernels::packed`.
-    packed_w_hh: PackedB,
-    packed_w_ih: PackedB,
+    /// W_hh and W_ih packed once per pass for the products of `kernels::packed`: whole in the first, or one gate's
+    /// rows in each with per-gate masks.
+    packed_w_hh: [PackedB; 4],
+    packed_w_ih: [PackedB; 4],
+}
+
+/// The copies of x_t (or h_{t-1}) that a dropout mask of `len` floats asks for, `per` floats per copy: 4 with
+/// per-gate masks, else 1 (no mask, or one shared by the gates).
+fn mask_copies(len: usize, per: usize) -> usize {
+    if len == 0 || per == 0 {
+        1
+    } else {
+        len / per
+    }
 }
 
 fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
@@ -154,23 +170,27 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
     if b == 0 || t == 0 {
         return;
     }
+    // Copies of x_t and h_{t-1} per step: 4 (one per gate) with per-gate masks, else 1.
+    let (xg, hg) = (mask_copies(cache.in_mask.len(), b * i), mask_copies(cache.rec_mask.len(), b * h));
     // Input dropout: the same mask at every step of a sequence.
     let xin: &[f32] = if cache.in_mask.is_empty() {
         x
     } else {
-        let xm = sized(&mut cache.xm, b * t * i);
+        let xm = sized(&mut cache.xm, b * t * xg * i);
         for bi in 0..b {
-            let m = &cache.in_mask[bi * i..(bi + 1) * i];
-            for (dst, src) in xm[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(x[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
-                dst.iter_mut().zip(src).zip(m).for_each(|((d, s), m)| *d = s * m);
+            let m = &cache.in_mask[bi * xg * i..(bi + 1) * xg * i];
+            for (dst, src) in xm[bi * t * xg * i..(bi + 1) * t * xg * i].chunks_exact_mut(xg * i).zip(x[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
+                for (dst, m) in dst.chunks_exact_mut(i).zip(m.chunks_exact(i)) {
+                    dst.iter_mut().zip(src).zip(m).for_each(|((d, s), m)| *d = s * m);
+                }
             }
         }
-        &cache.xm[..b * t * i]
+        &cache.xm[..b * t * xg * i]
     };
     let gates = sized(&mut cache.gates, b * t * g4);
     let cs = sized(&mut cache.c, b * t * h);
     let hs = sized(&mut cache.h, b * t * h);
-    let hprev = sized(&mut cache.hprev, b * t * h);
+    let hprev = sized(&mut cache.hprev, b * t * hg * h);
     let rec_mask: &[f32] = &cache.rec_mask;
     let (init_h, init_c): (&[f32], &[f32]) = (&cache.init_h, &cache.init_c);
     let has_init = !init_h.is_empty();
@@ -179,45 +199,40 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
 
     let nb = block_of_samples(b);
     let small_batch = b <= SMALL;
-    // The recurrent weights, packed once for all T steps: B = W_hhᵀ `[H, 4H]`.
+    // The recurrent weights, packed once for all T steps: B = W_hhᵀ `[H, 4H]`, or each gate's `[H, H]`.
     let packed_w = (!small_batch && t > 1 && packed::available()).then(|| {
-        cache.packed_w_hh.pack(h, g4, Mat::new(p.w_hh, Strides::transposed(h)));
+        pack_gates(&mut cache.packed_w_hh, hg, h, h, |r| Mat::new(&p.w_hh[r * h..], Strides::transposed(h)));
         &cache.packed_w_hh
     });
-    // And B = W_ihᵀ `[I, 4H]` for the input projection (the same kernel as `lstm_forward_final`, so inference and
-    // training compute the same outputs bit for bit).
+    // And B = W_ihᵀ `[I, 4H]` (or each gate's `[I, H]`) for the input projection (the same kernel as
+    // `lstm_forward_final`, so inference and training compute the same outputs bit for bit).
     let packed_wi = (!small_batch && packed::available()).then(|| {
-        cache.packed_w_ih.pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
+        pack_gates(&mut cache.packed_w_ih, xg, i, h, |r| Mat::new(&p.w_ih[r * i..], Strides::transposed(i)));
         &cache.packed_w_ih
     });
     gates
         .par_chunks_mut(nb * t * g4)
         .zip(cs.par_chunks_mut(nb * t * h))
         .zip(hs.par_chunks_mut(nb * t * h))
-        .zip(hprev.par_chunks_mut(nb * t * h))
+        .zip(hprev.par_chunks_mut(nb * t * hg * h))
         .enumerate()
         .for_each(|(blk, (((gates, cs), hs), hprev))| {
             let b0 = blk * nb;
             let bn = gates.len() / (t * g4);
-            let xblk = &xin[b0 * t * i..(b0 + bn) * t * i];
-            // Input projection, gates = bias + x·W_ihᵀ. With the packed kernel it runs a window of steps at a time,
-            // just before they are used, so those gates are still in L2 for the time loop (the kernel's cost per
-            // row does not depend on how many rows a call gets). Otherwise, one GEMM for all of the block's rows.
+            let xblk = &xin[b0 * t * xg * i..(b0 + bn) * t * xg * i];
+            // Input projection, gates = bias + x·W_ihᵀ (gate by gate, each from its own copy of x, with per-gate
+            // masks). With the packed kernel it runs a window of steps at a time, just before they are used, so
+            // those gates are still in L2 for the time loop (the kernel's cost per row does not depend on how many
+            // rows a call gets). Otherwise, one GEMM for all of the block's rows.
             if packed_wi.is_none() {
                 for row in gates.chunks_exact_mut(g4) {
                     row.copy_from_slice(&bias);
                 }
-                gemm_step(
-                    small_batch,
-                    bn * t,
-                    i,
-                    g4,
-                    Mat::new(xblk, Strides::rows(i)),
-                    Mat::new(p.w_ih, Strides::transposed(i)),
-                    1.0,
-                    gates,
-                    Strides::rows(g4),
-                );
+                let n = g4 / xg;
+                for g in 0..xg {
+                    let (a, w) = (Mat::new(&xblk[g * i..], Strides::rows(xg * i)), Mat::new(&p.w_ih[g * n * i..], Strides::transposed(i)));
+                    gemm_step(small_batch, bn * t, i, n, a, w, 1.0, &mut gates[g * n..], Strides::rows(g4));
+                }
             }
             for s in 0..t {
                 let tt = if reverse { t - 1 - s } else { s };
@@ -226,22 +241,32 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                     // The window's rows of each sample: tw rows of x and of gates, T rows apart from sample to sample.
                     let tw = PROJECTION_WINDOW.min(t - s);
                     let t_lo = if reverse { t - s - tw } else { s };
-                    gemm_packed_batch_bias(bn, tw, &xblk[t_lo * i..], t * i, i, pw_ih, &bias, &mut gates[t_lo * g4..], t * g4, g4);
+                    let n = g4 / xg;
+                    for (g, pw) in pw_ih[..xg].iter().enumerate() {
+                        let (a, c) = (&xblk[(t_lo * xg + g) * i..], &mut gates[t_lo * g4 + g * n..]);
+                        gemm_packed_batch_bias(bn, tw, a, t * xg * i, xg * i, pw, &bias[g * n..], c, t * g4, g4);
+                    }
                 }
+                let hw = hg * h;
                 if s == 0 && has_init {
                     // Stateful inference: the first step's recurrent input is the carried-over state.
                     for bi in 0..bn {
                         let src = &init_h[(b0 + bi) * h..(b0 + bi + 1) * h];
-                        recurrent_input(src, rec_mask, b0 + bi, &mut hprev[(bi * t + tt) * h..(bi * t + tt + 1) * h]);
+                        recurrent_input(src, rec_mask, b0 + bi, &mut hprev[(bi * t + tt) * hw..(bi * t + tt + 1) * hw]);
                     }
                 }
                 if s > 0 || has_init {
-                    // gates[:, tt] += hprev[:, tt] · W_hhᵀ, over the block's samples (row strides skip time).
-                    let w_hh_t = Mat::new(p.w_hh, Strides::transposed(h));
-                    step_product(packed_w, small_batch, bn, h, g4, &hprev[tt * h..], t * h, w_hh_t, 1.0, &mut gates[tt * g4..], t * g4);
+                    // gates[:, tt] += hprev[:, tt] · W_hhᵀ over the block's samples (row strides skip time), gate by
+                    // gate with per-gate masks.
+                    let n = g4 / hg;
+                    for g in 0..hg {
+                        let w_hh_t = Mat::new(&p.w_hh[g * n * h..], Strides::transposed(h));
+                        let pw = packed_w.map(|pw| &pw[g]);
+                        step_product(pw, small_batch, bn, h, n, &hprev[(tt * hg + g) * h..], t * hw, w_hh_t, 1.0, &mut gates[tt * g4 + g * n..], t * g4);
+                    }
                 } else {
                     for bi in 0..bn {
-                        hprev[(bi * t + tt) * h..(bi * t + tt + 1) * h].fill(0.0);
+                        hprev[(bi * t + tt) * hw..(bi * t + tt + 1) * hw].fill(0.0);
                     }
                 }
                 for bi in 0..bn {
@@ -275,7 +300,7 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                     let tn = if reverse { tt - 1 } else { tt + 1 };
                     for bi in 0..bn {
                         let src = &hs[(bi * t + tt) * h..(bi * t + tt + 1) * h];
-                        recurrent_input(src, rec_mask, b0 + bi, &mut hprev[(bi * t + tn) * h..(bi * t + tn + 1) * h]);
+                        recurrent_input(src, rec_mask, b0 + bi, &mut hprev[(bi * t + tn) * hw..(bi * t + tn + 1) * hw]);
                     }
                 }
             }
@@ -326,9 +351,9 @@ pub fn lstm_forward_final(
         }
         return;
     }
-    cache.packed_w_hh.pack(h, g4, Mat::new(p.w_hh, Strides::transposed(h)));
-    cache.packed_w_ih.pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
-    let (pw_hh, pw_ih) = (&cache.packed_w_hh, &cache.packed_w_ih);
+    cache.packed_w_hh[0].pack(h, g4, Mat::new(p.w_hh, Strides::transposed(h)));
+    cache.packed_w_ih[0].pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
+    let (pw_hh, pw_ih) = (&cache.packed_w_hh[0], &cache.packed_w_ih[0]);
     let bias = summed_bias(&p);
     let groups = b.div_ceil(FINAL_SAMPLES);
     let outp = SendPtr(out.as_mut_ptr());
@@ -392,25 +417,31 @@ thread_local! {
     static GRAD_PANELS: RefCell<PackedB> = RefCell::default();
 }
 
-/// `out [G, N] = dgatesᵀ · [X_0 X_1 …]` over `rows` rows (dgates `[rows, G]`, each part `X_j` a `[rows, n_j]` view):
+/// `out [G, N] = dgatesᵀ · [X_0 X_1 …]` over `rows` rows (dgates `[rows, G]`, rows `ldg` apart; each part `X_j` a
+/// `[rows, n_j]` view):
 /// the weight gradients of all steps in one product. The output rows are split between the threads; each runs the
 /// rows of dgates and X in blocks of [`GRAD_ROWS`], packing its block of X into panels and adding the block's
 /// product to its rows of `out`. Every element is one sum per block, blocks in order, whatever the thread count.
-fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], parts: &[(usize, Mat)], out: &mut [f32]) {
+fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], out: &mut [f32]) {
     let n: usize = parts.iter().map(|&(nj, _)| nj).sum();
     let per_task = g.div_ceil(rayon::current_num_threads()).next_multiple_of(packed::MR);
-    out[..g * n].par_chunks_mut(per_task * n).enumerate().for_each(|(task, c)| {
-        let (r0, m) = (task * per_task, c.len() / n);
-        GRAD_PANELS.with_borrow_mut(|panels| {
-            if rows == 0 {
-                c.fill(0.0);
-            }
-            for k0 in (0..rows).step_by(GRAD_ROWS) {
-                let kc = GRAD_ROWS.min(rows - k0);
-                panels.pack_rows(k0..k0 + kc, parts);
-                gemm_packed_at(m, &dgates[k0 * g + r0..], g, panels, if k0 == 0 { 0.0 } else { 1.0 }, c, n);
-            }
-        });
+    out[..g * n].par_chunks_mut(per_task * n).enumerate().for_each(|(task, c)| weight_grads_rows(rows, &dgates[task * per_task..], ldg, parts, c));
+}
+
+/// The rows of [`weight_grads_packed`]'s output in `c` (`[m, N]`, dgates' columns from the start of `dgates`), on this
+/// thread: X packed a block of [`GRAD_ROWS`] rows at a time, the blocks' products added in order.
+fn weight_grads_rows(rows: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], c: &mut [f32]) {
+    let n: usize = parts.iter().map(|&(nj, _)| nj).sum();
+    let m = c.len() / n;
+    GRAD_PANELS.with_borrow_mut(|panels| {
+        if rows == 0 {
+            c.fill(0.0);
+        }
+        for k0 in (0..rows).step_by(GRAD_ROWS) {
+            let kc = GRAD_ROWS.min(rows - k0);
+            panels.pack_rows(k0..k0 + kc, parts);
+            gemm_packed_at(m, &dgates[k0 * ldg..], ldg, panels, if k0 == 0 { 0.0 } else { 1.0 }, c, n);
+        }
     });
 }
 
@@ -428,6 +459,17 @@ fn mask_row(mask: &[f32], b: usize, w: usize) -> &[f32] {
     }
 }
 
+/// Gate g's part of sample b's row of a dropout mask with `copies` copies of `w` floats per sample (the whole row
+/// when the gates share one copy), or the empty mask when dropout is off.
+fn gate_mask_row(mask: &[f32], b: usize, copies: usize, g: usize, w: usize) -> &[f32] {
+    let row = mask_row(mask, b, copies * w);
+    if copies == 1 {
+        row
+    } else {
+        &row[g * w..(g + 1) * w]
+    }
+}
+
 /// `dst += src ⊙ mask`, or `dst += src` for the empty mask.
 fn add_masked(dst: &mut [f32], src: &[f32], mask: &[f32]) {
     if mask.is_empty() {
@@ -437,13 +479,25 @@ fn add_masked(dst: &mut [f32], src: &[f32], mask: &[f32]) {
     }
 }
 
-/// The recurrent input of a step for sample `b`: its previous h, times its recurrent dropout mask when there is one.
+/// The recurrent input of a step for sample `b`: its previous h, times its recurrent dropout mask when there is one
+/// (`dst` holds one copy per gate with per-gate masks).
 fn recurrent_input(h_prev: &[f32], rec_mask: &[f32], b: usize, dst: &mut [f32]) {
     let m = mask_row(rec_mask, b, dst.len());
     if m.is_empty() {
         dst.copy_from_slice(h_prev);
     } else {
-        dst.iter_mut().zip(h_prev).zip(m).for_each(|((d, s), m)| *d = s * m);
+        for (dst, m) in dst.chunks_exact_mut(h_prev.len()).zip(m.chunks_exact(h_prev.len())) {
+            dst.iter_mut().zip(h_prev).zip(m).for_each(|((d, s), m)| *d = s * m);
+        }
+    }
+}
+
+/// Packs `packs[0]` with the whole B = `view(0)` `[k, 4H]`, or, with per-gate masks (`copies` 4), `packs[g]` with gate
+/// g's columns `[k, H]` = `view(g·H)` (`view(r)` starts at the weight's row r).
+fn pack_gates<'a>(packs: &mut [PackedB; 4], copies: usize, k: usize, h: usize, view: impl Fn(usize) -> Mat<'a>) {
+    let n = 4 * h / copies;
+    for (g, pack) in packs[..copies].iter_mut().enumerate() {
+        pack.pack(k, n, view(g * n));
     }
 }
 
@@ -488,18 +542,25 @@ pub fn lstm_backward(
     let nb = block_of_samples(b);
     let small_batch = b <= SMALL;
     let packed_path = !small_batch && packed::available();
+    // With per-gate masks (hg = 4) each gate's share of a product is masked on its own: the products run gate by
+    // gate, over kg = H rows of dgates and of the weights each (kg = 4H in one product otherwise).
+    let (xg, hg) = (mask_copies(cache.in_mask.len(), b * i), mask_copies(cache.rec_mask.len(), b * h));
+    let kg = g4 / hg;
     // With the packed kernel, dx comes from the same per-step product as the recurrent gradient: B = [W_hh W_ih]
     // `[4H, H+I]` gives dgates_t·W_hh and dgates_t·W_ih side by side while dgates_t is in L1, instead of a separate
     // pass over all B·T rows of dgates after the loop.
     let fuse_dx = packed_path && dx.is_some();
     let nc = if fuse_dx { h + i } else { h };
-    // B = W_hh `[4H, H]` (and W_ih beside it), packed once for all T steps.
+    // B = W_hh `[4H, H]` (and W_ih beside it), or each gate's rows of them, packed once for all T steps.
     let packed_w = (packed_path && (t > 1 || fuse_dx)).then(|| {
-        let parts = [(h, Mat::new(p.w_hh, Strides::rows(h))), (i, Mat::new(p.w_ih, Strides::rows(i)))];
-        cache.packed_w_hh.pack_side_by_side(g4, &parts[..if fuse_dx { 2 } else { 1 }]);
+        for (g, pack) in cache.packed_w_hh[..hg].iter_mut().enumerate() {
+            let parts = [(h, Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h))), (i, Mat::new(&p.w_ih[g * kg * i..], Strides::rows(i)))];
+            pack.pack_side_by_side(kg, &parts[..if fuse_dx { 2 } else { 1 }]);
+        }
         &cache.packed_w_hh
     });
-    let step_out = sized(&mut cache.dh_rec, b * nc);
+    // Each sample's products of a step, one per gate with per-gate masks: `[B, hg, H(+I)]`.
+    let step_out = sized(&mut cache.dh_rec, b * hg * nc);
     // Each block's rows of dx (empty slices when dx is not fused).
     let blocks = b.div_ceil(nb);
     let mut dx_blocks: Vec<&mut [f32]> = match dx.as_deref_mut() {
@@ -511,7 +572,7 @@ pub fn lstm_backward(
         .par_chunks_mut(nb * t * g4)
         .zip(carry_dh.par_chunks_mut(nb * h))
         .zip(carry_dc.par_chunks_mut(nb * h))
-        .zip(step_out.par_chunks_mut(nb * nc))
+        .zip(step_out.par_chunks_mut(nb * hg * nc))
         .zip(dx_blocks.par_iter_mut())
         .enumerate()
         .for_each(|(blk, ((((dgates, carry_dh), carry_dc), step_out), dx_blk))| {
@@ -551,32 +612,47 @@ pub fn lstm_backward(
                 if s == 0 && !fuse_dx {
                     continue;
                 }
-                // [dh_rec | dx_t] = dgates_t · [W_hh | W_ih]   (dx_t only when fused)
-                step_product(packed_w, small_batch, bn, g4, nc, &dgates[tt * g4..], t * g4, Mat::new(p.w_hh, Strides::rows(h)), 0.0, step_out, nc);
+                // [dh_rec | dx_t] = dgates_t · [W_hh | W_ih]   (dx_t only when fused), a product per gate with per-gate
+                // masks
+                for g in 0..hg {
+                    let w = Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h));
+                    let pw = packed_w.map(|pw| &pw[g]);
+                    step_product(pw, small_batch, bn, kg, nc, &dgates[tt * g4 + g * kg..], t * g4, w, 0.0, &mut step_out[g * nc..], hg * nc);
+                }
                 for bi in 0..bn {
-                    let out = &step_out[bi * nc..(bi + 1) * nc];
-                    if s > 0 {
-                        // dh_{t-1} += dh_rec ⊙ recurrent mask
-                        add_masked(&mut carry_dh[bi * h..(bi + 1) * h], &out[..h], mask_row(rec_mask, b0 + bi, h));
-                    }
-                    if fuse_dx {
-                        // dx_t += dx_t of the product ⊙ input mask
-                        add_masked(&mut dx_blk[(bi * t + tt) * i..][..i], &out[h..], mask_row(in_mask, b0 + bi, i));
+                    for g in 0..hg {
+                        let out = &step_out[(bi * hg + g) * nc..][..nc];
+                        if s > 0 {
+                            // dh_{t-1} += dh_rec ⊙ recurrent mask
+                            add_masked(&mut carry_dh[bi * h..(bi + 1) * h], &out[..h], gate_mask_row(rec_mask, b0 + bi, hg, g, h));
+                        }
+                        if fuse_dx {
+                            // dx_t += dx_t of the product ⊙ input mask
+                            add_masked(&mut dx_blk[(bi * t + tt) * i..][..i], &out[h..], gate_mask_row(in_mask, b0 + bi, xg, g, i));
+                        }
                     }
                 }
             }
         });
 
-    // Weight gradients over all B·T rows at once.
+    // Weight gradients over all B·T rows at once (gate by gate with per-gate masks: each gate's rows come from its
+    // own copies of x and h_prev).
     let dgates = &cache.dgates[..b * t * g4];
-    let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm[..b * t * i] };
+    let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm[..b * t * xg * i] };
     let rows = b * t;
-    let hprev = &cache.hprev[..rows * h];
+    let hprev = &cache.hprev[..rows * hg * h];
+    let x_copy = |g: usize| Mat::new(&xin[if xg == 1 { 0 } else { g * i }..], Strides::rows(xg * i));
+    let h_copy = |g: usize| Mat::new(&hprev[g * h..], Strides::rows(hg * h));
     if packed_path {
         // [dW_ih dW_hh db] = dgatesᵀ · [x h_prev 1] in one product, `[4H, I+H+1]`.
         let n = i + h + 1;
         let dw = sized(&mut cache.dw_cat, g4 * n);
-        weight_grads_packed(rows, g4, dgates, &[(i, Mat::new(xin, Strides::rows(i))), (h, Mat::new(hprev, Strides::rows(h))), (1, ONES)], dw);
+        if hg == 1 {
+            weight_grads_packed(rows, g4, dgates, g4, &[(i, x_copy(0)), (h, h_copy(0)), (1, ONES)], dw);
+        } else {
+            // A gate per task: each gate's copies of x and h_prev are packed by one thread only.
+            dw.par_chunks_mut(kg * n).enumerate().for_each(|(g, dw)| weight_grads_rows(rows, &dgates[g * kg..], g4, &[(i, x_copy(g)), (h, h_copy(g)), (1, ONES)], dw));
+        }
         for (g, row) in dw.chunks_exact(n).enumerate() {
             if let Some(dw_ih) = grads.dw_ih.as_deref_mut() {
                 dw_ih[g * i..(g + 1) * i].iter_mut().zip(&row[..i]).for_each(|(d, s)| *d += s);
@@ -588,11 +664,14 @@ pub fn lstm_backward(
             grads.db_hh[g] += row[i + h];
         }
     } else {
-        if let Some(dw_ih) = grads.dw_ih {
-            par_gemm(g4, rows, i, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(xin, Strides::rows(i)), 1.0, dw_ih, Strides::rows(i));
-        }
-        if let Some(dw_hh) = grads.dw_hh {
-            par_gemm(g4, rows, h, 1.0, Mat::new(dgates, Strides::transposed(g4)), Mat::new(hprev, Strides::rows(h)), 1.0, dw_hh, Strides::rows(h));
+        for g in 0..hg {
+            let dg = Mat::new(&dgates[g * kg..], Strides::transposed(g4));
+            if let Some(dw_ih) = grads.dw_ih.as_deref_mut() {
+                par_gemm(kg, rows, i, 1.0, dg, x_copy(g), 1.0, &mut dw_ih[g * kg * i..], Strides::rows(i));
+            }
+            if let Some(dw_hh) = grads.dw_hh.as_deref_mut() {
+                par_gemm(kg, rows, h, 1.0, dg, h_copy(g), 1.0, &mut dw_hh[g * kg * h..], Strides::rows(h));
+            }
         }
         let mut db = vec![0.0f32; g4];
         par_col_sums_add(dgates, rows, g4, &mut db);
@@ -601,15 +680,19 @@ pub fn lstm_backward(
     }
 
     if let Some(dx) = dx.filter(|_| !fuse_dx) {
-        if cache.in_mask.is_empty() {
+        if cache.in_mask.is_empty() && hg == 1 {
             par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i));
         } else {
+            // dx = Σ_g (dgates_g · W_ih_g) ⊙ gate g's input mask (one product when the gates share the mask).
             let dxm = sized(&mut cache.dxm, rows * i);
-            par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(p.w_ih, Strides::rows(i)), 0.0, dxm, Strides::rows(i));
-            for bi in 0..b {
-                let m = mask_row(&cache.in_mask, bi, i);
-                for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
-                    add_masked(d, s, m);
+            for g in 0..hg {
+                let (dg, w) = (Mat::new(&dgates[g * kg..], Strides::rows(g4)), Mat::new(&p.w_ih[g * kg * i..], Strides::rows(i)));
+                par_gemm(rows, kg, i, 1.0, dg, w, 0.0, dxm, Strides::rows(i));
+                for bi in 0..b {
+                    let m = gate_mask_row(&cache.in_mask, bi, xg, g, i);
+                    for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
+                        add_masked(d, s, m);
+                    }
                 }
             }
         }
