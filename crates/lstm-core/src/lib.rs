@@ -1,5 +1,5 @@
-//! lstm-core: LSTM, Embedding, Dense and Dropout layers with explicit forward and backward passes, losses,
-//! optimizers and a sequential model over one flat parameter arena, multithreaded on SIMD sgemm.
+//! lstm-core: LSTM, Embedding, Dense, Dropout and global pooling layers with explicit forward and backward passes,
+//! losses, optimizers and a sequential model over one flat parameter arena, multithreaded on SIMD sgemm.
 //! Pure Rust: the Node binding lives in `lstm-node`.
 
 pub mod config;
