@@ -52,9 +52,9 @@ export interface LstmConfig {
   units: number
   /** Output the whole sequence `[B, T, units]` rather than the last state `[B, units]`. Default `false`. */
   returnSequences?: boolean
-  /** Fraction of the inputs dropped in training; one mask per sequence. Default `0`. */
+  /** Fraction of the inputs dropped in training; one mask per sequence (one per gate with `recurrentDropout`, as Keras). Default `0`. */
   dropout?: number
-  /** Fraction of the recurrent state dropped in training; one mask per sequence. Default `0`. */
+  /** Fraction of the recurrent state dropped in training; one mask per sequence and gate, as Keras. Default `0`. */
   recurrentDropout?: number
   /** Also read the sequence backwards and concatenate both directions. Default `false`. */
   bidirectional?: boolean

@@ -187,10 +187,11 @@ pub struct LstmConfig {
     /// Output the whole sequence `[B,T,H]` rather than the last state `[B,H]` (default false).
     #[serde(default)]
     pub return_sequences: bool,
-    /// Fraction of the inputs dropped in training, one mask per sequence (default 0).
+    /// Fraction of the inputs dropped in training, one mask per sequence (per sequence and gate with recurrent
+    /// dropout, as Keras) (default 0).
     #[serde(default)]
     pub dropout: f32,
-    /// Fraction of the recurrent state dropped in training, one mask per sequence (default 0).
+    /// Fraction of the recurrent state dropped in training, one mask per sequence and gate, as Keras (default 0).
     #[serde(default)]
     pub recurrent_dropout: f32,
     /// Run a second LSTM over the reversed sequence and concatenate (default false).
