@@ -102,6 +102,47 @@ fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], b
 }
 dispatch!(fn a_wt_task(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => a_wt_block);
 
+/// [`a_wt_block`] with AVX-512 intrinsics. The compiler builds the generic body's 16 lanes as 2-float pieces
+/// (`vfmadd231ps xmm`); this keeps them in one register and runs the same operations, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn a_wt_block_avx512(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
+    use std::arch::x86_64::*;
+    let chunks = k / LANES;
+    for j in j0..j1 {
+        let wj = &w[j * k..(j + 1) * k];
+        for r in 0..m {
+            let ar = &a[r * lda..r * lda + k];
+            let mut acc = _mm512_setzero_ps();
+            for ch in 0..chunks {
+                // SAFETY: ch·16 + 16 ≤ k, the length of both rows.
+                acc = unsafe { _mm512_fmadd_ps(_mm512_loadu_ps(ar.as_ptr().add(ch * LANES)), _mm512_loadu_ps(wj.as_ptr().add(ch * LANES)), acc) };
+            }
+            let mut tail = 0.0f32;
+            for i in chunks * LANES..k {
+                tail = ar[i].mul_add(wj[i], tail);
+            }
+            let mut lanes = [0.0f32; LANES];
+            // SAFETY: lanes holds 16 floats.
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), acc) };
+            // dot_body's pairwise reduction of the lanes.
+            let mut width = LANES;
+            while width > 1 {
+                width /= 2;
+                for l in 0..width {
+                    lanes[l] += lanes[l + width];
+                }
+            }
+            let v = lanes[0] + tail;
+            // SAFETY: column j belongs to this task only; bounds were asserted by the caller.
+            unsafe {
+                let dst = c.0.add(r * ldc + j);
+                *dst = if beta == 0.0 { v } else { *dst + v };
+            }
+        }
+    }
+}
+
 /// `C[r, j] = β·C[r, j] + Σ_i A[r, i]·W[j, i]` for r < m, with W `[n, k]` row-major (C = A·Wᵀ): one dot product
 /// per output, parallel over j. `beta` is 0 or 1.
 #[allow(clippy::too_many_arguments)]
@@ -111,6 +152,13 @@ pub fn par_gemm_a_wt(m: usize, k: usize, n: usize, a: &[f32], lda: usize, w: &[f
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
     let cp = SendPtr(c.as_mut_ptr());
     let block = column_block(n);
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::has_avx512() {
+        // SAFETY: the CPU has AVX-512F (checked above).
+        let task = |bi: usize| unsafe { a_wt_block_avx512(m, k, a, lda, w, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)) };
+        (0..n.div_ceil(block)).into_par_iter().for_each(task);
+        return;
+    }
     (0..n.div_ceil(block)).into_par_iter().for_each(|bi| a_wt_task(m, k, a, lda, w, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)));
 }
 
