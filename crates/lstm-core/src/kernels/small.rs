@@ -27,7 +27,12 @@ fn dot_body<M: MulAdd>(a: &[f32], b: &[f32]) -> f32 {
     for i in chunks * LANES..n {
         tail = M::mul_add(a[i], b[i], tail);
     }
-    // Pairwise reduction of the lanes: a fixed order.
+    sum_lanes(acc, tail)
+}
+
+/// The dot products' pairwise reduction of the lane sums, then the tail: a fixed order.
+#[inline(always)]
+fn sum_lanes(mut acc: [f32; LANES], tail: f32) -> f32 {
     let mut width = LANES;
     while width > 1 {
         width /= 2;
@@ -36,6 +41,29 @@ fn dot_body<M: MulAdd>(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc[0] + tail
+}
+
+/// [`dot_body`] (fused multiply-adds) with AVX-512 intrinsics. The compiler builds the generic body's 16 lanes as
+/// 2-float pieces (`vfmadd231ps xmm`); this keeps them in one register and runs the same operations, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let chunks = n / LANES;
+    let mut acc = _mm512_setzero_ps();
+    for ch in 0..chunks {
+        // SAFETY: ch·16 + 16 ≤ n, the length of both slices' used parts.
+        acc = unsafe { _mm512_fmadd_ps(_mm512_loadu_ps(a.as_ptr().add(ch * LANES)), _mm512_loadu_ps(b.as_ptr().add(ch * LANES)), acc) };
+    }
+    let mut tail = 0.0f32;
+    for i in chunks * LANES..n {
+        tail = a[i].mul_add(b[i], tail);
+    }
+    let mut lanes = [0.0f32; LANES];
+    // SAFETY: lanes holds 16 floats.
+    unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), acc) };
+    sum_lanes(lanes, tail)
 }
 
 dispatch!(
@@ -86,12 +114,14 @@ fn column_block(n: usize) -> usize {
     n.div_ceil(rayon::current_num_threads() * 4).clamp(64, 4096)
 }
 
+/// Outputs `j0..j1` of every row of C = A·Wᵀ, each one `dot` of a row of A with a row of W.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
+fn a_wt_rows(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize, dot: impl Fn(&[f32], &[f32]) -> f32) {
     for j in j0..j1 {
         let wj = &w[j * k..(j + 1) * k];
         for r in 0..m {
-            let v = dot_body::<M>(&a[r * lda..r * lda + k], wj);
+            let v = dot(&a[r * lda..r * lda + k], wj);
             // SAFETY: column j belongs to this task only; bounds were asserted by the caller.
             unsafe {
                 let dst = c.0.add(r * ldc + j);
@@ -100,47 +130,20 @@ fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], b
         }
     }
 }
+
+#[inline(always)]
+fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
+    a_wt_rows(m, k, a, lda, w, beta, c, ldc, j0, j1, dot_body::<M>)
+}
 dispatch!(fn a_wt_task(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => a_wt_block);
 
-/// [`a_wt_block`] with AVX-512 intrinsics. The compiler builds the generic body's 16 lanes as 2-float pieces
-/// (`vfmadd231ps xmm`); this keeps them in one register and runs the same operations, so the same bits.
+/// [`a_wt_block`] on [`dot_avx512`].
+#[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn a_wt_block_avx512(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
-    use std::arch::x86_64::*;
-    let chunks = k / LANES;
-    for j in j0..j1 {
-        let wj = &w[j * k..(j + 1) * k];
-        for r in 0..m {
-            let ar = &a[r * lda..r * lda + k];
-            let mut acc = _mm512_setzero_ps();
-            for ch in 0..chunks {
-                // SAFETY: ch·16 + 16 ≤ k, the length of both rows.
-                acc = unsafe { _mm512_fmadd_ps(_mm512_loadu_ps(ar.as_ptr().add(ch * LANES)), _mm512_loadu_ps(wj.as_ptr().add(ch * LANES)), acc) };
-            }
-            let mut tail = 0.0f32;
-            for i in chunks * LANES..k {
-                tail = ar[i].mul_add(wj[i], tail);
-            }
-            let mut lanes = [0.0f32; LANES];
-            // SAFETY: lanes holds 16 floats.
-            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), acc) };
-            // dot_body's pairwise reduction of the lanes.
-            let mut width = LANES;
-            while width > 1 {
-                width /= 2;
-                for l in 0..width {
-                    lanes[l] += lanes[l + width];
-                }
-            }
-            let v = lanes[0] + tail;
-            // SAFETY: column j belongs to this task only; bounds were asserted by the caller.
-            unsafe {
-                let dst = c.0.add(r * ldc + j);
-                *dst = if beta == 0.0 { v } else { *dst + v };
-            }
-        }
-    }
+    // SAFETY: this function runs only where AVX-512F is present, as dot_avx512 needs.
+    a_wt_rows(m, k, a, lda, w, beta, c, ldc, j0, j1, |a, b| unsafe { dot_avx512(a, b) })
 }
 
 /// `C[r, j] = β·C[r, j] + Σ_i A[r, i]·W[j, i]` for r < m, with W `[n, k]` row-major (C = A·Wᵀ): one dot product
