@@ -235,8 +235,22 @@ fn a_b_rows<M: MulAdd, const R: usize>(
 }
 dispatch!(fn a_b_task(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) => a_b_block);
 
+/// Terms of each sum (rows of B) per partial sum when [`par_gemm_a_b`] splits the sums: a constant, so the order
+/// of every sum depends on k only, never on the thread count.
+const TERMS_PER_PART: usize = 128;
+
+thread_local! {
+    /// The partial sums of [`par_gemm_a_b`]: kept per thread, so steady-state calls do not allocate.
+    static PARTIALS: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// `C[r, :] = β·C[r, :] + Σ_i A[r, i]·B[i, :]` for r < m, with B `[k, n]` row-major: scaled rows of B summed in
-/// order of i, parallel over column blocks. `beta` is 0 or 1.
+/// order of i. `beta` is 0 or 1.
+///
+/// A deep sum (k over [`TERMS_PER_PART`]) is cut into fixed runs of rows of B, each summed by one task into a
+/// partial row, then the partials are added in order. Each task then streams a contiguous block of B, which the
+/// prefetchers follow; splitting the columns instead gives each task a short piece of every row of B, and ran at
+/// half the speed (backward products of the next-word model, `--example kernel_times`).
 #[allow(clippy::too_many_arguments)]
 pub fn par_gemm_a_b(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: &mut [f32], ldc: usize) {
     assert!(m == 0 || (m - 1) * lda + k <= a.len());
@@ -244,7 +258,41 @@ pub fn par_gemm_a_b(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f3
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
     let cp = SendPtr(c.as_mut_ptr());
     let block = column_block(n);
-    (0..n.div_ceil(block)).into_par_iter().for_each(|bi| a_b_task(m, k, a, lda, b, ldb, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)));
+    let parts = k.div_ceil(TERMS_PER_PART);
+    if parts < 2 || m == 0 || n == 0 {
+        (0..n.div_ceil(block)).into_par_iter().for_each(|bi| a_b_task(m, k, a, lda, b, ldb, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)));
+        return;
+    }
+    // Taken out of the thread's slot for the call (a nested call would find it empty and use a new one).
+    let mut partials = PARTIALS.take();
+    if partials.len() < parts * m * n {
+        partials.resize(parts * m * n, 0.0);
+    }
+    let pp = SendPtr(partials.as_mut_ptr());
+    (0..parts).into_par_iter().for_each(|p| {
+        let (i0, i1) = (p * TERMS_PER_PART, ((p + 1) * TERMS_PER_PART).min(k));
+        let pp = &pp;
+        // SAFETY: part p owns the m·n floats at p·m·n, inside `partials`.
+        let dst = SendPtr(unsafe { pp.0.add(p * m * n) });
+        a_b_task(m, i1 - i0, &a[i0..], lda, &b[i0 * ldb..], ldb, 0.0, dst, n, 0, n);
+    });
+    let partials_ref = &partials[..parts * m * n];
+    (0..n.div_ceil(block)).into_par_iter().for_each(|bi| {
+        let (c0, c1) = (bi * block, ((bi + 1) * block).min(n));
+        let cp = &cp;
+        for r in 0..m {
+            // SAFETY: columns c0..c1 of row r belong to this task only; bounds were asserted above.
+            let dst = unsafe { std::slice::from_raw_parts_mut(cp.0.add(r * ldc + c0), c1 - c0) };
+            if beta == 0.0 {
+                dst.fill(0.0);
+            }
+            for p in 0..parts {
+                let part = &partials_ref[(p * m + r) * n + c0..(p * m + r) * n + c1];
+                dst.iter_mut().zip(part).for_each(|(d, x)| *d += *x);
+            }
+        }
+    });
+    PARTIALS.set(partials);
 }
 
 #[inline(always)]
