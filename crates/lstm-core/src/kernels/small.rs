@@ -137,13 +137,88 @@ fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], b
 }
 dispatch!(fn a_wt_task(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => a_wt_block);
 
-/// [`a_wt_block`] on [`dot_avx512`].
+/// The dot products of R rows of A with S rows of W at once, each summed as [`dot_avx512`] sums it (so the same
+/// bits): R·S independent chains of fused multiply-adds, where one product alone waits on its own chain.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dots_avx512<const R: usize, const S: usize>(a: [&[f32]; R], w: [&[f32]; S], k: usize) -> [[f32; S]; R] {
+    use std::arch::x86_64::*;
+    assert!(a.iter().all(|r| r.len() >= k) && w.iter().all(|r| r.len() >= k));
+    let chunks = k / LANES;
+    let mut acc = [[_mm512_setzero_ps(); S]; R];
+    for ch in 0..chunks {
+        // SAFETY: ch·16 + 16 ≤ k, within every row (asserted above).
+        let wv: [__m512; S] = std::array::from_fn(|s| unsafe { _mm512_loadu_ps(w[s].as_ptr().add(ch * LANES)) });
+        for r in 0..R {
+            // SAFETY: as above.
+            let av = unsafe { _mm512_loadu_ps(a[r].as_ptr().add(ch * LANES)) };
+            for s in 0..S {
+                acc[r][s] = _mm512_fmadd_ps(av, wv[s], acc[r][s]);
+            }
+        }
+    }
+    std::array::from_fn(|r| {
+        std::array::from_fn(|s| {
+            let mut tail = 0.0f32;
+            for i in chunks * LANES..k {
+                tail = a[r][i].mul_add(w[s][i], tail);
+            }
+            let mut lanes = [0.0f32; LANES];
+            // SAFETY: lanes holds 16 floats.
+            unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), acc[r][s]) };
+            sum_lanes(lanes, tail)
+        })
+    })
+}
+
+/// [`a_wt_block`] on [`dots_avx512`]: all M rows of A against two rows of W at a time.
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn a_wt_rows_avx512<const M: usize>(k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
+    let ar: [&[f32]; M] = std::array::from_fn(|r| &a[r * lda..r * lda + k]);
+    let store = |r: usize, j: usize, v: f32| {
+        // SAFETY: column j belongs to this task only; bounds were asserted by the caller.
+        unsafe {
+            let dst = c.0.add(r * ldc + j);
+            *dst = if beta == 0.0 { v } else { *dst + v };
+        }
+    };
+    let mut j = j0;
+    while j + 2 <= j1 {
+        // SAFETY: this function runs only where AVX-512F is present.
+        let v = unsafe { dots_avx512::<M, 2>(ar, [&w[j * k..(j + 1) * k], &w[(j + 1) * k..(j + 2) * k]], k) };
+        for (r, pair) in v.iter().enumerate() {
+            store(r, j, pair[0]);
+            store(r, j + 1, pair[1]);
+        }
+        j += 2;
+    }
+    if j < j1 {
+        // SAFETY: as above.
+        let v = unsafe { dots_avx512::<M, 1>(ar, [&w[j * k..(j + 1) * k]], k) };
+        for (r, one) in v.iter().enumerate() {
+            store(r, j, one[0]);
+        }
+    }
+}
+
+/// [`a_wt_block`] with AVX-512 intrinsics, for m ≤ [`super::gemm::SMALL`] rows of A.
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn a_wt_block_avx512(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
-    // SAFETY: this function runs only where AVX-512F is present, as dot_avx512 needs.
-    a_wt_rows(m, k, a, lda, w, beta, c, ldc, j0, j1, |a, b| unsafe { dot_avx512(a, b) })
+    // SAFETY: this function runs only where AVX-512F is present, as the kernels it calls need.
+    unsafe {
+        match m {
+            0 => {}
+            1 => a_wt_rows_avx512::<1>(k, a, lda, w, beta, c, ldc, j0, j1),
+            2 => a_wt_rows_avx512::<2>(k, a, lda, w, beta, c, ldc, j0, j1),
+            3 => a_wt_rows_avx512::<3>(k, a, lda, w, beta, c, ldc, j0, j1),
+            4 => a_wt_rows_avx512::<4>(k, a, lda, w, beta, c, ldc, j0, j1),
+            _ => a_wt_rows(m, k, a, lda, w, beta, c, ldc, j0, j1, |a, b| dot_avx512(a, b)),
+        }
+    }
 }
 
 /// `C[r, j] = β·C[r, j] + Σ_i A[r, i]·W[j, i]` for r < m, with W `[n, k]` row-major (C = A·Wᵀ): one dot product
