@@ -58,7 +58,7 @@ fn lstm(c: &mut Criterion) {
                     let grads = LstmGrads { dw_ih: Some(&mut dw_ih), dw_hh: Some(&mut dw_hh), db_ih: &mut db_ih, db_hh: &mut db_hh };
                     let dout = OutputGrad::Last { dy: &dy, features: h, offset: 0 };
                     dx.fill(0.0);
-                    lstm_backward(dims, false, &x, None, p, &mut cache, dout, grads, Some(&mut dx));
+                    lstm_backward(dims, false, &x, None, p, &mut cache, dout, grads, Some(&mut dx), None);
                 })
             })
         });

@@ -32,7 +32,7 @@ fn main() {
             } else {
                 None
             };
-            lstm_backward(d, false, &x, None, p, &mut cache, OutputGrad::Last { dy: &dy, features: d.h, offset: 0 }, grads, dx);
+            lstm_backward(d, false, &x, None, p, &mut cache, OutputGrad::Last { dy: &dy, features: d.h, offset: 0 }, grads, dx, None);
             let t2 = Instant::now();
             if r >= 2 {
                 tf += (t1 - t0).as_secs_f64();

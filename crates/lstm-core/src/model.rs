@@ -8,7 +8,7 @@ use crate::init;
 use crate::kernels::gemm::SMALL;
 use crate::layers::{dense, dropout, embedding, lstm, pooling};
 use crate::loss::{loss_forward_backward, TargetRef};
-use crate::optim::{GradSource, LowRankGrad, Optimizer};
+use crate::optim::{GradSource, LowRankGrad, Optimizer, StepRule};
 use crate::rng::{self, CounterKey};
 use std::ops::Range;
 
@@ -98,6 +98,10 @@ pub struct Model {
     /// Per entry: during this training step, the gradient is left as low-rank factors for the update to form on
     /// the fly (`optim::LowRankGrad`) instead of being stored in the arena.
     low_rank: Vec<bool>,
+    /// This training step's update rule once backward has begun updating weights itself (`lstm::InlineUpdates`),
+    /// and per entry whether it did.
+    inline_step: Option<StepRule>,
+    updated_inline: Vec<bool>,
 }
 
 impl Model {
@@ -152,6 +156,8 @@ impl Model {
             compute_input_grad: false,
             input_grad: Vec::new(),
             low_rank: Vec::new(),
+            inline_step: None,
+            updated_inline: Vec::new(),
         };
         model.batch.tokens_wanted = matches!(model.config.layers[0], LayerConfig::Embedding(_));
         let known = match &model.config.layers[0] {
@@ -537,7 +543,9 @@ impl Model {
 
     /// Backward through every layer; `dacts[last]` already holds dL/d(output). Accumulates into `grads`.
     fn backward(&mut self) {
-        let Model { layers, entries, params, grads, acts, dacts, shapes, masks, batch, pool, compute_input_grad, input_grad, low_rank, .. } = self;
+        let Model { layers, entries, params, grads, acts, dacts, shapes, masks, batch, pool, compute_input_grad, input_grad, low_rank, compiled, inline_step, updated_inline, .. } = self;
+        updated_inline.clear();
+        updated_inline.resize(entries.len(), false);
         let need_x_grad = *compute_input_grad && !batch.floats.is_empty();
         pool.install(|| {
             for l in (0..layers.len()).rev() {
@@ -560,7 +568,7 @@ impl Model {
                 });
                 let ents = &entries[layer.entries.clone()];
                 let p = |k: usize| &params[ents[k].range.clone()];
-                let mut g = split_grads(grads, ents);
+                let mut g = split_tensors(grads, ents);
                 for (k, g) in g.iter_mut().enumerate() {
                     if low_rank.get(layer.entries.start + k) == Some(&true) {
                         *g = None;
@@ -583,7 +591,37 @@ impl Model {
                             } else {
                                 lstm::OutputGrad::Last { dy, features: h * dirs, offset: d * h }
                             };
-                            let lp = lstm::LstmParams { w_ih: p(4 * d), w_hh: p(4 * d + 1), b_ih: p(4 * d + 2), b_hh: p(4 * d + 3) };
+                            // W_ih and W_hh whose gradients are left low-rank are updated by backward itself where it can
+                            // (their last product), so the update does not read them again.
+                            let e0 = layer.entries.start + 4 * d;
+                            let (can_hh, can_ih) = lstm::inline_updates_possible(dims, d == 1, masks[l].as_deref(), cache, dx.is_some());
+                            let planned = |e: usize| low_rank.get(e) == Some(&true);
+                            let (inline_ih, inline_hh) = (can_ih && planned(e0), can_hh && planned(e0 + 1));
+                            let [w_ih, w_hh, b_ih, b_hh]: [&mut [f32]; 4] = split_tensors(params, &entries[e0..e0 + 4])
+                                .into_iter()
+                                .map(|t| t.expect("an LSTM direction has four tensors"))
+                                .collect::<Vec<_>>()
+                                .try_into()
+                                .expect("an LSTM direction has four tensors");
+                            let (mut update_ih, mut update_hh) = (None, None);
+                            if inline_ih || inline_hh {
+                                let opt = &mut compiled.as_mut().expect("low-rank gradients need a compiled model").optimizer;
+                                let rule = *inline_step.get_or_insert_with(|| opt.begin_step());
+                                let [u_ih, u_hh]: [_; 2] = opt.tensor_updates(rule, &[entries[e0].range.clone(), entries[e0 + 1].range.clone()]).try_into().ok().expect("two tensor updates");
+                                (update_ih, update_hh) = (inline_ih.then_some(u_ih), inline_hh.then_some(u_hh));
+                                updated_inline[e0] = inline_ih;
+                                updated_inline[e0 + 1] = inline_hh;
+                            }
+                            // A weight updated inline is read through its update (`lstm::InlineUpdates`), not `lp`.
+                            let (w_ih, inline_w_ih): (&[f32], _) = match update_ih {
+                                Some(u) => (&[], Some((w_ih, u))),
+                                None => (&*w_ih, None),
+                            };
+                            let (w_hh, inline_w_hh): (&[f32], _) = match update_hh {
+                                Some(u) => (&[], Some((w_hh, u))),
+                                None => (&*w_hh, None),
+                            };
+                            let lp = lstm::LstmParams { w_ih, w_hh, b_ih: &*b_ih, b_hh: &*b_hh };
                             let (a, rest) = g[4 * d..4 * d + 4].split_at_mut(1);
                             let (b_, rest) = rest.split_at_mut(1);
                             let (c_, d_) = rest.split_at_mut(1);
@@ -593,7 +631,8 @@ impl Model {
                                 db_ih: c_[0].as_mut().unwrap(),
                                 db_hh: d_[0].as_mut().unwrap(),
                             };
-                            lstm::lstm_backward(dims, d == 1, x, masks[l].as_deref(), lp, cache, dout, lg, dx.as_deref_mut());
+                            let inline = lstm::InlineUpdates { w_hh: inline_w_hh, w_ih: inline_w_ih };
+                            lstm::lstm_backward(dims, d == 1, x, masks[l].as_deref(), lp, cache, dout, lg, dx.as_deref_mut(), Some(inline));
                         }
                     }
                     (LayerConfig::Dense(c), LayerState::Dense { skip_activation_backward, .. }) => {
@@ -724,6 +763,9 @@ impl Model {
             Err(_) => Ok(()),
         };
         self.low_rank.clear();
+        self.updated_inline.clear();
+        debug_assert!(self.inline_step.is_none(), "a step begun in backward is finished by the update");
+        self.inline_step = None;
         applied?;
         result
     }
@@ -762,7 +804,7 @@ impl Model {
         if !self.low_rank.iter().any(|&f| f) {
             return self.apply_gradients();
         }
-        let Model { compiled, params, grads, pool, entries, layers, acts, dacts, shapes, batch, low_rank, .. } = self;
+        let Model { compiled, params, grads, pool, entries, layers, acts, dacts, shapes, batch, low_rank, inline_step, updated_inline, .. } = self;
         let c = compiled.as_mut().ok_or_else(not_compiled)?;
         let ranges: Vec<Range<usize>> = entries.iter().map(|e| e.range.clone()).collect();
         let mut sources: Vec<GradSource> = entries.iter().map(|e| GradSource::Stored(&grads[e.range.clone()])).collect();
@@ -791,7 +833,14 @@ impl Model {
                 _ => {}
             }
         }
-        pool.install(|| c.optimizer.apply_fused(params, &ranges, &sources));
+        // Weights that backward updated itself are done.
+        for (source, _) in sources.iter_mut().zip(updated_inline.iter()).filter(|(_, done)| **done) {
+            *source = GradSource::Applied;
+        }
+        match inline_step.take() {
+            Some(rule) => pool.install(|| c.optimizer.finish_step(rule, params, &ranges, &sources)),
+            None => pool.install(|| c.optimizer.apply_fused(params, &ranges, &sources)),
+        }
         self.step += 1;
         Ok(())
     }
@@ -1123,8 +1172,8 @@ fn zeroed(len: usize) -> Result<Vec<f32>> {
     Ok(v)
 }
 
-/// Mutable views of one layer's gradient tensors (which are contiguous in the arena).
-fn split_grads<'a>(grads: &'a mut [f32], ents: &[ParamEntry]) -> Vec<Option<&'a mut [f32]>> {
+/// Mutable views of consecutive tensors of an arena (parameters or gradients).
+fn split_tensors<'a>(grads: &'a mut [f32], ents: &[ParamEntry]) -> Vec<Option<&'a mut [f32]>> {
     let Some(first) = ents.first() else {
         return Vec::new();
     };

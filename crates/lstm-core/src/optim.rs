@@ -3,6 +3,8 @@
 
 use crate::config::{OptimizerConfig, OptimizerKind};
 use crate::kernels::simd::{dispatch, MulAdd};
+use crate::kernels::small::par_gemm_a_b_then;
+use crate::kernels::SendPtr;
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -66,10 +68,45 @@ impl Optimizer {
         self.update(params, tensors, sources);
     }
 
+    /// Starts a step whose tensors are updated at different moments: some during backward, each right after its
+    /// last read ([`Optimizer::tensor_updates`]), the rest by [`Optimizer::finish_step`]. All take this step's rule.
+    pub fn begin_step(&mut self) -> StepRule {
+        debug_assert!(self.can_fuse());
+        self.step += 1;
+        StepRule(Rule::new(&self.config, self.step))
+    }
+
+    /// The updates of the tensors at `ranges` (disjoint, in arena order) for a step begun with
+    /// [`Optimizer::begin_step`], each with its share of the optimizer state.
+    pub fn tensor_updates(&mut self, step: StepRule, ranges: &[Range<usize>]) -> Vec<TensorUpdate<'_>> {
+        let (mut s1, mut s2, mut offset) = (&mut self.s1[..], &mut self.s2[..], 0);
+        let mut out = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            assert!(r.start >= offset, "tensor ranges overlap or are out of order");
+            let (_, rest1) = std::mem::take(&mut s1).split_at_mut(r.start - offset);
+            let (_, rest2) = std::mem::take(&mut s2).split_at_mut(r.start - offset);
+            let (a, rest1) = rest1.split_at_mut(r.len());
+            let (b, rest2) = rest2.split_at_mut(r.len());
+            (s1, s2, offset) = (rest1, rest2, r.end);
+            out.push(TensorUpdate { rule: step.0, s1: a, s2: b });
+        }
+        out
+    }
+
+    /// Ends a step begun with [`Optimizer::begin_step`]: updates every tensor not marked
+    /// [`GradSource::Applied`].
+    pub fn finish_step(&mut self, step: StepRule, params: &mut [f32], tensors: &[Range<usize>], sources: &[GradSource]) {
+        self.update_with(step.0, params, tensors, sources);
+    }
+
     /// The update proper: tensors are cut into tasks of about `CHUNK` elements, all run in one parallel pass.
     fn update(&mut self, params: &mut [f32], tensors: &[Range<usize>], sources: &[GradSource]) {
         self.step += 1;
         let rule = Rule::new(&self.config, self.step);
+        self.update_with(rule, params, tensors, sources);
+    }
+
+    fn update_with(&mut self, rule: Rule, params: &mut [f32], tensors: &[Range<usize>], sources: &[GradSource]) {
         // Tensors are contiguous and in arena order: carve every buffer into disjoint per-task slices.
         let mut tasks: Vec<Task> = Vec::with_capacity(tensors.len() + params.len() / CHUNK + 1);
         let (mut p_rest, mut s1_rest, mut s2_rest) = (&mut params[..], &mut self.s1[..], &mut self.s2[..]);
@@ -81,6 +118,7 @@ impl Optimizer {
             let (mut s2, s2r) = std::mem::take(&mut s2_rest).split_at_mut(r.len());
             (p_rest, s1_rest, s2_rest, offset) = (pr, s1r, s2r, r.end);
             match *src {
+                GradSource::Applied => {}
                 GradSource::Stored(g) => {
                     for g in g.chunks(CHUNK) {
                         let (p0, p1) = std::mem::take(&mut p).split_at_mut(g.len());
@@ -131,6 +169,44 @@ pub enum GradSource<'a> {
     Stored(&'a [f32]),
     /// Formed on the fly from its factors.
     LowRank(LowRankGrad<'a>),
+    /// Already updated this step ([`TensorUpdate`]).
+    Applied,
+}
+
+/// The rule of one step begun with [`Optimizer::begin_step`].
+#[derive(Clone, Copy)]
+pub struct StepRule(Rule);
+
+/// One tensor's update within a step begun with [`Optimizer::begin_step`], applied where backward reads the
+/// tensor for the last time.
+pub struct TensorUpdate<'a> {
+    rule: Rule,
+    s1: &'a mut [f32],
+    s2: &'a mut [f32],
+}
+
+impl TensorUpdate<'_> {
+    /// `C = β·C + A·W` over `m` rows of A, with W this tensor (`[k, n]`, n = `grad.n`), and the tensor's update
+    /// from its low-rank gradient `grad`, in one pass over W: each run of rows of W is updated as soon as the
+    /// product has read it, instead of being read again by the update at the end of the step. The same floats as
+    /// the product followed by [`Optimizer::apply_fused`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn product_then_update(self, m: usize, a: &[f32], lda: usize, w: &mut [f32], grad: LowRankGrad, beta: f32, c: &mut [f32], ldc: usize) {
+        let n = grad.n;
+        assert!(n > 0 && w.len().is_multiple_of(n) && w.len() == self.s1.len() && w.len() == self.s2.len(), "tensor and state sizes differ");
+        let rule = self.rule;
+        let len = self.s1.len();
+        let (s1, s2) = (SendPtr(self.s1.as_mut_ptr()), SendPtr(self.s2.as_mut_ptr()));
+        let after = move |i0: usize, rows: &mut [f32]| {
+            let (s1, s2) = (&s1, &s2);
+            assert!(i0 * n + rows.len() <= len);
+            // SAFETY: the kernel hands each run of rows of W to one call only, so the state rows at the same
+            // offsets are disjoint between calls; they lie inside this tensor's state (asserted above).
+            let (a, b) = unsafe { (std::slice::from_raw_parts_mut(s1.0.add(i0 * n), rows.len()), std::slice::from_raw_parts_mut(s2.0.add(i0 * n), rows.len())) };
+            low_rank_task(&rule, grad, i0, rows, a, b);
+        };
+        par_gemm_a_b_then(m, w.len() / n, n, a, lda, w, beta, c, ldc, &after);
+    }
 }
 
 struct Task<'a> {

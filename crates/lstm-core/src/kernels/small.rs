@@ -331,13 +331,36 @@ pub fn par_gemm_a_b(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f3
     assert!(m == 0 || (m - 1) * lda + k <= a.len());
     assert!(k == 0 || (k - 1) * ldb + n <= b.len());
     assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
-    let cp = SendPtr(c.as_mut_ptr());
-    let block = column_block(n);
-    let parts = k.div_ceil(TERMS_PER_PART);
-    if parts < 2 || m == 0 || n == 0 {
+    if k.div_ceil(TERMS_PER_PART) < 2 || m == 0 || n == 0 {
+        let cp = SendPtr(c.as_mut_ptr());
+        let block = column_block(n);
         (0..n.div_ceil(block)).into_par_iter().for_each(|bi| a_b_task(m, k, a, lda, b, ldb, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)));
         return;
     }
+    // B is only read: `after` is absent.
+    a_b_by_runs(m, k, n, a, lda, SendPtr(b.as_ptr() as *mut f32), ldb, beta, c, ldc, None);
+}
+
+/// What [`par_gemm_a_b_then`] hands each run of rows of B to: its first row and the rows.
+pub type RunHandoff<'a> = dyn Fn(usize, &mut [f32]) + Sync + 'a;
+
+/// [`par_gemm_a_b`] with B `[k, n]` stored densely (rows n apart), where each run of rows of B is handed to
+/// `after(i0, rows)` (its first row and the rows, mutable) as soon as the product has read it: an optimizer
+/// update, say, while the rows are still in cache. Every run goes to exactly one call, after its last read, and
+/// runs never overlap, so concurrent calls touch disjoint rows.
+#[allow(clippy::too_many_arguments)]
+pub fn par_gemm_a_b_then(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &mut [f32], beta: f32, c: &mut [f32], ldc: usize, after: &RunHandoff<'_>) {
+    assert!(m == 0 || (m - 1) * lda + k <= a.len());
+    assert!(k * n <= b.len());
+    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
+    a_b_by_runs(m, k, n, a, lda, SendPtr(b.as_mut_ptr()), n, beta, c, ldc, Some(after));
+}
+
+/// The split by runs of rows of B behind [`par_gemm_a_b`] and [`par_gemm_a_b_then`]; bounds checked by them.
+#[allow(clippy::too_many_arguments)]
+fn a_b_by_runs(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: SendPtr, ldb: usize, beta: f32, c: &mut [f32], ldc: usize, after: Option<&RunHandoff<'_>>) {
+    let parts = k.div_ceil(TERMS_PER_PART);
+    let cp = SendPtr(c.as_mut_ptr());
     // Taken out of the thread's slot for the call (a nested call would find it empty and use a new one).
     let mut partials = PARTIALS.take();
     if partials.len() < parts * m * n {
@@ -346,17 +369,25 @@ pub fn par_gemm_a_b(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f3
     let pp = SendPtr(partials.as_mut_ptr());
     (0..parts).into_par_iter().for_each(|p| {
         let (i0, i1) = (p * TERMS_PER_PART, ((p + 1) * TERMS_PER_PART).min(k));
-        let pp = &pp;
-        // SAFETY: part p owns the m·n floats at p·m·n, inside `partials`.
-        let dst = SendPtr(unsafe { pp.0.add(p * m * n) });
-        a_b_task(m, i1 - i0, &a[i0..], lda, &b[i0 * ldb..], ldb, 0.0, dst, n, 0, n);
+        let (pp, b) = (&pp, &b);
+        // SAFETY: part p owns the m·n floats at p·m·n, inside `partials`; the run's rows of B lie inside B (callers
+        // checked), and this task alone touches them.
+        unsafe {
+            let run = std::slice::from_raw_parts(b.0.add(i0 * ldb), (i1 - i0 - 1) * ldb + n);
+            a_b_task(m, i1 - i0, a.get(i0..).unwrap_or(&[]), lda, run, ldb, 0.0, SendPtr(pp.0.add(p * m * n)), n, 0, n);
+            if let Some(after) = after {
+                // The product is done with the run (`run` is not used again): hand it over.
+                after(i0, std::slice::from_raw_parts_mut(b.0.add(i0 * ldb), (i1 - i0) * ldb));
+            }
+        }
     });
     let partials_ref = &partials[..parts * m * n];
+    let block = column_block(n);
     (0..n.div_ceil(block)).into_par_iter().for_each(|bi| {
         let (c0, c1) = (bi * block, ((bi + 1) * block).min(n));
         let cp = &cp;
         for r in 0..m {
-            // SAFETY: columns c0..c1 of row r belong to this task only; bounds were asserted above.
+            // SAFETY: columns c0..c1 of row r belong to this task only; bounds were asserted by the callers.
             let dst = unsafe { std::slice::from_raw_parts_mut(cp.0.add(r * ldc + c0), c1 - c0) };
             if beta == 0.0 {
                 dst.fill(0.0);

@@ -20,6 +20,7 @@ use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
 use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides, SMALL};
 use crate::kernels::packed::{self, gemm_packed, gemm_packed_at, gemm_packed_batch_bias, PackedB};
 use crate::kernels::SendPtr;
+use crate::optim::{LowRankGrad, TensorUpdate};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -49,6 +50,27 @@ pub struct LstmGrads<'a> {
     pub dw_hh: Option<&'a mut [f32]>,
     pub db_ih: &'a mut [f32],
     pub db_hh: &'a mut [f32],
+}
+
+/// Weight updates that backward applies itself, each in the pass of the weight's last product, so the update does
+/// not read the weight again (`optim::TensorUpdate`). Which ones are possible: [`inline_updates_possible`].
+pub struct InlineUpdates<'a> {
+    /// W_hh `[4H,H]` and its update, done in the product at step 1, where its gradient is complete (h₋₁ = 0).
+    pub w_hh: Option<(&'a mut [f32], TensorUpdate<'a>)>,
+    /// W_ih `[4H,I]` and its update, done in the product for dx.
+    pub w_ih: Option<(&'a mut [f32], TensorUpdate<'a>)>,
+}
+
+/// Whether backward can update (W_hh, W_ih) itself ([`InlineUpdates`]), given that their gradients are left
+/// low-rank: W_hh for a single forward sequence of at least two steps with no mask, no dropout and no initial
+/// state; W_ih when dx is wanted and there is no input dropout and no packed path.
+pub fn inline_updates_possible(dims: LstmDims, reverse: bool, mask: Option<&[u8]>, cache: &LstmCache, dx_wanted: bool) -> (bool, bool) {
+    let LstmDims { b, t, .. } = dims;
+    let small_batch = b <= SMALL;
+    let no_dropout = cache.in_mask.is_empty() && cache.rec_mask.is_empty();
+    let hh = b == 1 && t >= 2 && !reverse && mask.is_none() && no_dropout && cache.init_h.is_empty();
+    let ih = dx_wanted && small_batch && b * t > 0 && b * t <= SMALL && no_dropout;
+    (hh, ih)
 }
 
 /// What backward needs from forward, and its scratch, for one direction. Buffers grow once and are reused.
@@ -525,9 +547,13 @@ pub fn lstm_backward(
     dout: OutputGrad,
     mut grads: LstmGrads,
     mut dx: Option<&mut [f32]>,
+    inline: Option<InlineUpdates>,
 ) {
     let LstmDims { b, t, i, h } = dims;
     let g4 = 4 * h;
+    let InlineUpdates { w_hh: mut inline_hh, w_ih: mut inline_ih } = inline.unwrap_or(InlineUpdates { w_hh: None, w_ih: None });
+    let (can_hh, can_ih) = inline_updates_possible(dims, reverse, mask, cache, dx.is_some());
+    assert!((inline_hh.is_none() || can_hh) && (inline_ih.is_none() || can_ih), "inline weight updates planned where they cannot run");
     if b == 0 || t == 0 {
         return;
     }
@@ -568,6 +594,20 @@ pub fn lstm_backward(
         _ => (0..blocks).map(|_| &mut [][..]).collect(),
     };
     let in_mask: &[f32] = &cache.in_mask;
+    // With W_hh updated inline, backward runs in two phases: steps T-1..1, then W_hh's last product (step 1's)
+    // together with its update, then step 0 (which reads no W_hh).
+    let fuse_hh = inline_hh.is_some();
+    let phases = if fuse_hh { [1..t, 0..1] } else { [0..t, 0..0] };
+    for steps in phases.into_iter().filter(|steps| !steps.is_empty()) {
+        if steps.start == 0 && fuse_hh {
+            let (w, update) = inline_hh.take().expect("W_hh's inline update");
+            // One sequence (b = 1), so step tt's rows are row tt of dgates and of hprev; h₋₁ = 0 adds nothing.
+            let grad = LowRankGrad { k: t - 1, n: h, g: &dgates[g4..t * g4], ldg: g4, x: &cache.hprev[h..t * h], ldx: h };
+            update.product_then_update(1, &dgates[g4..2 * g4], g4, w, grad, 0.0, step_out, nc);
+            add_masked(&mut carry_dh[..h], &step_out[..h], &[]);
+        }
+        // W_hh as read by this phase's products (none in the last phase of an inline update).
+        let w_hh: &[f32] = inline_hh.as_ref().map_or(p.w_hh, |(w, _)| &**w);
     dgates
         .par_chunks_mut(nb * t * g4)
         .zip(carry_dh.par_chunks_mut(nb * h))
@@ -578,7 +618,7 @@ pub fn lstm_backward(
         .for_each(|(blk, ((((dgates, carry_dh), carry_dc), step_out), dx_blk))| {
             let b0 = blk * nb;
             let bn = carry_dh.len() / h;
-            for s in (0..t).rev() {
+            for s in steps.clone().rev() {
                 let tt = if reverse { t - 1 - s } else { s };
                 let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
                 for bi in 0..bn {
@@ -609,13 +649,13 @@ pub fn lstm_backward(
                     lstm_cell_backward(h, grow, c_prev, c, dh, &mut carry_dc[bi * h..(bi + 1) * h], drow);
                     dh.fill(0.0);
                 }
-                if s == 0 && !fuse_dx {
+                if (s == 0 && !fuse_dx) || (s == 1 && fuse_hh) {
                     continue;
                 }
                 // [dh_rec | dx_t] = dgates_t · [W_hh | W_ih]   (dx_t only when fused), a product per gate with per-gate
                 // masks
                 for g in 0..hg {
-                    let w = Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h));
+                    let w = Mat::new(&w_hh[g * kg * h..], Strides::rows(h));
                     let pw = packed_w.map(|pw| &pw[g]);
                     step_product(pw, small_batch, bn, kg, nc, &dgates[tt * g4 + g * kg..], t * g4, w, 0.0, &mut step_out[g * nc..], hg * nc);
                 }
@@ -634,6 +674,7 @@ pub fn lstm_backward(
                 }
             }
         });
+    }
 
     // Weight gradients over all B·T rows at once (gate by gate with per-gate masks: each gate's rows come from its
     // own copies of x and h_prev).
@@ -681,7 +722,13 @@ pub fn lstm_backward(
 
     if let Some(dx) = dx.filter(|_| !fuse_dx) {
         if cache.in_mask.is_empty() && hg == 1 {
-            par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i));
+            match inline_ih.take() {
+                Some((w, update)) => {
+                    let grad = LowRankGrad { k: rows, n: i, g: dgates, ldg: g4, x: xin, ldx: i };
+                    update.product_then_update(rows, dgates, g4, w, grad, 1.0, dx, i);
+                }
+                None => par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i)),
+            }
         } else {
             // dx = Σ_g (dgates_g · W_ih_g) ⊙ gate g's input mask (one product when the gates share the mask).
             let dxm = sized(&mut cache.dxm, rows * i);
@@ -697,4 +744,5 @@ pub fn lstm_backward(
             }
         }
     }
+    assert!(inline_hh.is_none() && inline_ih.is_none(), "an inline weight update was not applied");
 }
