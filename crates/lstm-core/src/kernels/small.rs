@@ -383,7 +383,7 @@ fn a_b_by_runs(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: SendPtr, 
     });
     let partials_ref = &partials[..parts * m * n];
     let block = column_block(n);
-    (0..n.div_ceil(block)).into_par_iter().for_each(|bi| {
+    let reduce = |bi: usize| {
         let (c0, c1) = (bi * block, ((bi + 1) * block).min(n));
         let cp = &cp;
         for r in 0..m {
@@ -397,7 +397,14 @@ fn a_b_by_runs(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: SendPtr, 
                 dst.iter_mut().zip(part).for_each(|(d, x)| *d += *x);
             }
         }
-    });
+    };
+    // A few rows of partials (a batch-1 step's products) are summed here rather than handed to the pool: a
+    // parallel pass would cost more to start and join than the sums take.
+    if parts * m * n <= 64 * 1024 {
+        (0..n.div_ceil(block)).for_each(reduce);
+    } else {
+        (0..n.div_ceil(block)).into_par_iter().for_each(reduce);
+    }
     PARTIALS.set(partials);
 }
 
