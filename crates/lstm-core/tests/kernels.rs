@@ -7,6 +7,7 @@ use lstm_core::kernels::act::{
     exp_fast, lstm_cell_backward, lstm_cell_forward, lstm_cell_forward_reference, sigmoid_fast, sigmoid_reference, tanh_fast, tanh_reference,
 };
 use lstm_core::kernels::gemm::{gemm, gemm_reference, par_col_sums_add, par_gemm, Mat, Strides};
+use lstm_core::kernels::small::par_gemm_a_wt;
 
 mod common;
 use common::Lcg;
@@ -479,6 +480,31 @@ fn packed_gemm_at_matches_reference() {
                     gemm_packed_at(m, &a, lda, &packed, beta, &mut got, ldc);
                     assert_product_close((m, k, n, ldc), beta, &c0, &got, &want, |i, j, p| a[p * lda + i] * x[(p + 2) * n + j]);
                 }
+            }
+        }
+    }
+}
+
+/// `par_gemm` sends at most 4 rows to the matrix-vector kernel; called directly with more, it takes them four at a
+/// time, and must still give every thread count the same bits, within the reference's bound.
+#[test]
+fn matrix_vector_kernel_takes_any_number_of_rows() {
+    let r = &mut Lcg(7);
+    for (m, k, n) in [(5, 37, 9), (9, 64, 33), (4, 16, 1)] {
+        let (a, w) = (random(r, m * k), random(r, n * k));
+        let mut want = vec![0.0f32; m * n];
+        gemm_reference(m, k, n, 1.0, Mat::new(&a, Strides::rows(k)), Mat::new(&w, Strides::transposed(k)), 0.0, &mut want, Strides::rows(n));
+        let mut first: Option<Vec<f32>> = None;
+        for threads in [1, 2, 3] {
+            let mut c = vec![f32::NAN; m * n];
+            pool(threads).install(|| par_gemm_a_wt(m, k, n, &a, k, &w, 0.0, &mut c, n));
+            for (idx, (got, want)) in c.iter().zip(&want).enumerate() {
+                let mag: f64 = (0..k).map(|p| (a[(idx / n) * k + p] as f64 * w[(idx % n) * k + p] as f64).abs()).sum();
+                assert!(((got - want) as f64).abs() <= (k as f64 + 2.0) * f32::EPSILON as f64 * mag + 1e-30, "m={m} k={k} n={n}: C[{idx}] = {got} vs {want}");
+            }
+            match &first {
+                None => first = Some(c),
+                Some(f) => assert!(f.iter().zip(&c).all(|(x, y)| x.to_bits() == y.to_bits()), "m={m}: {threads} threads differ from 1"),
             }
         }
     }

@@ -43,29 +43,6 @@ fn sum_lanes(mut acc: [f32; LANES], tail: f32) -> f32 {
     acc[0] + tail
 }
 
-/// [`dot_body`] (fused multiply-adds) with AVX-512 intrinsics. The compiler builds the generic body's 16 lanes as
-/// 2-float pieces (`vfmadd231ps xmm`); this keeps them in one register and runs the same operations, so the same bits.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-    use std::arch::x86_64::*;
-    let n = a.len().min(b.len());
-    let chunks = n / LANES;
-    let mut acc = _mm512_setzero_ps();
-    for ch in 0..chunks {
-        // SAFETY: ch·16 + 16 ≤ n, the length of both slices' used parts.
-        acc = unsafe { _mm512_fmadd_ps(_mm512_loadu_ps(a.as_ptr().add(ch * LANES)), _mm512_loadu_ps(b.as_ptr().add(ch * LANES)), acc) };
-    }
-    let mut tail = 0.0f32;
-    for i in chunks * LANES..n {
-        tail = a[i].mul_add(b[i], tail);
-    }
-    let mut lanes = [0.0f32; LANES];
-    // SAFETY: lanes holds 16 floats.
-    unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), acc) };
-    sum_lanes(lanes, tail)
-}
-
 dispatch!(
     /// Σ a[i]·b[i] with a fixed summation tree.
     pub fn dot(a: &[f32], b: &[f32]) -> f32 => dot_body
@@ -114,14 +91,13 @@ fn column_block(n: usize) -> usize {
     n.div_ceil(rayon::current_num_threads() * 4).clamp(64, 4096)
 }
 
-/// Outputs `j0..j1` of every row of C = A·Wᵀ, each one `dot` of a row of A with a row of W.
-#[allow(clippy::too_many_arguments)]
+/// Outputs `j0..j1` of every row of C = A·Wᵀ, each one dot product of a row of A with a row of W.
 #[inline(always)]
-fn a_wt_rows(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize, dot: impl Fn(&[f32], &[f32]) -> f32) {
+fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
     for j in j0..j1 {
         let wj = &w[j * k..(j + 1) * k];
         for r in 0..m {
-            let v = dot(&a[r * lda..r * lda + k], wj);
+            let v = dot_body::<M>(&a[r * lda..r * lda + k], wj);
             // SAFETY: column j belongs to this task only; bounds were asserted by the caller.
             unsafe {
                 let dst = c.0.add(r * ldc + j);
@@ -130,15 +106,11 @@ fn a_wt_rows(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c:
         }
     }
 }
-
-#[inline(always)]
-fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
-    a_wt_rows(m, k, a, lda, w, beta, c, ldc, j0, j1, dot_body::<M>)
-}
 dispatch!(fn a_wt_task(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => a_wt_block);
 
-/// The dot products of R rows of A with S rows of W at once, each summed as [`dot_avx512`] sums it (so the same
-/// bits): R·S independent chains of fused multiply-adds, where one product alone waits on its own chain.
+/// The dot products of R rows of A with S rows of W at once, each summed as [`dot_body`] sums it with fused
+/// multiply-adds (so the same bits), its 16 lanes in one register: R·S independent chains of multiply-adds, where
+/// one product alone waits on its own chain. (The compiler builds `dot_body`'s lanes as 2-float pieces.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn dots_avx512<const R: usize, const S: usize>(a: [&[f32]; R], w: [&[f32]; S], k: usize) -> [[f32; S]; R] {
@@ -203,21 +175,26 @@ unsafe fn a_wt_rows_avx512<const M: usize>(k: usize, a: &[f32], lda: usize, w: &
     }
 }
 
-/// [`a_wt_block`] with AVX-512 intrinsics, for m ≤ [`super::gemm::SMALL`] rows of A.
+/// [`a_wt_block`] with AVX-512 intrinsics: up to four rows of A at a time (one pass for a batch of at most
+/// [`super::gemm::SMALL`]).
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn a_wt_block_avx512(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
-    // SAFETY: this function runs only where AVX-512F is present, as the kernels it calls need.
-    unsafe {
-        match m {
-            0 => {}
-            1 => a_wt_rows_avx512::<1>(k, a, lda, w, beta, c, ldc, j0, j1),
-            2 => a_wt_rows_avx512::<2>(k, a, lda, w, beta, c, ldc, j0, j1),
-            3 => a_wt_rows_avx512::<3>(k, a, lda, w, beta, c, ldc, j0, j1),
-            4 => a_wt_rows_avx512::<4>(k, a, lda, w, beta, c, ldc, j0, j1),
-            _ => a_wt_rows(m, k, a, lda, w, beta, c, ldc, j0, j1, |a, b| dot_avx512(a, b)),
+    let mut r0 = 0;
+    while r0 < m {
+        let rows = (m - r0).min(4);
+        // SAFETY: rows r0.. of C lie inside C (asserted by the caller); AVX-512F is present, as the kernels need.
+        unsafe {
+            let (a, c) = (&a[r0 * lda..], SendPtr(c.0.add(r0 * ldc)));
+            match rows {
+                1 => a_wt_rows_avx512::<1>(k, a, lda, w, beta, c, ldc, j0, j1),
+                2 => a_wt_rows_avx512::<2>(k, a, lda, w, beta, c, ldc, j0, j1),
+                3 => a_wt_rows_avx512::<3>(k, a, lda, w, beta, c, ldc, j0, j1),
+                _ => a_wt_rows_avx512::<4>(k, a, lda, w, beta, c, ldc, j0, j1),
+            }
         }
+        r0 += rows;
     }
 }
 
