@@ -568,7 +568,7 @@ impl Model {
                 });
                 let ents = &entries[layer.entries.clone()];
                 let p = |k: usize| &params[ents[k].range.clone()];
-                let mut g = split_tensors(grads, ents);
+                let mut g = split_grads(grads, ents);
                 for (k, g) in g.iter_mut().enumerate() {
                     if low_rank.get(layer.entries.start + k) == Some(&true) {
                         *g = None;
@@ -597,17 +597,14 @@ impl Model {
                             let (can_hh, can_ih) = lstm::inline_updates_possible(dims, d == 1, masks[l].as_deref(), cache, dx.is_some());
                             let planned = |e: usize| low_rank.get(e) == Some(&true);
                             let (inline_ih, inline_hh) = (can_ih && planned(e0), can_hh && planned(e0 + 1));
-                            let [w_ih, w_hh, b_ih, b_hh]: [&mut [f32]; 4] = split_tensors(params, &entries[e0..e0 + 4])
-                                .into_iter()
-                                .map(|t| t.expect("an LSTM direction has four tensors"))
-                                .collect::<Vec<_>>()
-                                .try_into()
-                                .expect("an LSTM direction has four tensors");
+                            let (w_ih, rest) = params[entries[e0].range.start..entries[e0 + 3].range.end].split_at_mut(entries[e0].range.len());
+                            let (w_hh, rest) = rest.split_at_mut(entries[e0 + 1].range.len());
+                            let (b_ih, b_hh) = rest.split_at(entries[e0 + 2].range.len());
                             let (mut update_ih, mut update_hh) = (None, None);
                             if inline_ih || inline_hh {
                                 let opt = &mut compiled.as_mut().expect("low-rank gradients need a compiled model").optimizer;
                                 let rule = *inline_step.get_or_insert_with(|| opt.begin_step());
-                                let [u_ih, u_hh]: [_; 2] = opt.tensor_updates(rule, &[entries[e0].range.clone(), entries[e0 + 1].range.clone()]).try_into().ok().expect("two tensor updates");
+                                let [u_ih, u_hh] = opt.tensor_updates(rule, [entries[e0].range.clone(), entries[e0 + 1].range.clone()]);
                                 (update_ih, update_hh) = (inline_ih.then_some(u_ih), inline_hh.then_some(u_hh));
                                 updated_inline[e0] = inline_ih;
                                 updated_inline[e0 + 1] = inline_hh;
@@ -621,7 +618,7 @@ impl Model {
                                 Some(u) => (&[], Some((w_hh, u))),
                                 None => (&*w_hh, None),
                             };
-                            let lp = lstm::LstmParams { w_ih, w_hh, b_ih: &*b_ih, b_hh: &*b_hh };
+                            let lp = lstm::LstmParams { w_ih, w_hh, b_ih, b_hh };
                             let (a, rest) = g[4 * d..4 * d + 4].split_at_mut(1);
                             let (b_, rest) = rest.split_at_mut(1);
                             let (c_, d_) = rest.split_at_mut(1);
@@ -1172,8 +1169,8 @@ fn zeroed(len: usize) -> Result<Vec<f32>> {
     Ok(v)
 }
 
-/// Mutable views of consecutive tensors of an arena (parameters or gradients).
-fn split_tensors<'a>(grads: &'a mut [f32], ents: &[ParamEntry]) -> Vec<Option<&'a mut [f32]>> {
+/// Mutable views of one layer's gradient tensors (which are contiguous in the arena).
+fn split_grads<'a>(grads: &'a mut [f32], ents: &[ParamEntry]) -> Vec<Option<&'a mut [f32]>> {
     let Some(first) = ents.first() else {
         return Vec::new();
     };

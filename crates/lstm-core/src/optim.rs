@@ -78,19 +78,17 @@ impl Optimizer {
 
     /// The updates of the tensors at `ranges` (disjoint, in arena order) for a step begun with
     /// [`Optimizer::begin_step`], each with its share of the optimizer state.
-    pub fn tensor_updates(&mut self, step: StepRule, ranges: &[Range<usize>]) -> Vec<TensorUpdate<'_>> {
+    pub fn tensor_updates<const N: usize>(&mut self, step: StepRule, ranges: [Range<usize>; N]) -> [TensorUpdate<'_>; N] {
         let (mut s1, mut s2, mut offset) = (&mut self.s1[..], &mut self.s2[..], 0);
-        let mut out = Vec::with_capacity(ranges.len());
-        for r in ranges {
+        ranges.map(|r| {
             assert!(r.start >= offset, "tensor ranges overlap or are out of order");
             let (_, rest1) = std::mem::take(&mut s1).split_at_mut(r.start - offset);
             let (_, rest2) = std::mem::take(&mut s2).split_at_mut(r.start - offset);
             let (a, rest1) = rest1.split_at_mut(r.len());
             let (b, rest2) = rest2.split_at_mut(r.len());
             (s1, s2, offset) = (rest1, rest2, r.end);
-            out.push(TensorUpdate { rule: step.0, s1: a, s2: b });
-        }
-        out
+            TensorUpdate { rule: step.0, s1: a, s2: b }
+        })
     }
 
     /// Ends a step begun with [`Optimizer::begin_step`]: updates every tensor not marked
