@@ -721,7 +721,7 @@ pub fn lstm_backward(
     }
 
     if let Some(dx) = dx.filter(|_| !fuse_dx) {
-        if cache.in_mask.is_empty() && hg == 1 {
+        if cache.in_mask.is_empty() {
             match inline_ih.take() {
                 Some((w, update)) => {
                     let grad = LowRankGrad { k: rows, n: i, g: dgates, ldg: g4, x: xin, ldx: i };
