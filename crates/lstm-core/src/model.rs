@@ -32,10 +32,17 @@ pub struct Stats {
 enum LayerState {
     Embedding,
     Lstm(Vec<lstm::LstmCache>),
-    Dense { z: Vec<f32>, skip_activation_backward: bool },
-    Dropout { mask: Vec<f32> },
+    Dense {
+        z: Vec<f32>,
+        skip_activation_backward: bool,
+    },
+    Dropout {
+        mask: Vec<f32>,
+    },
     /// `argmax` `[B,F]`: the step each maximum came from (max pooling only).
-    Pooling { argmax: Vec<u32> },
+    Pooling {
+        argmax: Vec<u32>,
+    },
 }
 
 struct Layer {
@@ -485,7 +492,13 @@ impl Model {
                                 (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE)
                             };
                             set_mask(&mut cache.in_mask, training, c.dropout, CounterKey::new(seed, rng::stream(l, s_in), step), copies * shape.b * shape.f);
-                            set_mask(&mut cache.rec_mask, training, c.recurrent_dropout, CounterKey::new(seed, rng::stream(l, s_rec), step), copies * shape.b * h);
+                            set_mask(
+                                &mut cache.rec_mask,
+                                training,
+                                c.recurrent_dropout,
+                                CounterKey::new(seed, rng::stream(l, s_rec), step),
+                                copies * shape.b * h,
+                            );
                             let lp = lstm::LstmParams { w_ih: p(4 * d), w_hh: p(4 * d + 1), b_ih: p(4 * d + 2), b_hh: p(4 * d + 3) };
                             if final_only {
                                 lstm::lstm_forward_final(dims, d == 1, x, in_mask, lp, cache, out, h * dirs, d * h);
@@ -543,7 +556,25 @@ impl Model {
 
     /// Backward through every layer; `dacts[last]` already holds dL/d(output). Accumulates into `grads`.
     fn backward(&mut self) {
-        let Model { layers, entries, params, grads, acts, dacts, shapes, masks, batch, pool, compute_input_grad, input_grad, low_rank, compiled, inline_step, updated_inline, .. } = self;
+        let Model {
+            layers,
+            entries,
+            params,
+            grads,
+            acts,
+            dacts,
+            shapes,
+            masks,
+            batch,
+            pool,
+            compute_input_grad,
+            input_grad,
+            low_rank,
+            compiled,
+            inline_step,
+            updated_inline,
+            ..
+        } = self;
         updated_inline.clear();
         updated_inline.resize(entries.len(), false);
         let need_x_grad = *compute_input_grad && !batch.floats.is_empty();

@@ -200,7 +200,8 @@ impl TensorUpdate<'_> {
             assert!(i0 * n + rows.len() <= len);
             // SAFETY: the kernel hands each run of rows of W to one call only, so the state rows at the same
             // offsets are disjoint between calls; they lie inside this tensor's state (asserted above).
-            let (a, b) = unsafe { (std::slice::from_raw_parts_mut(s1.0.add(i0 * n), rows.len()), std::slice::from_raw_parts_mut(s2.0.add(i0 * n), rows.len())) };
+            let (a, b) =
+                unsafe { (std::slice::from_raw_parts_mut(s1.0.add(i0 * n), rows.len()), std::slice::from_raw_parts_mut(s2.0.add(i0 * n), rows.len())) };
             low_rank_task(&rule, grad, i0, rows, a, b);
         };
         par_gemm_a_b_then(m, w.len() / n, n, a, lda, w, beta, c, ldc, &after);

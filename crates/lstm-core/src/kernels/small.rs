@@ -335,7 +335,19 @@ pub fn par_gemm_a_b_then(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b:
 
 /// The split by runs of rows of B behind [`par_gemm_a_b`] and [`par_gemm_a_b_then`]; bounds checked by them.
 #[allow(clippy::too_many_arguments)]
-fn a_b_by_runs(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: SendPtr, ldb: usize, beta: f32, c: &mut [f32], ldc: usize, after: Option<&RunHandoff<'_>>) {
+fn a_b_by_runs(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    lda: usize,
+    b: SendPtr,
+    ldb: usize,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+    after: Option<&RunHandoff<'_>>,
+) {
     let parts = k.div_ceil(TERMS_PER_PART);
     let cp = SendPtr(c.as_mut_ptr());
     // Taken out of the thread's slot for the call (a nested call would find it empty and use a new one).

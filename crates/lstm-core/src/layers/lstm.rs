@@ -608,72 +608,72 @@ pub fn lstm_backward(
         }
         // W_hh as read by this phase's products (none in the last phase of an inline update).
         let w_hh: &[f32] = inline_hh.as_ref().map_or(p.w_hh, |(w, _)| &**w);
-    dgates
-        .par_chunks_mut(nb * t * g4)
-        .zip(carry_dh.par_chunks_mut(nb * h))
-        .zip(carry_dc.par_chunks_mut(nb * h))
-        .zip(step_out.par_chunks_mut(nb * hg * nc))
-        .zip(dx_blocks.par_iter_mut())
-        .enumerate()
-        .for_each(|(blk, ((((dgates, carry_dh), carry_dc), step_out), dx_blk))| {
-            let b0 = blk * nb;
-            let bn = carry_dh.len() / h;
-            for s in steps.clone().rev() {
-                let tt = if reverse { t - 1 - s } else { s };
-                let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
-                for bi in 0..bn {
-                    let bg = b0 + bi;
-                    let masked = mask.is_some_and(|m| m[bg * t + tt] == 0);
-                    let dh = &mut carry_dh[bi * h..(bi + 1) * h];
-                    // The output's gradient joins the one flowing back from the next step.
-                    let from_output = match dout {
-                        OutputGrad::Sequence { dy, features, offset, zero_masked } if !(zero_masked && masked) => {
-                            Some(&dy[(bg * t + tt) * features + offset..][..h])
+        dgates
+            .par_chunks_mut(nb * t * g4)
+            .zip(carry_dh.par_chunks_mut(nb * h))
+            .zip(carry_dc.par_chunks_mut(nb * h))
+            .zip(step_out.par_chunks_mut(nb * hg * nc))
+            .zip(dx_blocks.par_iter_mut())
+            .enumerate()
+            .for_each(|(blk, ((((dgates, carry_dh), carry_dc), step_out), dx_blk))| {
+                let b0 = blk * nb;
+                let bn = carry_dh.len() / h;
+                for s in steps.clone().rev() {
+                    let tt = if reverse { t - 1 - s } else { s };
+                    let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
+                    for bi in 0..bn {
+                        let bg = b0 + bi;
+                        let masked = mask.is_some_and(|m| m[bg * t + tt] == 0);
+                        let dh = &mut carry_dh[bi * h..(bi + 1) * h];
+                        // The output's gradient joins the one flowing back from the next step.
+                        let from_output = match dout {
+                            OutputGrad::Sequence { dy, features, offset, zero_masked } if !(zero_masked && masked) => {
+                                Some(&dy[(bg * t + tt) * features + offset..][..h])
+                            }
+                            OutputGrad::Last { dy, features, offset } if s == t - 1 => Some(&dy[bg * features + offset..][..h]),
+                            _ => None,
+                        };
+                        if let Some(g) = from_output {
+                            dh.iter_mut().zip(g).for_each(|(d, g)| *d += g);
                         }
-                        OutputGrad::Last { dy, features, offset } if s == t - 1 => Some(&dy[bg * features + offset..][..h]),
-                        _ => None,
-                    };
-                    if let Some(g) = from_output {
-                        dh.iter_mut().zip(g).for_each(|(d, g)| *d += g);
+                        let row = (bi * t + tt) * g4;
+                        let drow = &mut dgates[row..row + g4];
+                        if masked {
+                            // The step copied h and c forward: their gradients pass straight through.
+                            drow.fill(0.0);
+                            continue;
+                        }
+                        let grow = &gates[(b0 * t) * g4 + row..][..g4];
+                        let c = &cs[(bg * t + tt) * h..][..h];
+                        let c_prev = if s > 0 { &cs[(bg * t + tp) * h..][..h] } else { &zeros[..] };
+                        lstm_cell_backward(h, grow, c_prev, c, dh, &mut carry_dc[bi * h..(bi + 1) * h], drow);
+                        dh.fill(0.0);
                     }
-                    let row = (bi * t + tt) * g4;
-                    let drow = &mut dgates[row..row + g4];
-                    if masked {
-                        // The step copied h and c forward: their gradients pass straight through.
-                        drow.fill(0.0);
+                    if (s == 0 && !fuse_dx) || (s == 1 && fuse_hh) {
                         continue;
                     }
-                    let grow = &gates[(b0 * t) * g4 + row..][..g4];
-                    let c = &cs[(bg * t + tt) * h..][..h];
-                    let c_prev = if s > 0 { &cs[(bg * t + tp) * h..][..h] } else { &zeros[..] };
-                    lstm_cell_backward(h, grow, c_prev, c, dh, &mut carry_dc[bi * h..(bi + 1) * h], drow);
-                    dh.fill(0.0);
-                }
-                if (s == 0 && !fuse_dx) || (s == 1 && fuse_hh) {
-                    continue;
-                }
-                // [dh_rec | dx_t] = dgates_t · [W_hh | W_ih]   (dx_t only when fused), a product per gate with per-gate
-                // masks
-                for g in 0..hg {
-                    let w = Mat::new(&w_hh[g * kg * h..], Strides::rows(h));
-                    let pw = packed_w.map(|pw| &pw[g]);
-                    step_product(pw, small_batch, bn, kg, nc, &dgates[tt * g4 + g * kg..], t * g4, w, 0.0, &mut step_out[g * nc..], hg * nc);
-                }
-                for bi in 0..bn {
+                    // [dh_rec | dx_t] = dgates_t · [W_hh | W_ih]   (dx_t only when fused), a product per gate with per-gate
+                    // masks
                     for g in 0..hg {
-                        let out = &step_out[(bi * hg + g) * nc..][..nc];
-                        if s > 0 {
-                            // dh_{t-1} += dh_rec ⊙ recurrent mask
-                            add_masked(&mut carry_dh[bi * h..(bi + 1) * h], &out[..h], gate_mask_row(rec_mask, b0 + bi, hg, g, h));
-                        }
-                        if fuse_dx {
-                            // dx_t += dx_t of the product ⊙ input mask
-                            add_masked(&mut dx_blk[(bi * t + tt) * i..][..i], &out[h..], gate_mask_row(in_mask, b0 + bi, xg, g, i));
+                        let w = Mat::new(&w_hh[g * kg * h..], Strides::rows(h));
+                        let pw = packed_w.map(|pw| &pw[g]);
+                        step_product(pw, small_batch, bn, kg, nc, &dgates[tt * g4 + g * kg..], t * g4, w, 0.0, &mut step_out[g * nc..], hg * nc);
+                    }
+                    for bi in 0..bn {
+                        for g in 0..hg {
+                            let out = &step_out[(bi * hg + g) * nc..][..nc];
+                            if s > 0 {
+                                // dh_{t-1} += dh_rec ⊙ recurrent mask
+                                add_masked(&mut carry_dh[bi * h..(bi + 1) * h], &out[..h], gate_mask_row(rec_mask, b0 + bi, hg, g, h));
+                            }
+                            if fuse_dx {
+                                // dx_t += dx_t of the product ⊙ input mask
+                                add_masked(&mut dx_blk[(bi * t + tt) * i..][..i], &out[h..], gate_mask_row(in_mask, b0 + bi, xg, g, i));
+                            }
                         }
                     }
                 }
-            }
-        });
+            });
     }
 
     // Weight gradients over all B·T rows at once (gate by gate with per-gate masks: each gate's rows come from its
@@ -692,7 +692,9 @@ pub fn lstm_backward(
             weight_grads_packed(rows, g4, dgates, g4, &[(i, x_copy(0)), (h, h_copy(0)), (1, ONES)], dw);
         } else {
             // A gate per task: each gate's copies of x and h_prev are packed by one thread only.
-            dw.par_chunks_mut(kg * n).enumerate().for_each(|(g, dw)| weight_grads_rows(rows, &dgates[g * kg..], g4, &[(i, x_copy(g)), (h, h_copy(g)), (1, ONES)], dw));
+            dw.par_chunks_mut(kg * n)
+                .enumerate()
+                .for_each(|(g, dw)| weight_grads_rows(rows, &dgates[g * kg..], g4, &[(i, x_copy(g)), (h, h_copy(g)), (1, ONES)], dw));
         }
         for (g, row) in dw.chunks_exact(n).enumerate() {
             if let Some(dw_ih) = grads.dw_ih.as_deref_mut() {
