@@ -1,23 +1,20 @@
 //! Per-gate dropout masks (Keras 3's LSTM cell with recurrent dropout): each gate reads x_t and h_{t-1} through its
 //! own masks. The fast forward (gate-by-gate products, packed kernel for batches above 4) is checked against a
-//! plain scalar LSTM written from the equations, with masks that differ between gates; a model with recurrent
-//! dropout must draw four masks per sample.
+//! plain scalar LSTM written from the equations, with masks that differ between gates, and the same run with gate
+//! 0's masks shared must differ from it (so the check can fail).
 
 use lstm_core::layers::lstm::{lstm_forward, LstmCache, LstmDims, LstmParams};
 
-struct Lcg(u64);
-impl Lcg {
-    fn unit(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.unit() * scale).collect()
-    }
-    /// An inverted-dropout mask: 0 or 1/(1-rate), about `rate` of it 0.
-    fn mask(&mut self, n: usize, rate: f32) -> Vec<f32> {
-        (0..n).map(|_| if (self.unit() + 1.0) / 2.0 < rate { 0.0 } else { 1.0 / (1.0 - rate) }).collect()
-    }
+mod common;
+use common::Lcg;
+
+fn vec(r: &mut Lcg, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| r.unit() * scale).collect()
+}
+
+/// An inverted-dropout mask: 0 or 1/(1-rate), about `rate` of it 0.
+fn mask(r: &mut Lcg, n: usize, rate: f32) -> Vec<f32> {
+    (0..n).map(|_| if (r.unit() + 1.0) / 2.0 < rate { 0.0 } else { 1.0 / (1.0 - rate) }).collect()
 }
 
 fn sigmoid(z: f64) -> f64 {
@@ -56,10 +53,10 @@ fn reference(d: LstmDims, x: &[f32], p: &LstmParams, in_mask: &[f32], rec_mask: 
 fn check(b: usize, t: usize, i: usize, h: usize, seed: u64) {
     let d = LstmDims { b, t, i, h };
     let r = &mut Lcg(seed);
-    let (w_ih, w_hh, b_ih, b_hh) = (r.vec(4 * h * i, 0.4), r.vec(4 * h * h, 0.4), r.vec(4 * h, 0.2), r.vec(4 * h, 0.2));
+    let (w_ih, w_hh, b_ih, b_hh) = (vec(r, 4 * h * i, 0.4), vec(r, 4 * h * h, 0.4), vec(r, 4 * h, 0.2), vec(r, 4 * h, 0.2));
     let p = LstmParams { w_ih: &w_ih, w_hh: &w_hh, b_ih: &b_ih, b_hh: &b_hh };
-    let x = r.vec(b * t * i, 1.0);
-    let (in_mask, rec_mask) = (r.mask(b * 4 * i, 0.3), r.mask(b * 4 * h, 0.3));
+    let x = vec(r, b * t * i, 1.0);
+    let (in_mask, rec_mask) = (mask(r, b * 4 * i, 0.3), mask(r, b * 4 * h, 0.3));
     // The gates' masks must differ, or the test could not tell per-gate from shared.
     assert_ne!(in_mask[..i], in_mask[i..2 * i]);
     assert_ne!(rec_mask[..h], rec_mask[3 * h..4 * h]);
