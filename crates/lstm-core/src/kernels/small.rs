@@ -51,7 +51,7 @@ dispatch!(
 /// `dst[j] += Σ_i s[i]·rows(i)[c0 + j]` for i in order, four rows per pass so `dst` is loaded and stored once per
 /// four rows.
 #[inline(always)]
-pub(crate) fn combine_rows<M: MulAdd>(s: impl Fn(usize) -> f32, rows: impl Fn(usize) -> *const f32, k: usize, dst: &mut [f32]) {
+fn combine_rows<M: MulAdd>(s: impl Fn(usize) -> f32, rows: impl Fn(usize) -> *const f32, k: usize, dst: &mut [f32]) {
     let len = dst.len();
     let mut i = 0;
     while i + 4 <= k {
