@@ -8,7 +8,7 @@ use crate::init;
 use crate::kernels::gemm::SMALL;
 use crate::layers::{dense, dropout, embedding, lstm, pooling};
 use crate::loss::{loss_forward_backward, TargetRef};
-use crate::optim::{GradSource, LowRankGrad, Optimizer, StepRule};
+use crate::optim::{GradSource, LowRankGrad, Optimizer, StepRule, TensorUpdate};
 use crate::rng::{self, CounterKey};
 use std::ops::Range;
 
@@ -640,15 +640,8 @@ impl Model {
                                 updated_inline[e0] = inline_ih;
                                 updated_inline[e0 + 1] = inline_hh;
                             }
-                            // A weight updated inline is read through its update (`lstm::InlineUpdates`), not `lp`.
-                            let (w_ih, inline_w_ih): (&[f32], _) = match update_ih {
-                                Some(u) => (&[], Some((w_ih, u))),
-                                None => (&*w_ih, None),
-                            };
-                            let (w_hh, inline_w_hh): (&[f32], _) = match update_hh {
-                                Some(u) => (&[], Some((w_hh, u))),
-                                None => (&*w_hh, None),
-                            };
+                            let (w_ih, inline_w_ih) = read_or_update(w_ih, update_ih);
+                            let (w_hh, inline_w_hh) = read_or_update(w_hh, update_hh);
                             let lp = lstm::LstmParams { w_ih, w_hh, b_ih, b_hh };
                             let (a, rest) = g[4 * d..4 * d + 4].split_at_mut(1);
                             let (b_, rest) = rest.split_at_mut(1);
@@ -1186,6 +1179,15 @@ fn plan(configs: &[LayerConfig], in_features: usize) -> Result<(Vec<EntryPlan>, 
 /// The number of steps a pooling layer at index `l` reads (the plan made sure its input is a sequence).
 fn pooled_steps(l: usize, shape: ActShape) -> Result<usize> {
     shape.t.ok_or_else(|| LstmError::shape(format!("input of layer {l} (global pooling)"), "[batch, timesteps, features]", shape.dims()))
+}
+
+/// A weight updated inline is read through its update (`lstm::InlineUpdates`), and the plain parameters
+/// (`lstm::LstmParams`) get an empty slice in its place; otherwise they read it.
+fn read_or_update<'a>(w: &'a mut [f32], update: Option<TensorUpdate<'a>>) -> (&'a [f32], Option<lstm::InlineWeight<'a>>) {
+    match update {
+        Some(u) => (&[], Some((w, u))),
+        None => (w, None),
+    }
 }
 
 fn not_compiled() -> LstmError {

@@ -56,10 +56,13 @@ pub struct LstmGrads<'a> {
 /// not read the weight again (`optim::TensorUpdate`). Which ones are possible: [`inline_updates_possible`].
 pub struct InlineUpdates<'a> {
     /// W_hh `[4H,H]` and its update, done in the product at step 1, where its gradient is complete (h₋₁ = 0).
-    pub w_hh: Option<(&'a mut [f32], TensorUpdate<'a>)>,
+    pub w_hh: Option<InlineWeight<'a>>,
     /// W_ih `[4H,I]` and its update, done in the product for dx.
-    pub w_ih: Option<(&'a mut [f32], TensorUpdate<'a>)>,
+    pub w_ih: Option<InlineWeight<'a>>,
 }
+
+/// A weight and the update backward applies to it.
+pub type InlineWeight<'a> = (&'a mut [f32], TensorUpdate<'a>);
 
 /// Whether backward can update (W_hh, W_ih) itself ([`InlineUpdates`]), given that their gradients are left
 /// low-rank: W_hh for a single forward sequence of at least two steps with no mask, no dropout and no initial
