@@ -124,6 +124,12 @@ impl NativeModel {
         }
     }
 
+    /// A dataset added with `addDataset`.
+    fn dataset(&self, id: u32) -> Result<Arc<Dataset>> {
+        let ds = self.shared.datasets.lock().unwrap_or_else(|p| p.into_inner()).get(&id).cloned();
+        ds.ok_or_else(|| from_core(lstm_core::LstmError::InvalidArgument(format!("no dataset {id}"))))
+    }
+
     /// Runs `job` on the model's worker thread and returns a promise of its result.
     fn spawn<'env, T, F>(&self, env: &'env Env, job: F) -> Result<Object<'env>>
     where
@@ -269,37 +275,19 @@ impl NativeModel {
             Some(f) => Some(f.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()?),
             None => None,
         };
-        let ds = self.shared.datasets.lock().unwrap_or_else(|p| p.into_inner()).get(&dataset).cloned();
-        let ds = ds.ok_or_else(|| from_core(lstm_core::LstmError::InvalidArgument(format!("no dataset {dataset}"))))?;
-        if batch_size == 0 {
-            return Err(from_core(lstm_core::LstmError::InvalidArgument("batchSize must be at least 1, got 0".into())));
-        }
-        if order.iter().any(|&i| i >= ds.x.view().shape()[0]) {
-            return Err(from_core(lstm_core::LstmError::InvalidArgument("batch order names a row outside the dataset".into())));
-        }
+        let ds = self.dataset(dataset)?;
         self.shared.stop.store(false, Ordering::SeqCst);
         self.spawn(env, move |shared| {
-            let mut model = lock(shared);
-            let (x, y) = (ds.x.view(), ds.y.view());
-            let bs = batch_size as usize;
-            let mut out = Vec::with_capacity(2 * num_batches as usize);
-            for k in 0..num_batches as usize {
-                if shared.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let start = (first_batch as usize + k) * bs;
-                if start >= order.len() {
-                    break;
-                }
-                let rows = &order[start..(start + bs).min(order.len())];
-                let s = model.train_rows(&x, &y, rows).map_err(from_core)?;
-                out.push(s.loss);
-                out.push(s.accuracy);
+            let on_batch = |k: usize, s: lstm_core::Stats| {
                 if let Some(p) = &progress {
                     p.call(BatchProgress { batch: k as u32, loss: s.loss, accuracy: s.accuracy }, ThreadsafeFunctionCallMode::NonBlocking);
                 }
-            }
-            Ok(Float64Array::new(out))
+            };
+            let (x, y) = (ds.x.view(), ds.y.view());
+            let stats = lock(shared)
+                .train_batches(&x, &y, &order, batch_size as usize, first_batch as usize, num_batches as usize, &shared.stop, on_batch)
+                .map_err(from_core)?;
+            Ok(Float64Array::new(stats.iter().flat_map(|s| [s.loss, s.accuracy]).collect()))
         })
     }
 
@@ -312,12 +300,8 @@ impl NativeModel {
     /// Mean loss and accuracy over a dataset added with `addDataset`.
     #[napi(ts_return_type = "Promise<EvalResult>")]
     pub fn evaluate_dataset<'env>(&self, env: &'env Env, dataset: u32, batch_size: u32) -> Result<Object<'env>> {
-        let ds = self.shared.datasets.lock().unwrap_or_else(|p| p.into_inner()).get(&dataset).cloned();
-        let ds = ds.ok_or_else(|| from_core(lstm_core::LstmError::InvalidArgument(format!("no dataset {dataset}"))))?;
+        let ds = self.dataset(dataset)?;
         self.spawn(env, move |shared| {
-            if batch_size == 0 {
-                return Err(from_core(lstm_core::LstmError::InvalidArgument("batchSize must be at least 1, got 0".into())));
-            }
             let s = lock(shared).evaluate_checked(&ds.x.view(), &ds.y.view(), batch_size as usize).map_err(from_core)?;
             Ok(EvalResult { loss: s.loss, accuracy: s.accuracy })
         })
@@ -381,29 +365,9 @@ impl NativeModel {
     /// Replaces the named weights; checks every one before changing any.
     #[napi(catch_unwind)]
     pub fn set_weights(&self, weights: Vec<NamedTensor>) -> Result<()> {
-        let mut m = self.try_model()?;
         let staged: Vec<(String, Vec<usize>, Vec<f32>)> =
             weights.into_iter().map(|w| (w.name, w.shape.iter().map(|&d| d as usize).collect(), w.data.to_vec())).collect();
-        for (name, shape, data) in &staged {
-            let (cur, cur_shape) = m.get_weight(name).ok_or_else(|| {
-                from_core(lstm_core::LstmError::InvalidArgument(format!(
-                    "no weight named {name:?}; this model has {:?}",
-                    m.entries().iter().map(|e| e.name.as_str()).collect::<Vec<_>>()
-                )))
-            })?;
-            if cur_shape != shape.as_slice() || cur.len() != data.len() {
-                return Err(from_core(lstm_core::LstmError::ShapeMismatch {
-                    what: format!("weight {name}"),
-                    expected: format!("{cur_shape:?}"),
-                    got: format!("{shape:?} ({} values)", data.len()),
-                }));
-            }
-            lstm_core::model::check_finite(name, data, shape).map_err(from_core)?;
-        }
-        for (name, shape, data) in staged {
-            m.set_weight(&name, &shape, &data).map_err(from_core)?;
-        }
-        Ok(())
+        self.try_model()?.set_weights(&staged).map_err(from_core)
     }
 
     /// Writes the model atomically (temporary file + rename) on the worker thread.

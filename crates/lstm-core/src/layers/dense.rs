@@ -1,8 +1,12 @@
 //! Dense: x `[N,in]` → y `[N,U]` = act(x·Wᵀ + b), with W `[U,in]` as PyTorch. A 3-D input is flattened to N = B·T.
 
-use crate::config::Activation;
+use super::{checked_mul, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec};
+use crate::config::{Activation, DenseConfig};
+use crate::error::Result;
 use crate::kernels::act::{exp_fast, sigmoid_fast, tanh_fast};
 use crate::kernels::gemm::{par_col_sums_add, par_gemm, Mat, Strides};
+use crate::model::ActShape;
+use crate::optim::LowRankGrad;
 use rayon::prelude::*;
 
 /// Writes the pre-activation `z` and the activation `y`.
@@ -61,5 +65,67 @@ pub fn dense_backward(n: usize, inp: usize, units: usize, w: &[f32], x: &[f32], 
     if let Some(dx) = dx {
         // dx[N,in] = dz[N,U] · W[U,in]
         par_gemm(n, units, inp, 1.0, Mat::new(dz, Strides::rows(units)), Mat::new(w, Strides::rows(inp)), 0.0, dx, Strides::rows(inp));
+    }
+}
+
+/// The dense layer: `weight` `[units, in]` and `bias` `[units]`. Keeps the pre-activation for backward and the loss.
+pub struct Dense {
+    units: usize,
+    activation: Activation,
+    /// Pre-activation `[N,U]` of the last forward pass.
+    z: Vec<f32>,
+    /// The loss already gave dL/dz (softmax or sigmoid with cross-entropy), so backward skips the activation.
+    grad_is_wrt_logits: bool,
+}
+
+pub fn build(c: &DenseConfig, index: usize, input: FeatureShape) -> Result<Built> {
+    checked_mul(index, c.units, input.f)?;
+    Ok(Built {
+        layer: Box::new(Dense { units: c.units, activation: c.activation, z: Vec::new(), grad_is_wrt_logits: false }),
+        params: vec![
+            ParamSpec { name: "weight".into(), shape: vec![c.units, input.f], init: c.kernel_initializer.clone() },
+            ParamSpec { name: "bias".into(), shape: vec![c.units], init: c.bias_initializer.clone() },
+        ],
+        output: FeatureShape { f: c.units, ..input },
+    })
+}
+
+impl Layer for Dense {
+    fn forward(&mut self, fw: Forward<'_>, out: &mut Vec<f32>) -> Result<(ActShape, MaskOut)> {
+        let shape = ActShape { f: self.units, ..fw.shape };
+        let rows = shape.b * shape.t.unwrap_or(1);
+        self.z.resize(shape.len(), 0.0);
+        out.resize(shape.len(), 0.0);
+        dense_forward(rows, fw.shape.f, self.units, self.activation, fw.params.get(0), fw.params.get(1), fw.x, &mut self.z, out);
+        Ok((shape, MaskOut::Keep))
+    }
+
+    fn backward(&mut self, bw: Backward<'_>) {
+        let Backward { x, shape, y, dy, dx, params, ranges, mut grads, .. } = bw;
+        if !self.grad_is_wrt_logits {
+            activation_backward(self.activation, self.units, y, dy);
+        }
+        let rows = shape.b * shape.t.unwrap_or(1);
+        let (w, b) = grads.split_at_mut(1);
+        let db = b[0].as_deref_mut().expect("a dense bias gradient is stored");
+        dense_backward(rows, shape.f, self.units, &params[ranges[0].clone()], x, dy, w[0].as_deref_mut(), db, dx);
+    }
+
+    fn low_rank_candidates(&self) -> Vec<usize> {
+        vec![0]
+    }
+
+    fn low_rank_grads<'a>(&'a self, x: &'a [f32], shape: ActShape, dy: &'a [f32], grads: &mut [Option<LowRankGrad<'a>>]) {
+        // dW = dzᵀ·x; backward left dz in dy.
+        let (k, i) = (shape.b * shape.t.unwrap_or(1), shape.f);
+        grads[0] = Some(LowRankGrad { k, n: i, g: dy, ldg: self.units, x, ldx: i });
+    }
+
+    fn logits(&self) -> Option<(Activation, &[f32])> {
+        Some((self.activation, &self.z))
+    }
+
+    fn set_grad_is_wrt_logits(&mut self, yes: bool) {
+        self.grad_is_wrt_logits = yes;
     }
 }

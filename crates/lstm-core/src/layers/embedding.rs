@@ -1,5 +1,10 @@
 //! Embedding: token ids `[N]` (N = B·T) → vectors `[N,D]`.
 
+use super::{checked_mul, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec};
+use crate::config::EmbeddingConfig;
+use crate::error::Result;
+use crate::model::ActShape;
+
 /// y[n] = weight[ids[n]]. `ids` were range-checked by the model.
 pub fn embedding_forward(d: usize, weight: &[f32], ids: &[i32], y: &mut [f32]) {
     for (n, &id) in ids.iter().enumerate() {
@@ -15,5 +20,36 @@ pub fn embedding_backward(d: usize, ids: &[i32], dy: &[f32], dweight: &mut [f32]
         for (w, g) in dweight[id * d..(id + 1) * d].iter_mut().zip(&dy[n * d..(n + 1) * d]) {
             *w += *g;
         }
+    }
+}
+
+/// The embedding layer: its one tensor `weight` `[inputDim, outputDim]`; it starts the mask with `maskZero`.
+pub struct Embedding {
+    config: EmbeddingConfig,
+}
+
+pub fn build(c: &EmbeddingConfig, index: usize, input: FeatureShape) -> Result<Built> {
+    let _ = input;
+    checked_mul(index, c.input_dim, c.output_dim)?;
+    Ok(Built {
+        layer: Box::new(Embedding { config: c.clone() }),
+        params: vec![ParamSpec { name: "weight".into(), shape: vec![c.input_dim, c.output_dim], init: c.embeddings_initializer.clone() }],
+        output: FeatureShape { f: c.output_dim, seq: true },
+    })
+}
+
+impl Layer for Embedding {
+    fn forward(&mut self, fw: Forward<'_>, out: &mut Vec<f32>) -> Result<(ActShape, MaskOut)> {
+        let d = self.config.output_dim;
+        let shape = ActShape { f: d, ..fw.shape };
+        out.resize(shape.len(), 0.0);
+        embedding_forward(d, fw.params.get(0), fw.tokens, out);
+        let mask = if self.config.mask_zero { MaskOut::New(fw.tokens.iter().map(|&id| (id != 0) as u8).collect()) } else { MaskOut::Drop };
+        Ok((shape, mask))
+    }
+
+    fn backward(&mut self, mut bw: Backward<'_>) {
+        let dweight = bw.grads[0].as_deref_mut().expect("an embedding's gradient is stored");
+        embedding_backward(self.config.output_dim, bw.tokens, bw.dy, dweight);
     }
 }

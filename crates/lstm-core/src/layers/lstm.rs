@@ -16,13 +16,19 @@
 //! `[B,4,H]` (Keras 3's LSTM cell then runs its per-gate `implementation=1`), and reads its own masked copy of x_t
 //! and h_{t-1}: the products then run gate by gate.
 
+use super::{checked_mul, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
+use crate::config::LstmConfig;
+use crate::error::{LstmError, Result};
 use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
 use crate::kernels::gemm::{gemm, par_col_sums_add, par_gemm, Mat, Strides, SMALL};
 use crate::kernels::packed::{self, gemm_packed, gemm_packed_at, gemm_packed_batch_bias, PackedB};
 use crate::kernels::SendPtr;
+use crate::model::ActShape;
 use crate::optim::{LowRankGrad, TensorUpdate};
+use crate::rng::{self, CounterKey};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::ops::Range;
 
 #[derive(Clone, Copy, Debug)]
 pub struct LstmDims {
@@ -750,4 +756,250 @@ pub fn lstm_backward(
         }
     }
     assert!(inline_hh.is_none() && inline_ih.is_none(), "an inline weight update was not applied");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The layer
+
+/// The LSTM layer, one or two directions: per direction `weight_ih` `[4H,I]`, `weight_hh` `[4H,H]`, `bias_ih` and
+/// `bias_hh` `[4H]` (`_reverse` names for the second), PyTorch's layout.
+pub struct Lstm {
+    config: LstmConfig,
+    index: usize,
+    /// One cache per direction.
+    caches: Vec<LstmCache>,
+}
+
+pub fn build(c: &LstmConfig, index: usize, input: FeatureShape) -> Result<Built> {
+    if !input.seq {
+        return Err(LstmError::InvalidConfig(format!("layer {index} (lstm) needs a sequence input [B, T, F], but the layer before it outputs [B, F]")));
+    }
+    let h = c.units;
+    let g4 = checked_mul(index, h, 4)?;
+    let dirs = if c.bidirectional { 2 } else { 1 };
+    let mut params = Vec::with_capacity(4 * dirs);
+    for d in 0..dirs {
+        let sfx = if d == 1 { "_reverse" } else { "" };
+        params.push(ParamSpec { name: format!("weight_ih{sfx}"), shape: vec![g4, input.f], init: c.kernel_initializer.clone() });
+        params.push(ParamSpec { name: format!("weight_hh{sfx}"), shape: vec![g4, h], init: c.recurrent_initializer.clone() });
+        params.push(ParamSpec { name: format!("bias_ih{sfx}"), shape: vec![g4], init: c.bias_initializer.clone() });
+        params.push(ParamSpec { name: format!("bias_hh{sfx}"), shape: vec![g4], init: c.bias_initializer.clone() });
+    }
+    let f = checked_mul(index, h, dirs)?;
+    let caches = (0..dirs).map(|_| LstmCache::default()).collect();
+    Ok(Built { layer: Box::new(Lstm { config: c.clone(), index, caches }), params, output: FeatureShape { f, seq: c.return_sequences } })
+}
+
+pub fn output_shape(c: &LstmConfig, input: ActShape) -> ActShape {
+    ActShape { b: input.b, t: if c.return_sequences { input.t } else { None }, f: c.units * if c.bidirectional { 2 } else { 1 } }
+}
+
+/// Whether an LSTM draws its dropout masks per gate in training: with recurrent dropout, as Keras 3 (whose cell then
+/// runs its `implementation=1`, four input and four recurrent masks); otherwise the gates share one input mask.
+fn per_gate_masks(c: &LstmConfig) -> bool {
+    c.recurrent_dropout > 0.0
+}
+
+/// Draws a dropout mask of `len` multipliers into `mask` in training when `rate` > 0, else empties it.
+fn set_mask(mask: &mut Vec<f32>, training: bool, rate: f32, key: CounterKey, len: usize) {
+    if training && rate > 0.0 {
+        mask.resize(len, 0.0);
+        key.dropout_mask(rate, mask);
+    } else {
+        mask.clear();
+    }
+}
+
+/// Copies the LSTM's states into its output: the whole sequence or the final state, directions concatenated.
+/// In a bidirectional layer that returns sequences, masked steps output zeros (Keras).
+fn assemble_output(b: usize, t: usize, h: usize, seq: bool, caches: &[LstmCache], mask: Option<&[u8]>, out: &mut [f32]) {
+    let dirs = caches.len();
+    let f = h * dirs;
+    for (d, cache) in caches.iter().enumerate() {
+        for bi in 0..b {
+            if seq {
+                for tt in 0..t {
+                    let dst = &mut out[(bi * t + tt) * f + d * h..][..h];
+                    if dirs == 2 && mask.is_some_and(|m| m[bi * t + tt] == 0) {
+                        dst.fill(0.0);
+                    } else {
+                        dst.copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
+                    }
+                }
+            } else {
+                // The final state: after t = T-1 forward, after t = 0 reversed.
+                let tt = if d == 0 { t - 1 } else { 0 };
+                out[bi * f + d * h..][..h].copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
+            }
+        }
+    }
+}
+
+/// A weight updated inline is read through its update ([`InlineUpdates`]), and the plain parameters
+/// ([`LstmParams`]) get an empty slice in its place; otherwise they read it.
+fn read_or_update<'a>(w: &'a mut [f32], update: Option<TensorUpdate<'a>>) -> (&'a [f32], Option<InlineWeight<'a>>) {
+    match update {
+        Some(u) => (&[], Some((w, u))),
+        None => (w, None),
+    }
+}
+
+impl Layer for Lstm {
+    fn forward(&mut self, fw: Forward<'_>, out: &mut Vec<f32>) -> Result<(ActShape, MaskOut)> {
+        let c = &self.config;
+        let shape = fw.shape;
+        let t = steps(self.index, "lstm", shape)?;
+        let h = c.units;
+        let dims = LstmDims { b: shape.b, t, i: shape.f, h };
+        let dirs = self.caches.len();
+        let out_shape = output_shape(c, shape);
+        out.resize(out_shape.len(), 0.0);
+        // Inference of the final state only: nothing kept for backward, the gates stay in L2.
+        let final_only = !fw.training && !c.return_sequences && final_only_available(shape.b) && self.caches.iter().all(|c| c.init_h.is_empty());
+        // With recurrent dropout Keras draws the masks per gate: 4 copies each.
+        let copies = if per_gate_masks(c) { 4 } else { 1 };
+        for (d, cache) in self.caches.iter_mut().enumerate() {
+            let (s_in, s_rec) = if d == 0 {
+                (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT)
+            } else {
+                (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE)
+            };
+            let key = |stream| CounterKey::new(fw.seed, rng::stream(self.index, stream), fw.step);
+            set_mask(&mut cache.in_mask, fw.training, c.dropout, key(s_in), copies * shape.b * shape.f);
+            set_mask(&mut cache.rec_mask, fw.training, c.recurrent_dropout, key(s_rec), copies * shape.b * h);
+            let p = |k: usize| fw.params.get(4 * d + k);
+            let lp = LstmParams { w_ih: p(0), w_hh: p(1), b_ih: p(2), b_hh: p(3) };
+            if final_only {
+                lstm_forward_final(dims, d == 1, fw.x, fw.mask, lp, cache, out, h * dirs, d * h);
+            } else {
+                lstm_forward(dims, d == 1, fw.x, fw.mask, lp, cache);
+            }
+        }
+        if !final_only {
+            assemble_output(shape.b, t, h, c.return_sequences, &self.caches, fw.mask, out);
+        }
+        Ok((out_shape, if c.return_sequences { MaskOut::Keep } else { MaskOut::Drop }))
+    }
+
+    fn backward(&mut self, bw: Backward<'_>) {
+        let Backward { x, shape, mask, dy, mut dx, params, ranges, mut grads, mut inline, .. } = bw;
+        let h = self.config.units;
+        let dims = LstmDims { b: shape.b, t: shape.t.unwrap_or(0), i: shape.f, h };
+        let dirs = self.caches.len();
+        if let Some(dx) = dx.as_deref_mut() {
+            dx.fill(0.0);
+        }
+        // The layer's tensors are contiguous in arena order: each direction's four follow each other.
+        let base = ranges[0].start;
+        let mut rest_params = &mut params[base..ranges[4 * dirs - 1].end];
+        let mut rest_grads = &mut grads[..];
+        for (d, cache) in self.caches.iter_mut().enumerate() {
+            let dout = if self.config.return_sequences {
+                OutputGrad::Sequence { dy, features: h * dirs, offset: d * h, zero_masked: dirs == 2 }
+            } else {
+                OutputGrad::Last { dy, features: h * dirs, offset: d * h }
+            };
+            let r = &ranges[4 * d..4 * d + 4];
+            let (w_ih, tail) = std::mem::take(&mut rest_params).split_at_mut(r[0].len());
+            let (w_hh, tail) = tail.split_at_mut(r[1].len());
+            let (b_ih, tail) = tail.split_at_mut(r[2].len());
+            let (b_hh, tail) = tail.split_at_mut(r[3].len());
+            rest_params = tail;
+            // W_ih and W_hh whose gradients are left low-rank are updated by backward itself where it can (their
+            // last product), so the update does not read them again.
+            let (can_hh, can_ih) = inline_updates_possible(dims, d == 1, mask, cache, dx.is_some());
+            let (inline_ih, inline_hh) = (can_ih && inline.planned(4 * d), can_hh && inline.planned(4 * d + 1));
+            let (mut update_ih, mut update_hh) = (None, None);
+            if inline_ih || inline_hh {
+                inline.updated[4 * d] = inline_ih;
+                inline.updated[4 * d + 1] = inline_hh;
+                let [u_ih, u_hh] = inline.take([4 * d, 4 * d + 1]);
+                (update_ih, update_hh) = (inline_ih.then_some(u_ih), inline_hh.then_some(u_hh));
+            }
+            let (w_ih, inline_w_ih) = read_or_update(w_ih, update_ih);
+            let (w_hh, inline_w_hh) = read_or_update(w_hh, update_hh);
+            let lp = LstmParams { w_ih, w_hh, b_ih, b_hh };
+            let (g, tail) = std::mem::take(&mut rest_grads).split_at_mut(4);
+            rest_grads = tail;
+            let [dw_ih, dw_hh, db_ih, db_hh] = g else { unreachable!("four tensors per direction") };
+            let lg = LstmGrads {
+                dw_ih: dw_ih.as_deref_mut(),
+                dw_hh: dw_hh.as_deref_mut(),
+                db_ih: db_ih.as_deref_mut().expect("an LSTM bias gradient is stored"),
+                db_hh: db_hh.as_deref_mut().expect("an LSTM bias gradient is stored"),
+            };
+            let updates = InlineUpdates { w_hh: inline_w_hh, w_ih: inline_w_ih };
+            lstm_backward(dims, d == 1, x, mask, lp, cache, dout, lg, dx.as_deref_mut(), Some(updates));
+        }
+    }
+
+    fn low_rank_candidates(&self) -> Vec<usize> {
+        // Per-gate masks give each gate's rows their own factors: those gradients are formed in backward.
+        if per_gate_masks(&self.config) {
+            return Vec::new();
+        }
+        (0..self.caches.len()).flat_map(|d| [4 * d, 4 * d + 1]).collect()
+    }
+
+    fn low_rank_grads<'a>(&'a self, x: &'a [f32], shape: ActShape, _dy: &'a [f32], grads: &mut [Option<LowRankGrad<'a>>]) {
+        let (k, i) = (shape.b * shape.t.unwrap_or(1), shape.f);
+        let (h, g4) = (self.config.units, 4 * self.config.units);
+        for (d, cache) in self.caches.iter().enumerate() {
+            // dW_ih = dgatesᵀ·x (after the input mask), dW_hh = dgatesᵀ·hprev, over the k rows.
+            let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm };
+            grads[4 * d] = Some(LowRankGrad { k, n: i, g: &cache.dgates, ldg: g4, x: xin, ldx: i });
+            grads[4 * d + 1] = Some(LowRankGrad { k, n: h, g: &cache.dgates, ldg: g4, x: &cache.hprev, ldx: h });
+        }
+    }
+
+    fn after_init(&self, params: &mut [f32], ranges: &[Range<usize>]) {
+        // Keras's unit_forget_bias: the forget gate starts at 1; PyTorch keeps it in bias_ih's f-block.
+        if self.config.unit_forget_bias {
+            let h = self.config.units;
+            for d in 0..self.caches.len() {
+                let start = ranges[4 * d + 2].start;
+                params[start + h..start + 2 * h].fill(1.0);
+            }
+        }
+    }
+
+    fn is_recurrent(&self) -> bool {
+        true
+    }
+
+    fn stateful_unsupported(&self) -> Option<String> {
+        self.config.bidirectional.then(|| "predictStep cannot carry state through a bidirectional LSTM (its backward pass needs the whole sequence)".into())
+    }
+
+    fn set_initial_state(&mut self, b: usize, state: Option<&RecurrentState>) {
+        let n = b * self.config.units;
+        let cache = &mut self.caches[0];
+        match state {
+            Some(s) if s.len() == 2 && s[0].len() == n => {
+                cache.init_h.clone_from(&s[0]);
+                cache.init_c.clone_from(&s[1]);
+            }
+            _ => {
+                cache.init_h = vec![0.0; n];
+                cache.init_c = vec![0.0; n];
+            }
+        }
+    }
+
+    fn take_final_state(&mut self, b: usize, t: usize, ok: bool) -> Option<RecurrentState> {
+        let hu = self.config.units;
+        let cache = &mut self.caches[0];
+        let mut h = vec![0.0; b * hu];
+        let mut cs = vec![0.0; b * hu];
+        if ok {
+            for bi in 0..b {
+                let row = (bi * t + t - 1) * hu;
+                h[bi * hu..(bi + 1) * hu].copy_from_slice(&cache.h[row..row + hu]);
+                cs[bi * hu..(bi + 1) * hu].copy_from_slice(&cache.c[row..row + hu]);
+            }
+        }
+        cache.init_h.clear();
+        cache.init_c.clear();
+        Some(vec![h, cs])
+    }
 }

@@ -1,6 +1,11 @@
 //! Global pooling over time: x `[B,T,F]` → y `[B,F]`, as Keras's GlobalAveragePooling1D and GlobalMaxPooling1D.
 //! Pooling every step's output lets a classifier read the whole review rather than only the LSTM's last state.
 
+use super::{steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut};
+use crate::config::LayerConfig;
+use crate::error::{LstmError, Result};
+use crate::model::ActShape;
+
 /// y[b] = the mean of x[b, t] over the steps the mask keeps (all steps without a mask), as Keras. A sequence whose
 /// steps are all masked gives zeros, where Keras would divide by zero.
 pub fn global_average_pooling_forward(b: usize, t: usize, f: usize, x: &[f32], mask: Option<&[u8]>, y: &mut [f32]) {
@@ -68,6 +73,56 @@ pub fn global_max_pooling_backward(b: usize, t: usize, f: usize, argmax: &[u32],
         for j in 0..f {
             let tt = argmax[bi * f + j] as usize;
             dx[(bi * t + tt) * f + j] = dy[bi * f + j];
+        }
+    }
+}
+
+/// Which global pooling a [`GlobalPooling`] layer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    Average,
+    Max,
+}
+
+/// Global average or max pooling over time; max pooling keeps `argmax` `[B,F]`, the step each maximum came from.
+pub struct GlobalPooling {
+    pool: Pool,
+    index: usize,
+    argmax: Vec<u32>,
+}
+
+pub fn build(pool: Pool, config: &LayerConfig, index: usize, input: FeatureShape) -> Result<Built> {
+    if !input.seq {
+        return Err(LstmError::InvalidConfig(format!(
+            "layer {index} ({}) pools over time and needs a sequence input [B, T, F], but the layer before it outputs [B, F]; give the LSTM returnSequences: true",
+            config.kind()
+        )));
+    }
+    Ok(Built { layer: Box::new(GlobalPooling { pool, index, argmax: Vec::new() }), params: Vec::new(), output: FeatureShape { f: input.f, seq: false } })
+}
+
+impl Layer for GlobalPooling {
+    fn forward(&mut self, fw: Forward<'_>, out: &mut Vec<f32>) -> Result<(ActShape, MaskOut)> {
+        let shape = fw.shape;
+        let t = steps(self.index, "global pooling", shape)?;
+        let out_shape = ActShape { t: None, ..shape };
+        out.resize(out_shape.len(), 0.0);
+        match self.pool {
+            Pool::Average => global_average_pooling_forward(shape.b, t, shape.f, fw.x, fw.mask, out),
+            Pool::Max => {
+                self.argmax.resize(out_shape.len(), 0);
+                global_max_pooling_forward(shape.b, t, shape.f, fw.x, &mut self.argmax, out);
+            }
+        }
+        Ok((out_shape, MaskOut::Drop))
+    }
+
+    fn backward(&mut self, bw: Backward<'_>) {
+        let Some(dx) = bw.dx else { return };
+        let (b, t, f) = (bw.shape.b, bw.shape.t.unwrap_or(0), bw.shape.f);
+        match self.pool {
+            Pool::Average => global_average_pooling_backward(b, t, f, bw.mask, bw.dy, dx),
+            Pool::Max => global_max_pooling_backward(b, t, f, &self.argmax, bw.dy, dx),
         }
     }
 }
