@@ -1,6 +1,18 @@
 //! lstm-core: LSTM, Embedding, Dense, Dropout and global pooling layers with explicit forward and backward passes,
 //! losses, optimizers and a sequential model over one flat parameter arena, multithreaded on SIMD sgemm.
 //! Pure Rust: the Node binding lives in `lstm-node`.
+//!
+//! # Map
+//! - [`config`]: the model, layer, loss and optimizer configurations (JSON, camelCase, documented defaults).
+//! - [`layers`]: one file per layer kind, each with its `*_forward` / `*_backward` kernels and a type implementing
+//!   [`layers::Layer`]; [`layers::build`] is the registry of kinds.
+//! - [`model`]: [`Model`] orchestrates the arena, the layer sequence, masks, the loss and the optimizer; its
+//!   submodules hold the plan (layers and arena layout), the data checks, the batch-1 low-rank and inline updates
+//!   (`fused`), stateful inference and the batch loop.
+//! - [`loss`], [`optim`]: losses with their gradients, and the optimizers as passes over the arena.
+//! - [`kernels`]: GEMM (matrixmultiply, and packed AVX-512 kernels), small-batch kernels, activations and the cell.
+//! - [`init`], [`rng`]: initializers, and the seeded and counter-based random streams (dropout masks).
+//! - [`io`]: safetensors save and load; [`data`]: the caller's data and the gathered batch; [`error`]: typed errors.
 
 pub mod config;
 pub mod data;

@@ -47,7 +47,13 @@ fn a_set_stop_flag_runs_no_batch() {
     assert_eq!(m.params(), &before[..]);
     // Set from the progress callback, it stops the loop after that batch.
     stop.store(false, Ordering::SeqCst);
-    let stats = m.train_batches(&xd, &yd, &(0..10).collect::<Vec<_>>(), 2, 0, 5, &stop, |k, _| if k == 1 { stop.store(true, Ordering::SeqCst) }).unwrap();
+    let stats = m
+        .train_batches(&xd, &yd, &(0..10).collect::<Vec<_>>(), 2, 0, 5, &stop, |k, _| {
+            if k == 1 {
+                stop.store(true, Ordering::SeqCst)
+            }
+        })
+        .unwrap();
     assert_eq!(stats.len(), 2);
 }
 

@@ -203,21 +203,7 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
     }
     // Copies of x_t and h_{t-1} per step: 4 (one per gate) with per-gate masks, else 1.
     let (xg, hg) = (mask_copies(cache.in_mask.len(), b * i), mask_copies(cache.rec_mask.len(), b * h));
-    // Input dropout: the same mask at every step of a sequence.
-    let xin: &[f32] = if cache.in_mask.is_empty() {
-        x
-    } else {
-        let xm = sized(&mut cache.xm, b * t * xg * i);
-        for bi in 0..b {
-            let m = &cache.in_mask[bi * xg * i..(bi + 1) * xg * i];
-            for (dst, src) in xm[bi * t * xg * i..(bi + 1) * t * xg * i].chunks_exact_mut(xg * i).zip(x[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
-                for (dst, m) in dst.chunks_exact_mut(i).zip(m.chunks_exact(i)) {
-                    dst.iter_mut().zip(src).zip(m).for_each(|((d, s), m)| *d = s * m);
-                }
-            }
-        }
-        &cache.xm[..b * t * xg * i]
-    };
+    let xin = masked_input(dims, xg, x, &cache.in_mask, &mut cache.xm);
     let gates = sized(&mut cache.gates, b * t * g4);
     let cs = sized(&mut cache.c, b * t * h);
     let hs = sized(&mut cache.h, b * t * h);
@@ -336,6 +322,25 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                 }
             }
         });
+}
+
+/// The input as the products read it: `x` itself without input dropout, else `xm` `[B,T,xg,I]` = x ⊙ the sequence's
+/// mask, the same mask at every step (one copy per gate with per-gate masks).
+fn masked_input<'a>(dims: LstmDims, xg: usize, x: &'a [f32], in_mask: &[f32], xm: &'a mut Vec<f32>) -> &'a [f32] {
+    let LstmDims { b, t, i, .. } = dims;
+    if in_mask.is_empty() {
+        return x;
+    }
+    let xm = sized(xm, b * t * xg * i);
+    for bi in 0..b {
+        let m = &in_mask[bi * xg * i..(bi + 1) * xg * i];
+        for (dst, src) in xm[bi * t * xg * i..(bi + 1) * t * xg * i].chunks_exact_mut(xg * i).zip(x[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
+            for (dst, m) in dst.chunks_exact_mut(i).zip(m.chunks_exact(i)) {
+                dst.iter_mut().zip(src).zip(m).for_each(|((d, s), m)| *d = s * m);
+            }
+        }
+    }
+    xm
 }
 
 /// Samples run together by [`lstm_forward_final`], and the time steps whose input projection it computes at once:
@@ -685,11 +690,21 @@ pub fn lstm_backward(
             });
     }
 
-    // Weight gradients over all B·T rows at once (gate by gate with per-gate masks: each gate's rows come from its
-    // own copies of x and h_prev).
-    let dgates = &cache.dgates[..b * t * g4];
-    let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm[..b * t * xg * i] };
-    let rows = b * t;
+    weight_grads(dims, xg, hg, packed_path, x, cache, &mut grads);
+    if let Some(dx) = dx.filter(|_| !fuse_dx) {
+        input_grad(dims, xg, hg, p.w_ih, x, cache, inline_ih.take(), dx);
+    }
+    assert!(inline_hh.is_none() && inline_ih.is_none(), "an inline weight update was not applied");
+}
+
+/// The weight and bias gradients of one direction over all B·T rows at once, from the dgates backward left in
+/// `cache`: one packed product `dgatesᵀ·[x h_prev 1]`, or matrixmultiply products (gate by gate with per-gate masks,
+/// each gate's rows from its own copies of x and h_prev). `x` is the input before the dropout mask.
+fn weight_grads(dims: LstmDims, xg: usize, hg: usize, packed_path: bool, x: &[f32], cache: &mut LstmCache, grads: &mut LstmGrads) {
+    let LstmDims { b, t, i, h } = dims;
+    let (g4, kg, rows) = (4 * h, 4 * h / hg, b * t);
+    let xin: &[f32] = if cache.in_mask.is_empty() { x } else { &cache.xm[..rows * xg * i] };
+    let dgates = &cache.dgates[..rows * g4];
     let hprev = &cache.hprev[..rows * hg * h];
     let x_copy = |g: usize| Mat::new(&xin[if xg == 1 { 0 } else { g * i }..], Strides::rows(xg * i));
     let h_copy = |g: usize| Mat::new(&hprev[g * h..], Strides::rows(hg * h));
@@ -730,32 +745,39 @@ pub fn lstm_backward(
         grads.db_ih.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
         grads.db_hh.iter_mut().zip(&db).for_each(|(d, s)| *d += s);
     }
+}
 
-    if let Some(dx) = dx.filter(|_| !fuse_dx) {
-        if cache.in_mask.is_empty() {
-            match inline_ih.take() {
-                Some((w, update)) => {
-                    let grad = LowRankGrad { k: rows, n: i, g: dgates, ldg: g4, x: xin, ldx: i };
-                    update.product_then_update(rows, dgates, g4, w, grad, 1.0, dx, i);
-                }
-                None => par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i)),
+/// dL/dx `[B,T,I]` += dgates·W_ih over all rows, when the time loop did not fuse it: one product (with W_ih's inline
+/// update, `inline_ih`, when planned), or with input dropout Σ_g (dgates_g · W_ih_g) ⊙ gate g's input mask.
+#[allow(clippy::too_many_arguments)]
+fn input_grad(dims: LstmDims, xg: usize, hg: usize, w_ih: &[f32], x: &[f32], cache: &mut LstmCache, inline_ih: Option<InlineWeight>, dx: &mut [f32]) {
+    let LstmDims { b, t, i, h } = dims;
+    let (g4, kg, rows) = (4 * h, 4 * h / hg, b * t);
+    // Without input dropout the input is x itself: the low-rank gradient of W_ih is dgatesᵀ·x.
+    let xin = x;
+    let dgates = &cache.dgates[..rows * g4];
+    if cache.in_mask.is_empty() {
+        match inline_ih {
+            Some((w, update)) => {
+                let grad = LowRankGrad { k: rows, n: i, g: dgates, ldg: g4, x: xin, ldx: i };
+                update.product_then_update(rows, dgates, g4, w, grad, 1.0, dx, i);
             }
-        } else {
-            // dx = Σ_g (dgates_g · W_ih_g) ⊙ gate g's input mask (one product when the gates share the mask).
-            let dxm = sized(&mut cache.dxm, rows * i);
-            for g in 0..hg {
-                let (dg, w) = (Mat::new(&dgates[g * kg..], Strides::rows(g4)), Mat::new(&p.w_ih[g * kg * i..], Strides::rows(i)));
-                par_gemm(rows, kg, i, 1.0, dg, w, 0.0, dxm, Strides::rows(i));
-                for bi in 0..b {
-                    let m = gate_mask_row(&cache.in_mask, bi, xg, g, i);
-                    for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
-                        add_masked(d, s, m);
-                    }
+            None => par_gemm(rows, g4, i, 1.0, Mat::new(dgates, Strides::rows(g4)), Mat::new(w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i)),
+        }
+    } else {
+        // One product when the gates share the mask (hg = 1).
+        let dxm = sized(&mut cache.dxm, rows * i);
+        for g in 0..hg {
+            let (dg, w) = (Mat::new(&dgates[g * kg..], Strides::rows(g4)), Mat::new(&w_ih[g * kg * i..], Strides::rows(i)));
+            par_gemm(rows, kg, i, 1.0, dg, w, 0.0, dxm, Strides::rows(i));
+            for bi in 0..b {
+                let m = gate_mask_row(&cache.in_mask, bi, xg, g, i);
+                for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
+                    add_masked(d, s, m);
                 }
             }
         }
     }
-    assert!(inline_hh.is_none() && inline_ih.is_none(), "an inline weight update was not applied");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
