@@ -4,7 +4,8 @@
 //   `<!-- example: examples/NAME.mts -->` just above it (a path from the repository's root), and its text is that file's text exactly (the examples are
 //   type-checked and run from a fresh project by scripts/install-test.sh); every examples/*.mts is shown somewhere;
 // - every relative link (and image) in those files points to a file or folder that exists, and a `#fragment` to a
-//   heading of its target.
+//   heading of its target;
+// - docs/speed.svg is what bench/chart.mjs draws from bench/readme-figures.json (the README's figures).
 //   node scripts/docs-check.mjs           check, exit 1 on any problem
 //   node scripts/docs-check.mjs --write   copy each example file into its marked block first
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -134,10 +135,20 @@ export function checkLinks(root = ROOT) {
   return problems
 }
 
+/** Problems with the committed chart: docs/speed.svg must be speedSvg(bench/readme-figures.json); with `write`, redraws it. */
+export async function checkChart(root = ROOT, { write = false } = {}) {
+  const { speedSvg } = await import(join(root, 'bench', 'lib', 'report.mjs'))
+  const svg = speedSvg(JSON.parse(readFileSync(join(root, 'bench', 'readme-figures.json'), 'utf8')))
+  const path = join(root, 'docs', 'speed.svg')
+  if (write) writeFileSync(path, svg)
+  return existsSync(path) && readFileSync(path, 'utf8') === svg ? [] : ['docs/speed.svg is not what `node bench/chart.mjs bench/readme-figures.json docs/speed.svg` draws']
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const problems = [...checkExamples(ROOT, { write: process.argv.includes('--write') }), ...checkLinks(ROOT)]
+  const write = process.argv.includes('--write')
+  const problems = [...checkExamples(ROOT, { write }), ...checkLinks(ROOT), ...(await checkChart(ROOT, { write }))]
   for (const p of problems) console.error(p)
   const files = markdownFiles(ROOT)
-  console.log(`docs-check: ${files.length} Markdown files (${files.join(', ')}): ${problems.length ? `${problems.length} problem(s)` : 'examples and relative links OK'}`)
+  console.log(`docs-check: ${files.length} Markdown files (${files.join(', ')}): ${problems.length ? `${problems.length} problem(s)` : 'examples, relative links and chart OK'}`)
   process.exit(problems.length ? 1 : 0)
 }
