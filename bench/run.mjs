@@ -1,6 +1,6 @@
 // `npm run bench`: lstm-native against PyTorch and Keras/TensorFlow on the tutorial's two models, same machine, same
 // run, alternating. Prints a Markdown table of medians and ratios (figures, never pass/fail) and writes
-// bench/results/latest.{md,json} with every raw measurement. `npm run bench -- --help` lists the options.
+// bench/results/latest.{md,json} with every raw measurement, and latest.svg, a bar chart of the headline rows. `npm run bench -- --help` lists the options.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +9,7 @@ import { parseOptions, USAGE } from './lib/options.mjs'
 import { hasGnuTime } from './lib/proc.mjs'
 import { peerPython } from './lib/python.mjs'
 import { prepareImdb, quickArchive } from './lib/data.mjs'
-import { notes, table } from './lib/report.mjs'
+import { notes, speedSvg, table } from './lib/report.mjs'
 import * as workloads from './lib/workloads.mjs'
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
@@ -118,4 +118,6 @@ writeFileSync(join(benchDir, 'results/latest.md'), md)
 const json = JSON.stringify(results, null, 2)
 writeFileSync(join(benchDir, 'results/latest.json'), json)
 writeFileSync(join(benchDir, `results/${date.replace(/[:.]/g, '-')}.json`), json)
-console.log(`written: bench/results/latest.md, bench/results/latest.json (${results.totalSeconds.toFixed(0)} s in all)`)
+const svg = speedSvg(results)
+if (svg) writeFileSync(join(benchDir, 'results/latest.svg'), svg)
+console.log(`written: bench/results/latest.md, bench/results/latest.json${svg ? ', bench/results/latest.svg' : ''} (${results.totalSeconds.toFixed(0)} s in all)`)

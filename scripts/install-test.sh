@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real user path, end to end: pack lstm-native and its linux-x64-gnu platform package as npm would publish them,
 # install both into a fresh project with no Rust toolchain on PATH and npm offline, then type-check (strict) and run
-# a TypeScript program (test/fixtures/install-app/main.ts) that trains, saves, loads and predicts.
+# a TypeScript program (test/fixtures/install-app/main.ts) that trains, saves, loads and predicts, and every
+# examples/*.mts (the code shown in README.md and docs/).
 # Needs `npm run build` first (dist/ and lstm-native.linux-x64-gnu.node); .ci/run calls it after `npm test`.
 # Exits non-zero on any problem; keeps its work folder when it fails.
 set -euo pipefail
@@ -230,7 +231,64 @@ mv "$WORK/platform-moved-away" "$APP/node_modules/lstm-native-$TUPLE"
 [ "$MISSING" = NATIVE_BINDING_NOT_FOUND ] || fail "without lstm-native-$TUPLE the addon still loaded ($MISSING)"
 echo "without node_modules/lstm-native-$TUPLE: NATIVE_BINDING_NOT_FOUND, as expected"
 
-echo "== d. timings"
+echo "== d. the documentation's examples: examples/*.mts type-checked and compiled as the README says, then run"
+# Each TypeScript block of README.md and docs/ is one of these files verbatim (scripts/docs-check.mjs checks that).
+# They run in a folder of the same fresh project, which is their working folder: the IMDB examples read
+# 'aclImdb_v1.tar.gz' from there, so it holds an archive in the official layout (aclImdb/{train,test}/{pos,neg}):
+# the package's own 2,000-review sample, copied under the official name, which keeps the runs short without changing
+# a line of the examples. Only the number of steps or epochs the next-word examples take from their command line is
+# lowered here.
+EX="$APP/examples"
+mkdir -p "$EX"
+cp examples/*.mts "$EX/"
+cp "$APP/node_modules/lstm-native/data/imdb-sample.tar.gz" "$EX/aclImdb_v1.tar.gz"
+# (grep -c reads the whole listing: with -q, tar would be cut off early and pipefail would see it fail)
+for d in train/pos train/neg test/pos test/neg; do
+  [ "$(tar tzf "$EX/aclImdb_v1.tar.gz" | grep -c "^aclImdb/$d/[^/]*\.txt$")" -gt 0 ] || fail "the sample archive has no aclImdb/$d/*.txt"
+done
+cat >"$EX/tsconfig.json" <<'JSON'
+{
+  "compilerOptions": {
+    "target": "ES2022",
+    "module": "NodeNext",
+    "moduleResolution": "NodeNext",
+    "strict": true,
+    "skipLibCheck": false,
+    "noEmit": true,
+    "types": ["node"]
+  },
+  "include": ["*.mts"]
+}
+JSON
+EXAMPLES=$(cd "$EX" && ls *.mts)
+echo "examples: $(echo $EXAMPLES)"
+timed "tsc --noEmit examples/*.mts (strict)" clean bash -c 'cd "$1" && node "$2" --noEmit -p tsconfig.json' _ "$EX" "../$TSC" || fail "tsc found type errors in examples/"
+# The README's command: npx tsc --strict --module nodenext --target es2022 FILE.mts && node FILE.mjs
+# shellcheck disable=SC2086
+timed "npx tsc --strict ... examples/*.mts (README)" clean bash -c 'cd "$1" && shift && npx --no-install tsc --strict --module nodenext --target es2022 "$@"' _ "$EX" $EXAMPLES || fail "the README's tsc command failed on examples/"
+example_args() { # the command-line arguments each example is run with here
+  case "$1" in
+    words.mts) echo 2000 ;;       # training steps (the README's default: 50,000)
+    words-model.mts) echo 20 ;;   # epochs over the passage (default: 500, the article's 50,000 steps)
+    *) echo ;;
+  esac
+}
+for f in $EXAMPLES; do
+  js=${f%.mts}.mjs
+  [ -f "$EX/$js" ] || fail "tsc wrote no $js"
+  # shellcheck disable=SC2046
+  timed "node examples/$js $(example_args "$f")" \
+    clean bash -c 'cd "$1" && shift && LSTM_NATIVE_CACHE="$PWD/.cache" timeout 300 node "$@" >"$PWD/${1%.mjs}.log" 2>&1' _ "$EX" "$js" $(example_args "$f") \
+    || { cat "$EX/${js%.mjs}.log"; fail "examples/$f failed"; }
+  echo "-- examples/$f: last lines of its output"
+  tail -n 4 "$EX/${js%.mjs}.log" | sed 's/^/   /'
+done
+[ -s "$EX/imdb.safetensors" ] || fail "examples/imdb.mts wrote no imdb.safetensors"
+[ -s "$EX/words.safetensors" ] || fail "examples/words.mts wrote no words.safetensors"
+grep -q 'val_accuracy' "$EX/imdb.log" || fail "examples/imdb.mts printed no val_accuracy (the default progress output)"
+echo "examples: all $(echo $EXAMPLES | wc -w) type-checked (strict), compiled with the README's command and run"
+
+echo "== e. timings"
 for line in "${TIMINGS[@]}"; do echo "  $line"; done
 printf '  %-44s %7d ms\n' "total" "$(ms_since "$T_START")"
 [ "$OPTIONAL_DEPS" = yes ] || echo "install-test: NOTE: ran the FALLBACK install without optionalDependencies (see above)"

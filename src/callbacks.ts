@@ -11,22 +11,36 @@ export type Logs = Record<string, number>
 
 /** What `fit` tells callbacks before training. */
 export interface FitParams {
+  /** The epoch count `fit` was asked for. */
   epochs: number
   /** Batches per epoch. */
   steps: number
+  /** Training samples per epoch (after any validation split). */
   samples: number
+  /** Samples per batch. */
   batchSize: number
+  /** `fit`'s `verbose`: 0 silent, 1 progress bar. */
   verbose: number
 }
 
+/**
+ * A training callback: every hook is optional and may be async. While a hook runs, training is paused, so it may
+ * call the model's `save`, `getWeights`, `setWeights` and `setLearningRate`, or set `model.stopTraining = true`.
+ */
 export interface Callback {
   /** Called once before training with the model being trained. */
   setModel?(model: Sequential): void
+  /** Called once before training with the run's epochs, batch counts and verbosity. */
   setParams?(params: FitParams): void
+  /** Called before the first epoch. */
   onTrainBegin?(logs?: Logs): void | Promise<void>
+  /** Called at the start of each epoch (0-based). */
   onEpochBegin?(epoch: number, logs?: Logs): void | Promise<void>
+  /** Called after each batch (0-based within its epoch) with the epoch's running means so far. */
   onBatchEnd?(batch: number, logs?: Logs): void | Promise<void>
+  /** Called at the end of each epoch with its metrics, validation included. */
   onEpochEnd?(epoch: number, logs?: Logs): void | Promise<void>
+  /** Called after the last epoch (also when training stopped early). */
   onTrainEnd?(logs?: Logs): void | Promise<void>
   /**
    * Set when `onBatchEnd` only observes (a progress display): `fit` may then run many batches per native call and
@@ -37,18 +51,27 @@ export interface Callback {
 
 /** Per-epoch logs of a `fit` call, as Keras's History. */
 export class History {
+  /** The epochs run (0-based). */
   readonly epoch: number[] = []
+  /** Each metric's value per epoch: `loss`, `accuracy`, `val_loss`, `val_accuracy`, `lr`. */
   readonly history: Record<string, number[]> = {}
 
+  /** Appends one epoch's logs (called by `fit`). */
   record(epoch: number, logs: Logs): void {
     this.epoch.push(epoch)
     for (const [k, v] of Object.entries(logs)) (this.history[k] ??= []).push(v)
   }
 }
 
+/** Options of {@link progressBar}. */
 export interface ProgressBarOptions {
   /** Where to draw. Default `process.stdout`. */
-  stream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }
+  stream?: NodeJS.WritableStream & {
+    /** A terminal: redraw one line in place. Otherwise one line per epoch. */
+    isTTY?: boolean
+    /** The terminal's width. */
+    columns?: number
+  }
   /** Width of the `[=====]` bar. Default 30. */
   width?: number
   /** Minimum time between redraws on a terminal, in ms. Default 50. */
@@ -131,6 +154,7 @@ export class ProgressBar implements Callback {
   }
 }
 
+/** Whether a lower (`min`) or higher (`max`) metric is better; `auto` takes accuracy-like names as `max`. */
 export type Mode = 'auto' | 'min' | 'max'
 
 function isBetter(mode: Mode, monitor: string, current: number, best: number, minDelta: number): boolean {
@@ -146,6 +170,7 @@ function monitored(logs: Logs | undefined, monitor: string, who: string): number
   return v
 }
 
+/** Options of {@link earlyStopping}. */
 export interface EarlyStoppingOptions {
   /** Metric to watch. Default `'val_loss'`. */
   monitor?: string
@@ -161,14 +186,21 @@ export interface EarlyStoppingOptions {
 
 /** Keras's EarlyStopping. */
 export class EarlyStopping implements Callback {
+  /** The metric watched. */
   readonly monitor: string
+  /** Epochs without improvement before stopping. */
   readonly patience: number
+  /** Smallest change that counts as an improvement. */
   readonly minDelta: number
+  /** Whether lower or higher is better. */
   readonly mode: Mode
+  /** Whether the best epoch's weights are put back when stopping. */
   readonly restoreBestWeights: boolean
   /** The epoch (0-based) training stopped after, or -1. */
   stoppedEpoch = -1
+  /** The epoch (0-based) with the best value of the metric so far, or -1. */
   bestEpoch = -1
+  /** The best value of the metric so far (NaN before the first epoch). */
   best = Number.NaN
   private wait = 0
   private model?: Sequential
@@ -216,13 +248,15 @@ export class EarlyStopping implements Callback {
   }
 }
 
+/** Options of {@link modelCheckpoint}. */
 export interface ModelCheckpointOptions {
-  /** File to write; `{epoch}` is replaced by the 1-based epoch number. */
+  /** File to write; `{epoch}` is replaced by the 1-based epoch number, `{epoch:02d}` pads it to 2 digits. */
   path: string
   /** Metric deciding the best epoch. Default `'val_loss'`. */
   monitor?: string
   /** Only write when the monitored metric improves. Default `false`. */
   saveBestOnly?: boolean
+  /** Whether lower or higher is better. Default `auto`. */
   mode?: Mode
   /** Write only the weights, not the optimizer state. Default `false`. */
   saveWeightsOnly?: boolean
@@ -230,7 +264,11 @@ export interface ModelCheckpointOptions {
 
 /** Keras's ModelCheckpoint: saves the model after each epoch (or each better one). */
 export class ModelCheckpoint implements Callback {
-  readonly options: Required<Omit<ModelCheckpointOptions, 'mode'>> & { mode: Mode }
+  /** The options, defaults filled in. */
+  readonly options: Required<Omit<ModelCheckpointOptions, 'mode'>> & {
+    /** Whether lower or higher is better. */
+    mode: Mode
+  }
   private best = Number.NaN
   private model?: Sequential
 
@@ -245,8 +283,8 @@ export class ModelCheckpoint implements Callback {
 
   async onEpochEnd(epoch: number, logs?: Logs): Promise<void> {
     if (!this.model) return
-    // Fix: honour a Python-style width in `{epoch:02d}` (Keras's usual `weights.{epoch:02d}.safetensors`); the spec
-    // used to be matched and dropped, giving `weights.1` where Keras writes `weights.01`.
+    // A Python-style width in `{epoch:02d}` (Keras's usual `weights.{epoch:02d}.safetensors`) pads as Keras does:
+    // `weights.01`.
     const path = this.options.path.replace(/\{epoch(:[^}]*)?\}/g, (_all, spec?: string) => {
       const width = /^:(0?)(\d+)d$/.exec(spec ?? '')
       return width ? String(epoch + 1).padStart(Number(width[2]), width[1] ? '0' : ' ') : String(epoch + 1)
@@ -272,7 +310,9 @@ export class LearningRateScheduler implements Callback {
   private rate = Number.NaN
 
   constructor(
+    /** Gives the rate of an epoch (0-based) from the current rate. */
     readonly schedule: (epoch: number, learningRate: number) => number,
+    /** 1 prints each epoch's rate. */
     readonly verbose = 0,
   ) {
     if (typeof schedule !== 'function') throw new LstmError('INVALID_ARGUMENT', 'learningRateScheduler: schedule must be a function (epoch, learningRate) => number')

@@ -14,6 +14,7 @@ export type ErrorCode =
 
 /** The one error class of lstm-native: `code` is stable, `message` names the offending value. */
 export class LstmError extends Error {
+  /** What went wrong, stable across versions; see the error table in docs/api.md. */
   readonly code: ErrorCode
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)

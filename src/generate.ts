@@ -6,6 +6,7 @@ import { LstmError } from './errors.js'
 import type { Sequential } from './model.js'
 import { tensor } from './tensor.js'
 
+/** Options of {@link generate}. */
 export interface GenerateOptions {
   /** The words to start from (a string is split on whitespace). */
   prompt: string | string[]
@@ -19,6 +20,7 @@ export interface GenerateOptions {
 
 /** What a next-word model saves in its metadata so that `generate` needs nothing else. */
 export interface WordModelMetadata {
+  /** Marks a next-word model. */
   task: 'words'
   /** Word of each id, most frequent first. */
   vocabulary: string[]

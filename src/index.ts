@@ -20,8 +20,10 @@ export type {
   RmspropOptions,
   SgdOptions,
 } from './model.js'
+/** Layer factories: `layers.embedding`, `layers.lstm`, `layers.dense`, `layers.dropout`, global pooling. */
 export * as layers from './layers.js'
 export type { LayerSpec, EmbeddingConfig, LstmConfig, DenseConfig, DropoutConfig, GlobalPoolingConfig, Activation, Initializer, InputShape } from './layers.js'
+/** Training callbacks, as Keras's: progress bar, early stopping, checkpoints, learning-rate schedule. */
 export * as callbacks from './callbacks.js'
 export { History } from './callbacks.js'
 export type { Callback, Logs, FitParams } from './callbacks.js'
@@ -29,8 +31,10 @@ export { tensor, isTensor } from './tensor.js'
 export type { Tensor, TensorLike, DType } from './tensor.js'
 export { LstmError } from './errors.js'
 export type { ErrorCode } from './errors.js'
+/** Text helpers: reading words, vocabularies, Keras's Tokenizer and padSequences. */
 export * as text from './text.js'
 export { Tokenizer, padSequences } from './text.js'
+/** Datasets: `datasets.imdb`, the Large Movie Review Dataset. */
 export * as datasets from './datasets/index.js'
 export { generate, seededRandom } from './generate.js'
 export type { GenerateOptions, WordModelMetadata } from './generate.js'

@@ -23,19 +23,46 @@ export type InitializerName =
   | 'lecun_uniform'
   | 'random_normal'
   | 'random_uniform'
+/** How a weight starts: an initializer by name (with Keras's defaults), or one of the forms with parameters. */
 export type Initializer =
   | InitializerName
-  | { type: 'randomNormal' | 'random_normal'; mean?: number; stddev?: number }
-  | { type: 'randomUniform' | 'random_uniform'; minval?: number; maxval?: number }
-  | { type: 'orthogonal'; gain?: number }
-  | { type: 'constant'; value: number }
+  | {
+      /** Normal distribution. */
+      type: 'randomNormal' | 'random_normal'
+      /** Default 0. */
+      mean?: number
+      /** Default 0.05. */
+      stddev?: number
+    }
+  | {
+      /** Uniform distribution. */
+      type: 'randomUniform' | 'random_uniform'
+      /** Default -0.05. */
+      minval?: number
+      /** Default 0.05. */
+      maxval?: number
+    }
+  | {
+      /** A (semi-)orthogonal matrix. */
+      type: 'orthogonal'
+      /** Multiplies the matrix. Default 1. */
+      gain?: number
+    }
+  | {
+      /** Every element the same. */
+      type: 'constant'
+      /** The value. */
+      value: number
+    }
 
+/** The activation of a dense layer, applied to its output. */
 export type Activation = 'linear' | 'relu' | 'sigmoid' | 'tanh' | 'softmax'
 const ACTIVATIONS: readonly Activation[] = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax']
 
 /** `[timesteps, features]` (timesteps may be null: any length) or `[features]`. */
 export type InputShape = [number | null, number] | [number]
 
+/** Config of {@link embedding}. */
 export interface EmbeddingConfig {
   /** Vocabulary size: token ids must lie in `[0, inputDim)`. */
   inputDim: number
@@ -47,6 +74,7 @@ export interface EmbeddingConfig {
   embeddingsInitializer?: Initializer
 }
 
+/** Config of {@link lstm}. */
 export interface LstmConfig {
   /** Size of the hidden state. */
   units: number
@@ -70,7 +98,9 @@ export interface LstmConfig {
   inputShape?: InputShape
 }
 
+/** Config of {@link dense}. */
 export interface DenseConfig {
+  /** Output size. */
   units: number
   /** Default `linear`. */
   activation?: Activation
@@ -82,24 +112,49 @@ export interface DenseConfig {
   inputShape?: InputShape
 }
 
+/** Config of {@link dropout}. */
 export interface DropoutConfig {
   /** Fraction of the inputs dropped in training, in [0, 1). */
   rate: number
+  /** When this is the first layer: `[timesteps, features]` or `[features]`. */
   inputShape?: InputShape
 }
 
+/** Config of {@link globalAveragePooling1d} and {@link globalMaxPooling1d}. */
 export interface GlobalPoolingConfig {
   /** When this is the first layer: `[timesteps, features]`. */
   inputShape?: [number | null, number]
 }
 
+/**
+ * A layer as the factories return it: its `type` and its config. The Rust core builds the layers from these, and
+ * `save` writes them into the model file.
+ */
 export type LayerSpec =
-  | ({ type: 'embedding' } & EmbeddingConfig)
-  | ({ type: 'lstm' } & LstmConfig)
-  | ({ type: 'dense' } & DenseConfig)
-  | ({ type: 'dropout' } & DropoutConfig)
-  | ({ type: 'globalAveragePooling1d' } & GlobalPoolingConfig)
-  | ({ type: 'globalMaxPooling1d' } & GlobalPoolingConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'embedding'
+    } & EmbeddingConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'lstm'
+    } & LstmConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'dense'
+    } & DenseConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'dropout'
+    } & DropoutConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'globalAveragePooling1d'
+    } & GlobalPoolingConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'globalMaxPooling1d'
+    } & GlobalPoolingConfig)
 
 function bad(layer: string, message: string): never {
   throw new LstmError('INVALID_CONFIG', `${layer}: ${message}`)

@@ -10,6 +10,7 @@ import type { LayerSpec } from './layers.js'
 import { call, callAsync, native, type NativeModel } from './native/index.js'
 import { isTensor, type Tensor, type TensorLike, tensor } from './tensor.js'
 
+/** Options of `new Sequential(layers, options)`. */
 export interface SequentialOptions {
   /** Seeds the initializers, the dropout masks and the shuffling. Default 0. */
   seed?: number
@@ -19,6 +20,7 @@ export interface SequentialOptions {
   name?: string
 }
 
+/** The losses, by their camelCase or Keras snake_case names; `mse` is `meanSquaredError`. */
 export type LossName =
   | 'binaryCrossentropy'
   | 'sparseCategoricalCrossentropy'
@@ -29,7 +31,18 @@ export type LossName =
   | 'sparse_categorical_crossentropy'
   | 'categorical_crossentropy'
   | 'mean_squared_error'
-export type Loss = LossName | { type: LossName; fromLogits?: boolean }
+/**
+ * A loss by name, or as `{ type, fromLogits }`: with `fromLogits: true` the model's outputs are taken as logits
+ * (no sigmoid or softmax on the last layer), which is the numerically stable form.
+ */
+export type Loss =
+  | LossName
+  | {
+      /** The loss. */
+      type: LossName
+      /** The outputs are logits rather than probabilities. Default false. */
+      fromLogits?: boolean
+    }
 
 interface ClipOptions {
   /** Clip each gradient tensor to this L2 norm. */
@@ -39,30 +52,47 @@ interface ClipOptions {
 }
 /** Defaults: learningRate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7 (placed as PyTorch: p -= lr·m̂/(√v̂ + ε)). */
 export interface AdamOptions extends ClipOptions {
+  /** Adam. */
   type: 'adam'
+  /** Step size. Default 0.001. */
   learningRate?: number
+  /** Decay of the first-moment (mean) estimate. Default 0.9. */
   beta1?: number
+  /** Decay of the second-moment (uncentred variance) estimate. Default 0.999. */
   beta2?: number
+  /** Added to the denominator's square root. Default 1e-7. */
   epsilon?: number
 }
 /** Defaults: learningRate 0.001, rho 0.9, epsilon 1e-7, momentum 0. */
 export interface RmspropOptions extends ClipOptions {
+  /** RMSProp. */
   type: 'rmsprop'
+  /** Step size. Default 0.001. */
   learningRate?: number
+  /** Decay of the running mean of squared gradients. Default 0.9. */
   rho?: number
+  /** Added to the denominator's square root. Default 1e-7. */
   epsilon?: number
+  /** Momentum of the update. Default 0. */
   momentum?: number
 }
 /** Defaults: learningRate 0.01, momentum 0, nesterov false. */
 export interface SgdOptions extends ClipOptions {
+  /** Stochastic gradient descent. */
   type: 'sgd'
+  /** Step size. Default 0.01. */
   learningRate?: number
+  /** Momentum. Default 0. */
   momentum?: number
+  /** Nesterov momentum. Default false. */
   nesterov?: boolean
 }
+/** An optimizer by name (with its defaults), or with options. */
 export type Optimizer = 'adam' | 'rmsprop' | 'sgd' | AdamOptions | RmspropOptions | SgdOptions
 
+/** Options of {@link Sequential.compile}. */
 export interface CompileOptions {
+  /** The loss to minimise. */
   loss: Loss
   /** Default `'adam'`. */
   optimizer?: Optimizer
@@ -70,6 +100,7 @@ export interface CompileOptions {
   metrics?: string[]
 }
 
+/** Options of {@link Sequential.fit}. */
 export interface FitOptions {
   /** Default 1. */
   epochs?: number
@@ -77,11 +108,13 @@ export interface FitOptions {
   batchSize?: number
   /** Fraction of the samples (the last ones, before shuffling, as Keras) kept for validation. Default 0. */
   validationSplit?: number
+  /** `[x, y]` evaluated after each epoch (as `val_loss`, `val_accuracy`); takes the place of `validationSplit`. */
   validationData?: [TensorLike, TensorLike]
   /** Shuffle the training samples before each epoch. Default true. */
   shuffle?: boolean
   /** 0 silent, 1 progress bar. Default 1. */
   verbose?: 0 | 1
+  /** Hooks called during training; see {@link callbacks}. */
   callbacks?: Callback[]
   /** Stops training between batches; `fit` then rejects with an `AbortError` (code `ABORTED`). */
   signal?: AbortSignal
@@ -89,20 +122,26 @@ export interface FitOptions {
   initialEpoch?: number
 }
 
+/** Options of {@link Sequential.evaluate}. */
 export interface EvaluateOptions {
   /** Default 32. */
   batchSize?: number
 }
 
+/** Options of {@link Sequential.predict}. */
 export type PredictOptions = EvaluateOptions
 
+/** Options of {@link Sequential.save}. */
 export interface SaveOptions {
   /** Also save the optimizer state, to resume training. Default true (as Keras). */
   includeOptimizer?: boolean
 }
 
+/** What {@link Sequential.evaluate} and {@link Sequential.trainOnBatch} resolve to. */
 export interface EvaluateResult {
+  /** The mean loss. */
   loss: number
+  /** The accuracy, when the model was compiled with `metrics: ['accuracy']`. */
   accuracy?: number
 }
 
@@ -183,6 +222,7 @@ export class Sequential {
   stopTraining = false
   /** Anything JSON-serialisable saved with the model (a vocabulary, say) and restored by `Sequential.load`. */
   metadata: Record<string, unknown> = {}
+  /** The model's name, shown by `summary()`. */
   readonly name: string
   private readonly nativeModel: NativeModel
   private specs: LayerSpec[]
@@ -217,8 +257,8 @@ export class Sequential {
 
   /** Throws MODEL_BUSY for a call made while `fit` runs, unless it comes from one of fit's callbacks. */
   private assertIdle(what: string): void {
-    // Fix: also require the call to come from one of this model's callbacks (its async context), not merely to
-    // happen while a callback is paused at an await: outside calls made then used to slip through.
+    // A callback being paused at an await is not enough: the call must come from that callback's async context,
+    // or any outside call made meanwhile would slip through.
     if (this.training && !(this.hookDepth > 0 && callbackOf.getStore() === this)) {
       throw new LstmError('MODEL_BUSY', `${what}() was called while the model is training; wait for fit() to finish, or call it from a callback`)
     }
@@ -297,8 +337,8 @@ export class Sequential {
    */
   async fit(x: TensorLike, y: TensorLike, options: FitOptions = {}): Promise<History> {
     // The busy flag is set before the first await, so a call right after fit() sees it.
-    // Fix: fit is refused while training even from a callback; a nested fit used to run, reset stopTraining and
-    // clear the busy flag in its `finally` while the outer fit was still training.
+    // Refused even from a callback: a nested fit would reset stopTraining and clear the busy flag in its `finally`
+    // while the outer fit is still training.
     if (this.training) {
       throw new LstmError('MODEL_BUSY', 'fit() was called while the model is training (from a callback too); wait for the running fit() to finish')
     }
@@ -529,7 +569,7 @@ export class Sequential {
     this.assertIdle('setWeights')
     if (typeof weights !== 'object' || weights === null) throw new LstmError('INVALID_ARGUMENT', 'setWeights() takes a record of name → Tensor')
     const list = Object.entries(weights).map(([name, t]) => {
-      // Fix: a value that is not a Tensor (a plain array, undefined) used to escape as a bare TypeError.
+      // A value that is not a Tensor (a plain array, undefined) gets a typed error, not a bare TypeError.
       if (!isTensor(t) || !(t.data instanceof Float32Array || t.data instanceof Int32Array)) {
         throw new LstmError('INVALID_ARGUMENT', `setWeights(): weight ${name} must be a Tensor (tensor(new Float32Array(...), shape)), got ${Object.prototype.toString.call(t)}`)
       }

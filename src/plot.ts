@@ -30,6 +30,7 @@ function panel(title: string, series: [string, number[]][], x0: number, width: n
   )
 }
 
+/** Loss and accuracy per epoch (training and validation) as a standalone SVG chart, as `train imdb --plot` writes it. */
 export function historySvg(history: History): string {
   const h = history.history
   const pick = (names: string[]) => names.filter((n) => h[n]?.length).map((n) => [n, h[n]] as [string, number[]])

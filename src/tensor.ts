@@ -5,8 +5,11 @@ export type DType = 'int32' | 'float32'
 
 /** A dense row-major array: `data` is shared with the caller, never copied. */
 export interface Tensor {
+  /** The elements, row-major (the last axis varies fastest). */
   readonly data: Int32Array | Float32Array
+  /** Size of each axis; their product is `data.length`. */
   readonly shape: readonly number[]
+  /** `'int32'` for an `Int32Array`, `'float32'` for a `Float32Array`. */
   readonly dtype: DType
 }
 
@@ -41,6 +44,7 @@ export function tensor(data: Int32Array | Float32Array | number[], shape?: reado
   return Object.freeze({ data: typed, shape: Object.freeze([...dims]), dtype: typed instanceof Int32Array ? 'int32' : 'float32' })
 }
 
+/** Whether `v` is a Tensor (an object with `data`, `shape` and `dtype`), rather than nested arrays. */
 export function isTensor(v: unknown): v is Tensor {
   return typeof v === 'object' && v !== null && 'data' in v && 'shape' in v && 'dtype' in v
 }

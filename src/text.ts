@@ -23,7 +23,9 @@ export function readWords(path: string): string[] {
 
 /** A word <-> id mapping: `dictionary.get(word)` is the id, `reverseDictionary[id]` the word. */
 export interface Vocabulary {
+  /** Word → id. */
   dictionary: Map<string, number>
+  /** Id → word: the words, most frequent first. */
   reverseDictionary: string[]
 }
 
@@ -91,10 +93,15 @@ function filtersToPattern(filters: string): RegExp | null {
  * ```
  */
 export class Tokenizer {
+  /** Only words with an index below this are kept by `textsToSequences`; null keeps all. */
   readonly numWords: number | null
+  /** Characters removed from the texts before splitting. */
   readonly filters: string
+  /** Whether texts are lower-cased first. */
   readonly lower: boolean
+  /** Separator between words. */
   readonly split: string
+  /** Word standing for unknown words, or null to drop them. */
   readonly oovToken: string | null
   /** Occurrences of each word over all fitted texts, in order of first appearance. */
   readonly wordCounts = new Map<string, number>()

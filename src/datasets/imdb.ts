@@ -63,9 +63,13 @@ export interface ImdbLoadOptions {
 
 /** The dataset as sequences of word ids (pad them with `padSequences`) and labels (1 positive, 0 negative). */
 export interface ImdbData {
+  /** The training reviews, each a sequence of word ids. */
   xTrain: number[][]
+  /** Their labels: 1 positive, 0 negative. */
   yTrain: Float32Array
+  /** The test reviews, each a sequence of word ids. */
   xTest: number[][]
+  /** Their labels: 1 positive, 0 negative. */
   yTest: Float32Array
   /**
    * Every word of the training reviews -> the id it has in the sequences (most frequent = `indexFrom`), including
@@ -226,6 +230,7 @@ class ReviewTokenizer {
   }
 }
 
+/** A half of the dataset. */
 export type Split = 'train' | 'test'
 const SPLITS: readonly Split[] = ['train', 'test']
 const LABEL_FOLDERS = ['neg', 'pos'] as const
@@ -322,7 +327,9 @@ function checkComplete(builder: CorpusBuilder, source: string): void {
 
 /** One labelled review file of the dataset, as read from the archive or the folder. */
 export interface ReviewFile {
+  /** The half it belongs to. */
   split: Split
+  /** Its label's folder: `neg` or `pos`. */
   labelFolder: 'neg' | 'pos'
   /** "ID_RATING.txt" */
   fileName: string

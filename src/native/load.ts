@@ -4,12 +4,8 @@ import { dirname, join, resolve } from 'node:path'
 
 import { LstmError } from '../errors.js'
 
-/**
- * The addon's exports. `napi build --dts src/native/binding.d.ts` generates their types;
- * until that file is wired in here (`typeof import('./binding.js')`), callers name the type
- * they expect: `loadNative<typeof import('./binding.js')>()`.
- */
-export type NativeBinding = unknown
+/** The addon's exports, as `napi build --dts src/native/binding.d.ts` declares them. */
+export type NativeBinding = typeof import('./binding.js')
 
 /** The C library a Linux binary is linked against. */
 export type Libc = 'gnu' | 'musl'

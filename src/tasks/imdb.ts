@@ -15,6 +15,7 @@ import { historySvg } from '../plot.js'
 import { tensor } from '../tensor.js'
 import { padSequences } from '../text.js'
 
+/** Options of {@link trainImdb}; the defaults are the article's. */
 export interface TrainImdbOptions {
   /** The aclImdb archive or folder. Default: the bundled 2,000-review sample. */
   data?: string
@@ -58,26 +59,39 @@ export interface TrainImdbOptions {
   save?: string
   /** Write an SVG of loss and accuracy per epoch here. */
   plot?: string
+  /** Where the summary lines go (the sizes, the test accuracy). Default console.log. */
   log?: (line: string) => void
 }
 
+/** What {@link trainImdb} resolves to. */
 export interface TrainImdbResult {
+  /** The trained model, with its word index in `metadata`. */
   model: Sequential
+  /** Loss and accuracy per epoch. */
   history: History
+  /** Loss over the test reviews. */
   testLoss: number
+  /** Accuracy over the test reviews. */
   testAccuracy: number
   /** Wall time of the whole run: loading, training and the test pass. */
   seconds: number
+  /** Training reviews read (validation included). */
   trainSize: number
+  /** Test reviews read. */
   testSize: number
 }
 
 /** What a sentiment model saves so that `predictReview` can encode text like its training data. */
 export interface ImdbModelMetadata {
+  /** Marks a sentiment model. */
   task: 'imdb'
+  /** Tokens per review the model was trained on. */
   maxlen: number
+  /** Id put at the start of every review. */
   startChar: number
+  /** Id of words outside the vocabulary. */
   oovChar: number
+  /** Id of the most frequent word. */
   indexFrom: number
   /** Words with ids indexFrom, indexFrom+1, ... (the kept vocabulary, most frequent first). */
   words: string[]

@@ -13,6 +13,7 @@ import { bundledDataPath } from '../paths.js'
 import { tensor } from '../tensor.js'
 import { buildVocabulary, readWords } from '../text.js'
 
+/** Options of {@link trainWords}; the defaults are the article's. */
 export interface TrainWordsOptions {
   /** Text of space-separated tokens. Default: the bundled passage (data/meditations-5-20.txt). */
   corpus?: string
@@ -48,20 +49,31 @@ export interface TrainWordsOptions {
   save?: string
 }
 
+/** One progress report of {@link trainWords}: the means over the last `reportEvery` samples. */
 export interface WordsReport {
+  /** Samples trained so far. */
   iteration: number
+  /** Mean accuracy over the block of samples. */
   accuracy: number
+  /** Mean loss over the block of samples. */
   loss: number
+  /** Seconds since training started. */
   seconds: number
 }
 
+/** What {@link trainWords} resolves to. */
 export interface TrainWordsResult {
+  /** The trained model, with its vocabulary in `metadata`. */
   model: Sequential
+  /** One report per `reportEvery` samples. */
   reports: WordsReport[]
   /** Accuracy over the last `reportEvery` samples. */
   finalAccuracy: number
+  /** Training time in seconds. */
   seconds: number
+  /** Distinct words of the corpus. */
   vocabularySize: number
+  /** Words of the corpus. */
   tokens: number
 }
 

@@ -269,7 +269,7 @@ const LOW_RANK_COLS: usize = 64;
 
 /// A piece of a low-rank gradient where the compiler keeps it on the stack: aligned to the cache line, so that its
 /// 64-byte stores and loads never straddle two lines (a straddling store cannot be forwarded to the load that
-/// follows, and the stall cost a quarter of the update when the stack happened to be misaligned).
+/// follows it, which stalls the update on every piece).
 #[repr(C, align(64))]
 struct Piece([f32; LOW_RANK_COLS]);
 
@@ -298,8 +298,7 @@ fn low_rank_body<M: MulAdd>(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f3
             let mut buf = Piece([0.0f32; LOW_RANK_COLS]);
             let g = &mut buf.0[..c1 - c0];
             if g.len() == LOW_RANK_COLS {
-                // A constant length lets the compiler keep the piece in registers (1.4x faster than a buffer of
-                // variable length, `--example kernel_times`).
+                // A constant length lets the compiler keep the piece in registers rather than in memory.
                 let g: &mut [f32; LOW_RANK_COLS] = g.try_into().unwrap();
                 low_rank_piece::<M>(&lr, j, c0, g);
                 rule.run::<M>(&mut p[c0..c1], g, &mut s1[c0..c1], &mut s2[c0..c1]);
@@ -315,7 +314,7 @@ dispatch!(
 );
 
 #[inline(always)]
-// SGD has no multiply-add to fuse (the same rounding as before dispatch); `M` keeps the bodies' shape.
+// SGD has no multiply-add to fuse, so every target rounds alike; `M` keeps the bodies' shape.
 #[allow(clippy::extra_unused_type_parameters)]
 fn sgd_body<M: MulAdd>(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32, nesterov: bool) {
     for ((p, g), v) in p.iter_mut().zip(g).zip(vel.iter_mut()) {
@@ -335,7 +334,7 @@ dispatch!(
 /// Optimizer state (m, v, mean squares, velocities) below this magnitude is stored as zero, and gradients below
 /// [`GRAD_TINY`] count as zero. Without it, state that decays step after step (a weight whose gradient stays zero)
 /// ends up subnormal, and every operation on a subnormal float costs a microcode assist of about a hundred cycles
-/// on Intel CPUs: measured, a third of a next-word step. The effect on the weights is far below their float
+/// on Intel CPUs, enough to dominate a batch-1 step. The effect on the weights is far below their float
 /// precision: with ε = 1e-10 a flushed gradient moves a weight by under lr·1e-8.
 pub const STATE_FLUSH: f32 = 1e-30;
 /// Gradients below this magnitude count as zero in the update, so that g² stays a normal float.

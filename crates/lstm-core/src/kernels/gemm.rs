@@ -89,8 +89,8 @@ pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: 
     // Split rows of C (and A) into one block per thread, or, with few rows (small batches, matrix-vector products),
     // columns of C (and B). Blocks are aligned to the microkernel's tile so every element falls in the same full or
     // partial tile as in one call. matrixmultiply's tiles are 8×8 (AVX2/FMA) or 16×16 (AVX-512, its default
-    // `avx512` feature); partial tiles go through a masked kernel that rounds α·AB + β·C differently, so 8-row
-    // blocks broke the bit-identity on AVX-512 machines whenever β ∉ {0, 1}.
+    // `avx512` feature); partial tiles go through a masked kernel that rounds α·AB + β·C differently, so blocks of 8
+    // rows would break the bit-identity on AVX-512 machines whenever β ∉ {0, 1}.
     let by_rows = m >= 4 * threads;
     let len = if by_rows { m } else { n };
     let block = len.div_ceil(threads).div_ceil(TILE) * TILE;

@@ -1,6 +1,6 @@
 //! Kernels for products with a tiny dimension: a batch of one to a few samples (matrix-vector products) or a sum
 //! over one to a few rows (rank-k updates). matrixmultiply packs the whole weight matrix on every call, which for
-//! a matrix-vector product costs more than the product (3.9 GFLOP/s at 1×512×2048); these stream each weight once.
+//! a matrix-vector product costs more than the product; these stream each weight once.
 //! Each output element is summed by one thread in a fixed order, so results do not depend on the thread count.
 
 use super::simd::{dispatch, MulAdd};
@@ -301,8 +301,8 @@ thread_local! {
 ///
 /// A deep sum (k over [`TERMS_PER_PART`]) is cut into fixed runs of rows of B, each summed by one task into a
 /// partial row, then the partials are added in order. Each task then streams a contiguous block of B, which the
-/// prefetchers follow; splitting the columns instead gives each task a short piece of every row of B, and ran at
-/// half the speed (backward products of the next-word model, `--example kernel_times`).
+/// prefetchers follow; splitting the columns instead would give each task a short piece of every row of B, which
+/// they follow badly.
 #[allow(clippy::too_many_arguments)]
 pub fn par_gemm_a_b(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: &mut [f32], ldc: usize) {
     assert!(m == 0 || (m - 1) * lda + k <= a.len());
