@@ -3,11 +3,14 @@
 //!   c_t = σ(f)⊙c_{t-1} + σ(i)⊙tanh(g),   h_t = σ(o)⊙tanh(c_t)
 //!
 //! Speed by design:
-//! - the input projection of all B·T rows is one GEMM; only the recurrent GEMM runs per step;
+//! - the input projection is computed outside the recurrence, for many rows at once: one GEMM over a block's B·T
+//!   rows, or, with the packed kernel, a window of 8 steps at a time just before the loop reaches them (so those
+//!   gates are still in L2); only the recurrent product runs per step;
 //! - samples are independent along time, so each thread runs the whole time loop for its block of samples, with no
 //!   synchronisation between steps;
-//! - the weight gradients of all steps are one GEMM each after the loop (with the packed kernel, one product
-//!   `dgatesᵀ·[x h_prev 1]` gives dW_ih, dW_hh and the bias gradient together);
+//! - the weight gradients of all steps are formed after the loop, one GEMM each (gate by gate with per-gate masks;
+//!   with the packed kernel, one product `dgatesᵀ·[x h_prev 1]` gives dW_ih, dW_hh and the bias gradient together),
+//!   or, for a step over at most `SMALL` rows, left as low-rank factors for the optimizer (`optim::LowRankGrad`);
 //! - every buffer is sized before the loop: nothing allocates inside it.
 //!
 //! Keras semantics for `maskZero`: a masked step keeps h and c, so the state output repeats the previous one.
@@ -361,7 +364,7 @@ pub fn final_only_available(b: usize) -> bool {
 /// Inference when only the final state is wanted (`returnSequences: false`, no dropout, no initial state): the same
 /// arithmetic as [`lstm_forward`], so the same outputs bit for bit, but nothing is kept for backward. The input
 /// projection runs a window of steps at a time for a group of samples, so the gates never leave L2 (`lstm_forward`
-/// writes and re-reads B·T·4H floats, 160 MB at batch 500: the test pass was memory-bound). Writes h_final `[B,H]`
+/// writes and re-reads B·T·4H floats, which makes a large inference pass memory-bound). Writes h_final `[B,H]`
 /// into `out` at rows `features` apart from column `offset`. Needs [`final_only_available`].
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_forward_final(
