@@ -171,7 +171,7 @@ impl Sequential {
                     let y = dense::activation_forward(c.activation, &z);
                     let mut out_shape = shape;
                     *out_shape.last_mut().unwrap() = c.units;
-                    let reshape = |a: Array2<f64>| a.into_shape_with_order(IxDyn(&out_shape)).expect("dense output shape");
+                    let reshape = |a: Array2<f64>| standard(a.into_dyn()).into_shape_with_order(IxDyn(&out_shape)).expect("dense output shape");
                     (reshape(y), Cache::Dense { z: reshape(z) })
                 }
                 LayerConfig::Dropout(c) => match mode {
@@ -196,7 +196,7 @@ impl Sequential {
                     (y.into_dyn(), Cache::MaxPool { argmax })
                 }
             };
-            f.acts.push(y);
+            f.acts.push(standard(y));
             f.caches.push(cache);
         }
         f
@@ -235,7 +235,7 @@ impl Sequential {
         let f = self.forward(x, mode, None);
         let (loss_value, dout, wrt_logits) = self.loss(&f, y);
         let last = self.config.layers.len() - 1;
-        let mut dy: ArrayD<f64> = dout.into_shape_with_order(IxDyn(f.acts[last].shape())).expect("gradient shaped like the output");
+        let mut dy: ArrayD<f64> = standard(dout.into_dyn()).into_shape_with_order(IxDyn(f.acts[last].shape())).expect("gradient shaped like the output");
         let mut grads = BTreeMap::new();
         let mut input = None;
         for l in (0..=last).rev() {
@@ -245,7 +245,7 @@ impl Sequential {
                 _ => f.acts[l - 1].clone(),
             };
             let mut put = |name: String, g: ArrayD<f64>| {
-                grads.insert(format!("{l}.{name}"), g);
+                grads.insert(format!("{l}.{name}"), standard(g));
             };
             let dx: Option<ArrayD<f64>> = match (&self.config.layers[l], &f.caches[l]) {
                 (LayerConfig::Embedding(c), _) => {
@@ -277,7 +277,7 @@ impl Sequential {
                     let g = dense::dense_backward(&rows(&xin), &self.p2(l, "weight"), &dz);
                     put("weight".into(), g.dw.into_dyn());
                     put("bias".into(), g.db.into_dyn());
-                    Some(g.dx.into_shape_with_order(IxDyn(xin.shape())).expect("dx shaped like x"))
+                    Some(standard(g.dx.into_dyn()).into_shape_with_order(IxDyn(xin.shape())).expect("dx shaped like x"))
                 }
                 (LayerConfig::Dropout(_), Cache::Dropout { mask }) => Some(match mask {
                     Some(m) => dropout::dropout_backward(m, &dy),
@@ -295,13 +295,22 @@ impl Sequential {
                 }
                 _ => unreachable!("each layer keeps its own cache"),
             };
-            match (l, dx) {
+            match (l, dx.map(standard)) {
                 (0, dx) => input = dx,
                 (_, Some(dx)) => dy = dx,
                 (_, None) => unreachable!("only a first layer (embedding) has no input gradient"),
             }
         }
         Gradients { loss: loss_value, grads, input }
+    }
+}
+
+/// The array in row-major order (products may come out column-major), so it can be reshaped and read as a slice.
+fn standard(a: ArrayD<f64>) -> ArrayD<f64> {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned()
     }
 }
 
