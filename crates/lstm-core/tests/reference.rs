@@ -24,8 +24,8 @@ use lstm_core::{Data, Model, ModelConfig};
 use ndarray::{Array2, ArrayD};
 use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestCaseError, TestRunner};
-use std::collections::BTreeMap;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 mod common;
 use common::Lcg;
@@ -90,7 +90,17 @@ fn close(what: &str, got: &[f32], want: &[f64], scale_tol: f64, rel: f64, floor:
     for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
         let tol = scale_tol * scale + rel * w.abs() + floor;
         worst = worst.max(((g as f64) - w).abs() / tol);
-        prop_assert!(((g as f64) - w).abs() <= tol, "{}[{}] = {}, reference {} (|diff| {:.3e} > tol {:.3e}; max |ref| {:.3e})", what, k, g, w, ((g as f64) - w).abs(), tol, scale);
+        prop_assert!(
+            ((g as f64) - w).abs() <= tol,
+            "{}[{}] = {}, reference {} (|diff| {:.3e} > tol {:.3e}; max |ref| {:.3e})",
+            what,
+            k,
+            g,
+            w,
+            ((g as f64) - w).abs(),
+            tol,
+            scale
+        );
     }
     USED.with_borrow_mut(|used| {
         let e = used.entry(kind(what)).or_insert(0.0);
@@ -109,8 +119,15 @@ fn close_t(what: &str, got: &[f32], want: &ArrayD<f64>) -> Result<(), TestCaseEr
 #[derive(Clone, Debug)]
 enum InputSpec {
     /// Token ids in [0, vocab) (in [1, vocab) but for `zeros_pct`% zeros with maskZero), embedded in `dim`.
-    Tokens { vocab: usize, dim: usize, mask_zero: bool, zeros_pct: u32 },
-    Floats { features: usize },
+    Tokens {
+        vocab: usize,
+        dim: usize,
+        mask_zero: bool,
+        zeros_pct: u32,
+    },
+    Floats {
+        features: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -198,7 +215,13 @@ fn optimizer_strategy() -> impl Strategy<Value = String> {
 
 fn lstm_strategy(max_units: usize) -> impl Strategy<Value = LstmSpec> {
     (1..=max_units, any::<bool>(), any::<bool>(), prop_oneof![2 => Just(0.0f32), 1 => Just(0.25f32)], prop_oneof![2 => Just(0.0f32), 1 => Just(0.3f32)])
-        .prop_map(|(units, return_sequences, bidirectional, dropout, recurrent_dropout)| LstmSpec { units, return_sequences, bidirectional, dropout, recurrent_dropout })
+        .prop_map(|(units, return_sequences, bidirectional, dropout, recurrent_dropout)| LstmSpec {
+            units,
+            return_sequences,
+            bidirectional,
+            dropout,
+            recurrent_dropout,
+        })
 }
 
 /// Batches of 1 to 70, half of them at most 4 (the small-batch kernels), the rest above (packed or matrixmultiply).
@@ -218,30 +241,45 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
         }
         None => vec![a],
     });
-    let head = (prop_oneof![Just(Pool::None), Just(Pool::Average), Just(Pool::Max)], proptest::option::of((1usize..24, 0usize..4)), 1usize..8, 0usize..5, 0usize..4);
-    (batch_strategy(), 1usize..=12, 1usize..=3, any::<u64>(), input, prop_oneof![3 => Just(0.0f32), 1 => Just(0.2f32)], lstms, head, optimizer_strategy(), 1usize..=2, any::<bool>())
-        .prop_map(|(b, t, threads, seed, input, dropout_after_input, lstms, (pool, hidden, out_units, out_act, loss_pick), optimizer, steps, twin_input_grad)| {
-            let out_act = ACTS[out_act];
-            // Softmax over one unit is constant: give it two.
-            let out_units = if out_act == "softmax" { out_units.max(2) } else { out_units };
-            Spec {
-                b,
-                t,
-                threads,
-                seed,
-                input,
-                dropout_after_input,
-                lstms,
-                pool,
-                hidden: hidden.map(|(u, a)| (u, ACTS[a])),
-                out_units,
-                out_act,
-                loss_pick,
-                optimizer,
-                steps,
-                twin_input_grad,
-            }
-        })
+    let head =
+        (prop_oneof![Just(Pool::None), Just(Pool::Average), Just(Pool::Max)], proptest::option::of((1usize..24, 0usize..4)), 1usize..8, 0usize..5, 0usize..4);
+    (
+        batch_strategy(),
+        1usize..=12,
+        1usize..=3,
+        any::<u64>(),
+        input,
+        prop_oneof![3 => Just(0.0f32), 1 => Just(0.2f32)],
+        lstms,
+        head,
+        optimizer_strategy(),
+        1usize..=2,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(b, t, threads, seed, input, dropout_after_input, lstms, (pool, hidden, out_units, out_act, loss_pick), optimizer, steps, twin_input_grad)| {
+                let out_act = ACTS[out_act];
+                // Softmax over one unit is constant: give it two.
+                let out_units = if out_act == "softmax" { out_units.max(2) } else { out_units };
+                Spec {
+                    b,
+                    t,
+                    threads,
+                    seed,
+                    input,
+                    dropout_after_input,
+                    lstms,
+                    pool,
+                    hidden: hidden.map(|(u, a)| (u, ACTS[a])),
+                    out_units,
+                    out_act,
+                    loss_pick,
+                    optimizer,
+                    steps,
+                    twin_input_grad,
+                }
+            },
+        )
 }
 
 impl Spec {
@@ -337,7 +375,13 @@ fn batch(r: &mut Lcg, input: &InputSpec, b: usize, t: usize, out: &[usize], targ
     let (tokens, floats, x_shape) = match *input {
         InputSpec::Tokens { vocab, mask_zero, zeros_pct, .. } => {
             let ids = (0..b * t)
-                .map(|_| if mask_zero && (r.below(100) as u32) < zeros_pct { 0 } else { (if mask_zero { 1 } else { 0 } + r.below(vocab - mask_zero as usize)) as i32 })
+                .map(|_| {
+                    if mask_zero && (r.below(100) as u32) < zeros_pct {
+                        0
+                    } else {
+                        (if mask_zero { 1 } else { 0 } + r.below(vocab - mask_zero as usize)) as i32
+                    }
+                })
                 .collect();
             (ids, Vec::new(), vec![b, t])
         }
@@ -536,7 +580,11 @@ fn next_word_case() -> impl Strategy<Value = (String, InputSpec, usize, usize)> 
             }
             layers.push(format!(r#"{{"type":"lstm","units":{h1},"returnSequences":true{first_shape}}}"#));
             layers.push(format!(r#"{{"type":"lstm","units":{h2},"dropout":{d},"recurrentDropout":{rd}}}"#));
-            let (act, loss) = if logits { ("linear", r#"{"type":"sparse_categorical_crossentropy","fromLogits":true}"#) } else { ("softmax", r#""sparse_categorical_crossentropy""#) };
+            let (act, loss) = if logits {
+                ("linear", r#"{"type":"sparse_categorical_crossentropy","fromLogits":true}"#)
+            } else {
+                ("softmax", r#""sparse_categorical_crossentropy""#)
+            };
             layers.push(format!(r#"{{"type":"dense","units":{classes},"activation":"{act}"}}"#));
             Some((format!(r#""layers": [{}], "loss": {loss}, "optimizer": {opt}"#, layers.join(",")), input, b, t))
         },
@@ -667,4 +715,3 @@ fn stateful_steps_match_reference() {
         Ok(())
     });
 }
-

@@ -76,9 +76,7 @@ pub fn loss_forward_backward(cfg: &LossConfig, out: &Array2<f64>, z: &Array2<f64
         LossKind::BinaryCrossentropy if cfg.from_logits => with(binary_crossentropy_logits(out, &t), false),
         LossKind::BinaryCrossentropy if act == Activation::Sigmoid => with(binary_crossentropy_logits(z, &t), true),
         LossKind::BinaryCrossentropy => with(binary_crossentropy_probs(out, &t), false),
-        LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy if cfg.from_logits => {
-            with(categorical_crossentropy_logits(out, &t), false)
-        }
+        LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy if cfg.from_logits => with(categorical_crossentropy_logits(out, &t), false),
         LossKind::SparseCategoricalCrossentropy | LossKind::CategoricalCrossentropy if act == Activation::Softmax => {
             with(categorical_crossentropy_logits(z, &t), true)
         }

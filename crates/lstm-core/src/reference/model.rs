@@ -22,7 +22,9 @@ pub enum Input {
 pub enum Mode {
     Inference,
     /// Dropout on, with the masks of training step `step` (`Model::step`).
-    Training { step: u64 },
+    Training {
+        step: u64,
+    },
 }
 
 /// LSTM states `(h, c)` `[B,H]` per layer (`None` for other layers and for a zero start).
