@@ -24,6 +24,7 @@ pub mod layers;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod reference;
 pub mod rng;
 
 pub use config::{Activation, Initializer, LayerConfig, LossConfig, LossKind, ModelConfig, OptimizerConfig, OptimizerKind};

@@ -1,6 +1,8 @@
 //! The PyTorch golden cases: for each `*.safetensors` in `tests/golden` (or `$LSTM_GOLDEN_DIR`), load the case's
 //! architecture and initial parameters, then check the output, the loss, every gradient (and the input gradient)
-//! and the parameters after one optimizer step, within 1e-5 absolute + 1e-4 relative.
+//! and the parameters after one optimizer step, within 1e-5 absolute + 1e-4 relative. Cases that record three steps
+//! (`expected.param_after_3.*`, `expected.losses_3`: the `optim3_*` cases) also take two more steps on the same batch
+//! and check the loss before each and the parameters after the third; cases without them check one step only.
 
 use lstm_core::{Data, Model, ModelConfig, OptimizerConfig};
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -85,6 +87,20 @@ fn run_case(path: &PathBuf) -> Result<usize, String> {
         for name in &names {
             close(&case, &format!("param_after {name}"), model.get_weight(name).unwrap().0, &f32s(&st, &format!("expected.param_after.{name}")).0)?;
             checks += 1;
+        }
+        if st.names().iter().any(|n| n.starts_with("expected.param_after_3.")) {
+            let losses = f32s(&st, "expected.losses_3").0;
+            for (step, want) in losses.iter().enumerate().skip(1) {
+                model.zero_grad();
+                let stats = model.forward_backward(&x, &y).map_err(|e| format!("{case}: {e}"))?;
+                close(&case, &format!("loss before step {}", step + 1), &[stats.loss as f32], &[*want])?;
+                model.apply_gradients().unwrap();
+                checks += 1;
+            }
+            for name in &names {
+                close(&case, &format!("param_after_3 {name}"), model.get_weight(name).unwrap().0, &f32s(&st, &format!("expected.param_after_3.{name}")).0)?;
+                checks += 1;
+            }
         }
     }
     Ok(checks)

@@ -14,6 +14,8 @@ Tensors:
   expected.grad.L.NAME        d loss / d param
   expected.grad.input         d loss / d input (float inputs only)
   expected.param_after.L.NAME parameters after one optimizer step (only when "optimizer" is set)
+  expected.param_after_3.L.NAME  parameters after three steps on the same batch (the `optim3_*` cases), by torch.optim
+  expected.losses_3           float32 [3], the loss before each of those three steps
 """
 import json, sys, os
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -127,7 +129,47 @@ def opt_step(params, grads, o):
             out[k] = p - o["learningRate"] * mh / (vh.sqrt() + o["epsilon"])
     return out
 
-def make(path, seed, layers, loss, B, T, I=None, optimizer=None, pad=False):
+def clip_(params, o):
+    """Keras's per-tensor clipping, in place on each .grad: clipvalue clamps, then clipnorm rescales to norm ≤ c."""
+    for p in params:
+        if o.get("clipvalue") is not None:
+            p.grad.clamp_(-o["clipvalue"], o["clipvalue"])
+        if o.get("clipnorm") is not None:
+            norm = p.grad.norm()
+            if norm > o["clipnorm"]:
+                p.grad.mul_(o["clipnorm"] / norm)
+
+def torch_optimizer(params, o):
+    """torch.optim with the case's options. Keras's momentum forms (SGD's velocity, RMSProp's momentum on lr·g/(√v+ε))
+    equal PyTorch's for a constant learning rate."""
+    if o["type"] == "sgd":
+        return torch.optim.SGD(params, lr=o["learningRate"], momentum=o.get("momentum", 0.0), nesterov=o.get("nesterov", False))
+    if o["type"] == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o["learningRate"], alpha=o["rho"], eps=o["epsilon"], momentum=o.get("momentum", 0.0))
+    if o["type"] == "adam":
+        return torch.optim.Adam(params, lr=o["learningRate"], betas=(o["beta1"], o["beta2"]), eps=o["epsilon"])
+    raise ValueError(o["type"])
+
+def three_steps(mods, layers, xin, target, loss, o, L0):
+    """Three optimizer steps on the same batch from fresh state (the first from the gradients already computed):
+    the parameters after the first and after the third, and the loss before each step."""
+    ps = [p for _, _, p in names(mods, layers)]
+    opt = torch_optimizer(ps, o)
+    losses, after1 = [L0.detach().item()], None
+    for step in range(3):
+        if step > 0:
+            opt.zero_grad()
+            L = loss_of(forward(mods, layers, xin), target, loss)
+            L.backward()
+            losses.append(L.detach().item())
+        clip_(ps, o)
+        opt.step()
+        if step == 0:
+            after1 = {short: p.detach().clone() for _, short, p in names(mods, layers)}
+    after3 = {short: p.detach().clone() for _, short, p in names(mods, layers)}
+    return after1, after3, torch.tensor(losses, dtype=torch.float64)
+
+def make(path, seed, layers, loss, B, T, I=None, optimizer=None, pad=False, steps=1):
     torch.manual_seed(seed)
     in_dim = I if I else None
     mods = build(layers, in_dim)
@@ -167,7 +209,13 @@ def make(path, seed, layers, loss, B, T, I=None, optimizer=None, pad=False):
     ts["expected.loss"] = L.detach().float().reshape(1)
     if x.dtype != torch.int64:
         ts["expected.grad.input"] = x.grad.detach().float()
-    if optimizer:
+    if optimizer and steps == 3:
+        after1, after3, losses = three_steps(mods, layers, xin, target, loss, optimizer, L)
+        for k in params:
+            ts["expected.param_after." + k] = after1[k].float()
+            ts["expected.param_after_3." + k] = after3[k].float()
+        ts["expected.losses_3"] = losses.float()
+    elif optimizer:
         for k, v in opt_step(params, grads, optimizer).items():
             ts["expected.param_after." + k] = v.float()
     ts = {k: v.contiguous() for k, v in ts.items()}
@@ -205,6 +253,29 @@ def pooling_cases():
     yield "pooling_max_masked_bce", dict(layers=[E(20, 4, maskZero=True), L(5, returnSequences=True), MAX, D(1, "sigmoid")], loss=BCE, B=4, T=8, pad=True)
     yield "pooling_max_bidirectional_sce", dict(layers=[E(25, 5), L(4, bidirectional=True, returnSequences=True), MAX, D(6)], loss=SCE, B=3, T=7, optimizer=rms)
 
+def optimizer_cases():
+    """Three steps of each optimizer form beyond plain one-step updates: Adam's bias correction at t > 1, SGD's
+    momentum and Nesterov velocities, RMSProp's momentum, and per-tensor clipnorm and clipvalue."""
+    E = lambda V, D, **k: dict(type="embedding", inputDim=V, outputDim=D, **k)
+    L = lambda H, **k: dict(type="lstm", units=H, **k)
+    D = lambda U, a="linear": dict(type="dense", units=U, activation=a)
+    BCE = {"type": "binary_crossentropy"}; SCE = {"type": "sparse_categorical_crossentropy", "fromLogits": True}
+    MSE = {"type": "mse"}
+    adam = {"type": "adam", "learningRate": 0.01, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7}
+    rms = {"type": "rmsprop", "learningRate": 0.01, "rho": 0.9, "epsilon": 1e-7}
+    yield "optim3_adam_mse", dict(layers=[L(6, returnSequences=True), D(3)], loss=MSE, B=3, T=5, I=4, optimizer=adam)
+    yield "optim3_sgd_momentum_bce", dict(layers=[E(20, 4), L(5), D(1, "sigmoid")], loss=BCE, B=4, T=6,
+                                          optimizer={"type": "sgd", "learningRate": 0.1, "momentum": 0.9})
+    yield "optim3_sgd_nesterov_sce", dict(layers=[E(25, 5), L(4, bidirectional=True), D(6)], loss=SCE, B=3, T=7,
+                                          optimizer={"type": "sgd", "learningRate": 0.1, "momentum": 0.9, "nesterov": True})
+    yield "optim3_rmsprop_momentum_sce", dict(layers=[L(8, returnSequences=True), L(8), D(11)], loss=SCE, B=4, T=3, I=1,
+                                              optimizer=dict(rms, momentum=0.9))
+    yield "optim3_adam_clipnorm_mse", dict(layers=[L(6), D(2)], loss=MSE, B=3, T=4, I=3, optimizer=dict(adam, clipnorm=0.05))
+    yield "optim3_sgd_clipvalue_bce", dict(layers=[E(30, 6), L(7), D(9, "relu"), D(1, "sigmoid")], loss=BCE, B=5, T=8,
+                                           optimizer={"type": "sgd", "learningRate": 0.1, "momentum": 0.5, "clipvalue": 0.01})
+    yield "optim3_rmsprop_clipnorm_mse", dict(layers=[L(5, returnSequences=True), D(2, "tanh")], loss=MSE, B=2, T=4, I=3,
+                                              optimizer=dict(rms, clipnorm=0.1))
+
 if __name__ == "__main__":
     out = sys.argv[1]; public = True; os.makedirs(out, exist_ok=True)
     for i, (name, kw) in enumerate(cases(public)):
@@ -212,4 +283,7 @@ if __name__ == "__main__":
         print("wrote", name)
     for i, (name, kw) in enumerate(pooling_cases()):
         make(os.path.join(out, name + ".safetensors"), 100 + i, **kw)
+        print("wrote", name)
+    for i, (name, kw) in enumerate(optimizer_cases()):
+        make(os.path.join(out, name + ".safetensors"), 200 + i, steps=3, **kw)
         print("wrote", name)
