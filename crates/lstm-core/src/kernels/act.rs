@@ -3,7 +3,7 @@
 //! on each function, measured by `tests/activations.rs` over every 199th float32, 21.6 million arguments, tiny and
 //! subnormal ones included). The reference versions call the standard library.
 
-use super::simd::{active, dispatch, MulAdd, SimdLevel};
+use super::simd::{dispatch, MulAdd};
 
 /// The argument range of [`exp_fast`]: e^x stays a normal float32 inside it.
 const EXP_MIN: f32 = -87.3;
@@ -96,7 +96,7 @@ dispatch!(fn tanh_vectorised(v: &mut [f32]) => tanh_body);
 /// AVX2 or for the baseline, which give the same bits).
 pub fn sigmoid_in_place(v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if active() == SimdLevel::Avx512 {
+    if super::simd::active() == super::simd::SimdLevel::Avx512 {
         // SAFETY: the active level is never above the CPU's, so AVX-512F is present; the pointer covers `v`.
         return unsafe { avx512::sigmoid_in_place(v.as_mut_ptr(), v.len()) };
     }
@@ -106,7 +106,7 @@ pub fn sigmoid_in_place(v: &mut [f32]) {
 /// [`tanh_fast`] over a slice, at the active SIMD level (as [`sigmoid_in_place`]).
 pub fn tanh_in_place(v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if active() == SimdLevel::Avx512 {
+    if super::simd::active() == super::simd::SimdLevel::Avx512 {
         // SAFETY: as in `sigmoid_in_place`.
         return unsafe { avx512::tanh_in_place(v.as_mut_ptr(), v.len()) };
     }
@@ -151,7 +151,7 @@ dispatch!(
 /// and is overwritten with the activations; writes the new cell and hidden state.
 pub fn lstm_cell_forward(h: usize, gates: &mut [f32], c_prev: &[f32], c: &mut [f32], hidden: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if active() == SimdLevel::Avx512 {
+    if super::simd::active() == super::simd::SimdLevel::Avx512 {
         assert!(gates.len() >= 4 * h && c_prev.len() >= h && c.len() >= h && hidden.len() >= h, "lstm_cell_forward: short slices");
         // SAFETY: the CPU has AVX-512 (the active level is never above it) and every slice holds what the kernel
         // reads or writes (asserted).
@@ -206,7 +206,7 @@ dispatch!(
 /// `dc` with the gradient reaching c_prev.
 pub fn lstm_cell_backward(h: usize, gates: &[f32], c_prev: &[f32], c: &[f32], dh: &[f32], dc: &mut [f32], dgates: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if active() == SimdLevel::Avx512 {
+    if super::simd::active() == super::simd::SimdLevel::Avx512 {
         assert!(
             gates.len() >= 4 * h && c_prev.len() >= h && c.len() >= h && dh.len() >= h && dc.len() >= h && dgates.len() >= 4 * h,
             "lstm_cell_backward: short slices"

@@ -1,8 +1,8 @@
 //! Matrix multiply on strided views: `C = α·A·B + β·C`.
 //!
 //! The fast path is `matrixmultiply::sgemm` (its kernels detected at run time: AVX-512F, FMA+AVX2, AVX, or portable)
-//! run single-threaded on each rayon thread's share of C. At the `scalar` SIMD level ([`super::simd`]), which
-//! matrixmultiply has no way to honour, products run [`portable`] loops instead. Work is split by output element
+//! run single-threaded on each rayon thread's share of C. At the `scalar` SIMD level ([`super::simd`]) on x86-64,
+//! which matrixmultiply has no way to honour, products run [`portable`] loops instead. Work is split by output element
 //! (rows of C, or columns when C has few rows), so each element's sum runs in one fixed order whatever the thread
 //! count, and results are bit-identical across counts.
 
@@ -138,7 +138,7 @@ fn check(m: usize, k: usize, n: usize, a: Mat, b: Mat, c_len: usize, cs: Strides
     assert!(cs.distinct(m, n), "gemm: C view {m}x{n} {cs:?} puts two elements in one place");
 }
 
-/// `C = α·A·B + β·C` on raw views: matrixmultiply, or [`portable`] at the `scalar` level.
+/// `C = α·A·B + β·C` on raw views: matrixmultiply, or [`portable`] at the `scalar` level on x86-64.
 ///
 /// # Safety
 /// Every element of the `m × k`, `k × n` and `m × n` views of A, B and C at these strides is inside its allocation,
@@ -148,7 +148,8 @@ unsafe fn raw_gemm(m: usize, k: usize, n: usize, alpha: f32, a: *const f32, sa: 
     if m == 0 || n == 0 {
         return;
     }
-    if active() == SimdLevel::Scalar {
+    // On aarch64 matrixmultiply's NEON kernel uses only the baseline instructions, so it serves every level there.
+    if cfg!(target_arch = "x86_64") && active() == SimdLevel::Scalar {
         // SAFETY: the caller's contract is this function's.
         return unsafe { portable(m, k, n, alpha, a, sa, b, sb, beta, c, sc) };
     }

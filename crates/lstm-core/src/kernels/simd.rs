@@ -13,7 +13,7 @@
 //! | kernel                                   | avx512                       | avx2                  | scalar              |
 //! |------------------------------------------|------------------------------|-----------------------|---------------------|
 //! | `packed` (the LSTM's batch products)     | intrinsics                   | — (matrixmultiply)    | — (portable GEMM)   |
-//! | `gemm::gemm`, `par_gemm` (general GEMM)  | matrixmultiply               | matrixmultiply        | portable GEMM       |
+//! | `gemm::gemm`, `par_gemm` (general GEMM)  | matrixmultiply               | matrixmultiply        | portable GEMM (x86) |
 //! | `small` (batch-1…4 and rank-k products)  | intrinsics (`A·Wᵀ`), body    | body, AVX2+FMA        | body, baseline      |
 //! | `act` LSTM cell forward/backward         | intrinsics                   | body, AVX2+FMA        | body, baseline      |
 //! | optimizer updates (`optim`)              | body, AVX-512+FMA            | body, AVX2+FMA        | body, baseline      |
@@ -21,8 +21,9 @@
 //! matrixmultiply (0.3.11) picks its own kernel at run time from the CPU's features alone (AVX-512F with its default
 //! `avx512` feature, else FMA+AVX2, else AVX, else a portable one); it has no run-time cap (its `MMTEST_FEATURE` is
 //! read at compile time and is for its own tests). So at `avx2` on an AVX-512 CPU the general products still run
-//! matrixmultiply's AVX-512 kernel; at `scalar` every product goes through [`super::gemm`]'s portable Rust loops
-//! instead, so no instruction beyond the target's baseline runs.
+//! matrixmultiply's AVX-512 kernel; at `scalar` on x86-64 every product goes through [`super::gemm`]'s portable Rust
+//! loops instead, so no instruction beyond the baseline (SSE2) runs. On aarch64, where `scalar` is the only level,
+//! products keep matrixmultiply's NEON kernel: NEON is the aarch64 baseline.
 
 use crate::error::{LstmError, Result};
 use std::sync::OnceLock;

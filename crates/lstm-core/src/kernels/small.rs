@@ -3,7 +3,7 @@
 //! a matrix-vector product costs more than the product (3.9 GFLOP/s at 1×512×2048); these stream each weight once.
 //! Each output element is summed by one thread in a fixed order, so results do not depend on the thread count.
 
-use super::simd::{active, dispatch, MulAdd, SimdLevel};
+use super::simd::{dispatch, MulAdd};
 use super::SendPtr;
 use rayon::prelude::*;
 
@@ -240,7 +240,7 @@ pub fn par_gemm_a_wt(m: usize, k: usize, n: usize, a: &[f32], lda: usize, w: &[f
     let cp = SendPtr::new(c);
     let block = column_block(n);
     #[cfg(target_arch = "x86_64")]
-    if active() == SimdLevel::Avx512 {
+    if super::simd::active() == super::simd::SimdLevel::Avx512 {
         // SAFETY: the CPU has AVX-512F (the active level is never above it); each task owns its columns of C, whose
         // rows cannot overlap and lie inside C (checked above).
         let task = |bi: usize| unsafe { a_wt_block_avx512(m, k, a, lda, w, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)) };
@@ -263,12 +263,14 @@ unsafe fn a_b_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, b: &[f
     while r0 < m {
         let rows = (m - r0).min(4);
         // SAFETY: the caller's contract.
-        unsafe { match rows {
-            1 => a_b_rows::<M, 1>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
-            2 => a_b_rows::<M, 2>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
-            3 => a_b_rows::<M, 3>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
-            _ => a_b_rows::<M, 4>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
-        } }
+        unsafe {
+            match rows {
+                1 => a_b_rows::<M, 1>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+                2 => a_b_rows::<M, 2>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+                3 => a_b_rows::<M, 3>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+                _ => a_b_rows::<M, 4>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+            }
+        }
         r0 += rows;
     }
 }
@@ -364,9 +366,7 @@ pub fn par_gemm_a_b(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f3
         let cp = SendPtr::new(c);
         let block = column_block(n);
         // SAFETY: each task owns its columns of C, whose rows cannot overlap and lie inside C (checked above).
-        (0..n.div_ceil(block))
-            .into_par_iter()
-            .for_each(|bi| unsafe { a_b_task(m, k, a, lda, b, ldb, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)) });
+        (0..n.div_ceil(block)).into_par_iter().for_each(|bi| unsafe { a_b_task(m, k, a, lda, b, ldb, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)) });
         return;
     }
     a_b_by_runs(m, k, n, a, lda, RowsOfB::Read(b, ldb), beta, c, ldc);
