@@ -117,7 +117,7 @@ fn child_level_runs() {
     }
     // A model builds and trains at this level.
     let mut model = Model::new(config(), 2).unwrap();
-    let x: Vec<i32> = (0..8 * 5).map(|i| (i * 7 % 20) as i32).collect();
+    let x: Vec<i32> = (0..8 * 5).map(|i| i * 7 % 20).collect();
     let y: Vec<i32> = (0..8).map(|i| i % 3).collect();
     let stats = model.train_step(&Data::Tokens(&x, &[8, 5]), &Data::Tokens(&y, &[8])).unwrap();
     assert!(stats.loss.is_finite());

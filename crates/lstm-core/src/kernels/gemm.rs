@@ -121,12 +121,11 @@ pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: 
     let block = len.div_ceil(threads).div_ceil(TILE) * TILE;
     (0..len.div_ceil(block)).into_par_iter().for_each(|i| {
         let (start, size) = (i * block, block.min(len - i * block));
-        let cptr = cptr;
         let (rows, cols) = if by_rows { (size, n) } else { (m, size) };
         // Element offsets of the block's first row (or column) in A, B and C.
         let (a_off, b_off, c_off) = if by_rows { (start * a.st.rs, 0, start * cs.rs) } else { (0, start * b.st.cs, start * cs.cs) };
         // SAFETY: the blocks are disjoint, and `check` bounded the whole views.
-        unsafe { raw_gemm(rows, k, cols, alpha, (ap as *const f32).add(a_off), a.st, (bp as *const f32).add(b_off), b.st, beta, cptr.0.add(c_off), cs) }
+        unsafe { raw_gemm(rows, k, cols, alpha, (ap as *const f32).add(a_off), a.st, (bp as *const f32).add(b_off), b.st, beta, cptr.get().add(c_off), cs) }
     });
 }
 

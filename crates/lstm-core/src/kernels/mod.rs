@@ -20,6 +20,11 @@ impl<'a, T> SendPtr<'a, T> {
         SendPtr(out.as_mut_ptr(), PhantomData)
     }
 
+    /// The pointer (a method, so that closures capture the whole `SendPtr`, which is `Sync`, not its field).
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+
     /// The same output `offset` elements on.
     ///
     /// # Safety

@@ -301,8 +301,8 @@ mod avx512 {
                     hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
                 }
             } else {
-                for r in 0..R {
-                    lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * rs + kk * ks)), b0, lo[r]);
+                for (r, lo) in lo.iter_mut().enumerate() {
+                    *lo = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * rs + kk * ks)), b0, *lo);
                 }
             }
         }

@@ -100,6 +100,7 @@ fn column_block(n: usize) -> usize {
 /// C's elements `r·ldc + j` for r < m and j0 ≤ j < j1 are inside its allocation, and no other thread touches them
 /// meanwhile.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
     for j in j0..j1 {
         let wj = &w[j * k..(j + 1) * k];
@@ -257,6 +258,7 @@ pub fn par_gemm_a_wt(m: usize, k: usize, n: usize, a: &[f32], lda: usize, w: &[f
 /// C's elements `r·ldc + j` for r < m and c0 ≤ j < c1 are inside its allocation, and no other thread touches them
 /// meanwhile.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn a_b_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) {
     // Up to four rows of C at once, so each row of B is read from memory once for all of them.
     let mut r0 = 0;
@@ -281,6 +283,7 @@ unsafe fn a_b_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, b: &[f
 /// # Safety
 /// As [`a_b_block`], for these R rows.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn a_b_rows<M: MulAdd, const R: usize>(
     k: usize,
     a: &[f32],
@@ -321,9 +324,9 @@ unsafe fn a_b_rows<M: MulAdd, const R: usize>(
     }
     while i < k {
         let br = brow(i);
-        for r in 0..R {
+        for (r, dst) in dst.iter_mut().enumerate() {
             let si = s(r, i);
-            for (d, x) in dst[r].iter_mut().zip(br) {
+            for (d, x) in dst.iter_mut().zip(br) {
                 *d = M::mul_add(si, *x, *d);
             }
         }
@@ -460,6 +463,7 @@ fn a_b_by_runs(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: RowsOfB, 
 /// C's rows j0..j1 (n floats each, `ldc` apart) are inside its allocation, and no other thread touches them
 /// meanwhile.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn gt_x_block<M: MulAdd>(k: usize, n: usize, g: &[f32], ldg: usize, x: &[f32], ldx: usize, beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
     assert!(k == 0 || (k - 1) * ldx + n <= x.len());
     for j in j0..j1 {
