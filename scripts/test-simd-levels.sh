@@ -29,7 +29,7 @@ for level in $levels; do
     echo "$level: cargo test --workspace passed ($passed tests in $(grep -c '^test result: ok' "$log") suites)"
   fi
   at "$level" cargo test --profile test-opt -p lstm-core --test golden -- --nocapture
-  grep -E "golden:" "$log" | sed "s/^/$level: /"
+  grep -E "golden: [0-9]+ cases passed" "$log" | sed "s/^/$level: /"
   ran+=("$level")
 done
 echo "== SIMD levels tested: ${ran[*]}"
