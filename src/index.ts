@@ -29,6 +29,8 @@ export { History } from './callbacks.js'
 export type { Callback, Logs, FitParams } from './callbacks.js'
 export { tensor, isTensor } from './tensor.js'
 export type { Tensor, TensorLike, DType } from './tensor.js'
+export { backend } from './backend.js'
+export type { Backend, SimdLevel } from './backend.js'
 export { LstmError } from './errors.js'
 export type { ErrorCode } from './errors.js'
 /** Text helpers: reading words, vocabularies, Keras's Tokenizer and padSequences. */

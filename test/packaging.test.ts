@@ -145,9 +145,23 @@ describe('release workflow', () => {
     }
   })
 
+  test('runs the Rust tests on aarch64 and at every SIMD level on x86-64', () => {
+    const job = workflow.jobs['test-rust'] as Job & { 'runs-on': string }
+    const hosts = (job.strategy!.matrix as { settings: { host: string; target: string }[] }).settings
+    expect(hosts).toEqual(
+      expect.arrayContaining([
+        { host: 'ubuntu-latest', target: 'x86_64-unknown-linux-gnu' },
+        { host: 'ubuntu-24.04-arm', target: 'aarch64-unknown-linux-gnu' },
+      ]),
+    )
+    expect(job['runs-on']).toBe('${{ matrix.settings.host }}')
+    expect(job.steps.some((s) => s.run === 'bash scripts/test-simd-levels.sh')).toBe(true)
+    expect(readFileSync(join(root, 'scripts/test-simd-levels.sh'), 'utf8')).toContain('cargo test --workspace --profile test-opt')
+  })
+
   test('publishes after every test, with provenance, once the artifacts are in npm/', () => {
     const publish = workflow.jobs.publish
-    expect(publish.needs).toEqual(expect.arrayContaining(['build', 'test', 'test-musl']))
+    expect(publish.needs).toEqual(expect.arrayContaining(['build', 'test', 'test-rust', 'test-musl']))
     expect(publish.permissions).toMatchObject({ 'id-token': 'write' })
     const runs = publish.steps.map((s) => s.run ?? s.uses ?? '')
     const at = (text: string) => runs.findIndex((r) => r.includes(text))

@@ -30,4 +30,5 @@ pub mod rng;
 pub use config::{Activation, Initializer, LayerConfig, LossConfig, LossKind, ModelConfig, OptimizerConfig, OptimizerKind};
 pub use data::{Data, DataRef};
 pub use error::{LstmError, Result};
+pub use kernels::simd::{backend, Backend, SimdLevel};
 pub use model::{ActShape, Model, ParamEntry, Stats};

@@ -194,7 +194,7 @@ impl TensorUpdate<'_> {
         assert!(n > 0 && w.len().is_multiple_of(n) && w.len() == self.s1.len() && w.len() == self.s2.len(), "tensor and state sizes differ");
         let rule = self.rule;
         let len = self.s1.len();
-        let (s1, s2) = (SendPtr(self.s1.as_mut_ptr()), SendPtr(self.s2.as_mut_ptr()));
+        let (s1, s2) = (SendPtr::new(self.s1), SendPtr::new(self.s2));
         let after = move |i0: usize, rows: &mut [f32]| {
             let (s1, s2) = (&s1, &s2);
             assert!(i0 * n + rows.len() <= len);

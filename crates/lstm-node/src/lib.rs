@@ -95,6 +95,24 @@ pub struct LayerSummary {
     pub params: u32,
 }
 
+/// What the native core runs on.
+#[napi(object)]
+pub struct BackendInfo {
+    /// The SIMD level the kernels run at: `scalar`, `avx2` or `avx512`.
+    pub simd: String,
+    /// The threads the core gives a model asked for 0 (one per core this process may use).
+    pub threads: u32,
+}
+
+/// The SIMD level the kernels run at (the best this CPU has, or the cap `LSTM_NATIVE_SIMD` sets) and the core's
+/// default thread count. Fails with INVALID_CONFIG when `LSTM_NATIVE_SIMD` names an unknown level or one this CPU
+/// lacks.
+#[napi]
+pub fn backend() -> Result<BackendInfo> {
+    let b = lstm_core::backend().map_err(from_core)?;
+    Ok(BackendInfo { simd: b.simd.name().to_string(), threads: b.threads.min(u32::MAX as usize) as u32 })
+}
+
 fn to_u32s(v: &[usize]) -> Vec<u32> {
     v.iter().map(|&d| d as u32).collect()
 }

@@ -1,12 +1,16 @@
 //! Matrix multiply on strided views: `C = α·A·B + β·C`.
 //!
-//! The fast path is `matrixmultiply::sgemm` (runtime-detected AVX2/FMA kernels) run single-threaded on each
-//! rayon thread's share of C. Work is split by output element (rows of C, or columns when C has few rows), so each
-//! element's sum runs in one fixed order whatever the thread count, and results are bit-identical across counts.
+//! The fast path is `matrixmultiply::sgemm` (its kernels detected at run time: AVX-512F, FMA+AVX2, AVX, or portable)
+//! run single-threaded on each rayon thread's share of C. At the `scalar` SIMD level ([`super::simd`]) on x86-64,
+//! which matrixmultiply has no way to honour, products run [`portable`] loops instead. Work is split by output element
+//! (rows of C, or columns when C has few rows), so each element's sum runs in one fixed order whatever the thread
+//! count, and results are bit-identical across counts.
 
+use super::simd::{active, SimdLevel};
 use super::small;
 use super::SendPtr;
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// Up to this many rows (samples), or this deep a sum, products go to the streaming kernels of [`small`].
 pub const SMALL: usize = 4;
@@ -35,6 +39,20 @@ impl Strides {
             (rows - 1) * self.rs + (cols - 1) * self.cs + 1
         }
     }
+    /// Whether no two elements of a `rows × cols` view share a place: one stride at least as long as the other
+    /// dimension's whole span (row-major and column-major views, padded or not). Views that interleave in some
+    /// other way are refused too, a sufficient test that never accepts an overlap.
+    fn distinct(self, rows: usize, cols: usize) -> bool {
+        if rows == 0 || cols == 0 {
+            return true;
+        }
+        if rows == 1 || cols == 1 {
+            let (len, s) = if rows <= 1 { (cols, self.cs) } else { (rows, self.rs) };
+            return len <= 1 || s >= 1;
+        }
+        let ((s1, d1), s2) = if self.rs <= self.cs { ((self.rs, rows), self.cs) } else { ((self.cs, cols), self.rs) };
+        s1 >= 1 && s2 > (d1 - 1) * s1
+    }
 }
 
 /// A read-only matrix view into a slice.
@@ -54,7 +72,10 @@ impl<'a> Mat<'a> {
 /// matrixmultiply (16 with AVX-512; 8 otherwise), so each block's tiles line up with those of one whole call.
 const TILE: usize = 16;
 
-/// Single-threaded `C[m×n] = α·A[m×k]·B[k×n] + β·C` on the current thread.
+/// Single-threaded `C[m×n] = α·A[m×k]·B[k×n] + β·C` on the current thread. With β = 0, C is not read.
+///
+/// # Panics
+/// If a view exceeds its slice, or C's view puts two elements in one place.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: f32, c: &mut [f32], cs: Strides) {
     check(m, k, n, a, b, c.len(), cs);
@@ -63,6 +84,10 @@ pub fn gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: f32,
 }
 
 /// `C = α·A·B + β·C` split between the threads of the current rayon pool by output element.
+///
+/// # Panics
+/// As [`gemm`]: if a view exceeds its slice, or C's view puts two elements in one place (the threads' pieces of C
+/// are then disjoint).
 #[allow(clippy::too_many_arguments)]
 pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: f32, c: &mut [f32], cs: Strides) {
     check(m, k, n, a, b, c.len(), cs);
@@ -84,7 +109,7 @@ pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: 
     if threads == 1 || m * n * k.max(1) < 32 * 1024 {
         return gemm(m, k, n, alpha, a, b, beta, c, cs);
     }
-    let cptr = SendPtr(c.as_mut_ptr());
+    let cptr = SendPtr::new(c);
     let (ap, bp) = (a.data.as_ptr() as usize, b.data.as_ptr() as usize);
     // Split rows of C (and A) into one block per thread, or, with few rows (small batches, matrix-vector products),
     // columns of C (and B). Blocks are aligned to the microkernel's tile so every element falls in the same full or
@@ -96,12 +121,11 @@ pub fn par_gemm(m: usize, k: usize, n: usize, alpha: f32, a: Mat, b: Mat, beta: 
     let block = len.div_ceil(threads).div_ceil(TILE) * TILE;
     (0..len.div_ceil(block)).into_par_iter().for_each(|i| {
         let (start, size) = (i * block, block.min(len - i * block));
-        let cptr = cptr;
         let (rows, cols) = if by_rows { (size, n) } else { (m, size) };
         // Element offsets of the block's first row (or column) in A, B and C.
         let (a_off, b_off, c_off) = if by_rows { (start * a.st.rs, 0, start * cs.rs) } else { (0, start * b.st.cs, start * cs.cs) };
         // SAFETY: the blocks are disjoint, and `check` bounded the whole views.
-        unsafe { raw_gemm(rows, k, cols, alpha, (ap as *const f32).add(a_off), a.st, (bp as *const f32).add(b_off), b.st, beta, cptr.0.add(c_off), cs) }
+        unsafe { raw_gemm(rows, k, cols, alpha, (ap as *const f32).add(a_off), a.st, (bp as *const f32).add(b_off), b.st, beta, cptr.get().add(c_off), cs) }
     });
 }
 
@@ -110,14 +134,84 @@ fn check(m: usize, k: usize, n: usize, a: Mat, b: Mat, c_len: usize, cs: Strides
     assert!(a.st.extent(m, k) <= a.data.len(), "gemm: A view {m}x{k} {:?} exceeds {}", a.st, a.data.len());
     assert!(b.st.extent(k, n) <= b.data.len(), "gemm: B view {k}x{n} {:?} exceeds {}", b.st, b.data.len());
     assert!(cs.extent(m, n) <= c_len, "gemm: C view {m}x{n} {cs:?} exceeds {c_len}");
+    assert!(cs.distinct(m, n), "gemm: C view {m}x{n} {cs:?} puts two elements in one place");
 }
 
+/// `C = α·A·B + β·C` on raw views: matrixmultiply, or [`portable`] at the `scalar` level on x86-64.
+///
+/// # Safety
+/// Every element of the `m × k`, `k × n` and `m × n` views of A, B and C at these strides is inside its allocation,
+/// C's view puts no two elements in one place, and no other thread reads or writes C's elements meanwhile.
 #[allow(clippy::too_many_arguments)]
 unsafe fn raw_gemm(m: usize, k: usize, n: usize, alpha: f32, a: *const f32, sa: Strides, b: *const f32, sb: Strides, beta: f32, c: *mut f32, sc: Strides) {
     if m == 0 || n == 0 {
         return;
     }
-    matrixmultiply::sgemm(m, k, n, alpha, a, sa.rs as isize, sa.cs as isize, b, sb.rs as isize, sb.cs as isize, beta, c, sc.rs as isize, sc.cs as isize);
+    // On aarch64 matrixmultiply's NEON kernel uses only the baseline instructions, so it serves every level there.
+    if cfg!(target_arch = "x86_64") && active() == SimdLevel::Scalar {
+        // SAFETY: the caller's contract is this function's.
+        return unsafe { portable(m, k, n, alpha, a, sa, b, sb, beta, c, sc) };
+    }
+    // SAFETY: the caller's contract is the one matrixmultiply states.
+    unsafe {
+        matrixmultiply::sgemm(m, k, n, alpha, a, sa.rs as isize, sa.cs as isize, b, sb.rs as isize, sb.cs as isize, beta, c, sc.rs as isize, sc.cs as isize)
+    }
+}
+
+/// Columns of C per block of [`portable`]: a block's sums (4 rows × 64 floats) stay in L1.
+const PORTABLE_COLS: usize = 64;
+/// Rows of C whose sums [`portable`] forms together, each packed row of B read once for all of them.
+const PORTABLE_ROWS: usize = 4;
+
+thread_local! {
+    /// A block of B packed by [`portable`] (`[k, PORTABLE_COLS]`), kept between calls.
+    static PORTABLE_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `C = α·A·B + β·C` in plain Rust, for the `scalar` level: no instruction beyond the target's baseline (the compiler
+/// vectorises the inner loop with SSE2 on x86-64). Each element is `Σ_p A[r, p]·B[p, c]` in order of p from zero,
+/// then `α·Σ + β·C` (C not read when β = 0), so no result depends on how C is split into blocks or between threads.
+///
+/// # Safety
+/// As [`raw_gemm`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn portable(m: usize, k: usize, n: usize, alpha: f32, a: *const f32, sa: Strides, b: *const f32, sb: Strides, beta: f32, c: *mut f32, sc: Strides) {
+    PORTABLE_B.with_borrow_mut(|pack| {
+        pack.clear();
+        pack.resize(k * PORTABLE_COLS, 0.0);
+        for c0 in (0..n).step_by(PORTABLE_COLS) {
+            let nb = PORTABLE_COLS.min(n - c0);
+            for p in 0..k {
+                for (j, d) in pack[p * PORTABLE_COLS..][..nb].iter_mut().enumerate() {
+                    // SAFETY: (p, c0 + j) is inside B's view.
+                    *d = unsafe { *b.add(p * sb.rs + (c0 + j) * sb.cs) };
+                }
+            }
+            for r0 in (0..m).step_by(PORTABLE_ROWS) {
+                let rows = PORTABLE_ROWS.min(m - r0);
+                let mut acc = [[0.0f32; PORTABLE_COLS]; PORTABLE_ROWS];
+                for p in 0..k {
+                    let bp = &pack[p * PORTABLE_COLS..][..nb];
+                    for (r, acc) in acc.iter_mut().enumerate().take(rows) {
+                        // SAFETY: (r0 + r, p) is inside A's view.
+                        let s = unsafe { *a.add((r0 + r) * sa.rs + p * sa.cs) };
+                        for (x, y) in acc[..nb].iter_mut().zip(bp) {
+                            *x += s * *y;
+                        }
+                    }
+                }
+                for (r, acc) in acc.iter().enumerate().take(rows) {
+                    for (j, v) in acc[..nb].iter().enumerate() {
+                        // SAFETY: (r0 + r, c0 + j) is inside C's view, which this call alone touches.
+                        unsafe {
+                            let dst = c.add((r0 + r) * sc.rs + (c0 + j) * sc.cs);
+                            *dst = if beta == 0.0 { alpha * v } else { alpha * v + beta * *dst };
+                        }
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Reference kernel: the textbook triple loop, summing in f64.

@@ -3,7 +3,7 @@
 //! pass over each step's dgates). matrixmultiply packs B again on every call, about a sixth of an IMDB step; here B
 //! is packed once per pass ([`PackedB`]) and an AVX-512 microkernel of 8 rows × 32 columns reads the rows of A where
 //! they lie. The weight gradients use the same kernel with A read transposed ([`gemm_packed_at`]): dgatesᵀ against
-//! `[x h 1]` packed a block of rows at a time. CPUs without AVX-512 keep matrixmultiply ([`available`] says which).
+//! `[x h 1]` packed a block of rows at a time. Below the `avx512` SIMD level the LSTM keeps matrixmultiply ([`available`] says which).
 //!
 //! Each element of C is one sum over k in order, from zero, then added to its addend (C itself when β = 1, or a
 //! bias row): no result depends on how rows are grouped into tiles, so the thread split cannot change a bit.
@@ -85,17 +85,11 @@ impl PackedB {
     }
 }
 
-/// Whether this CPU runs [`gemm_packed`] (AVX-512F; the standard library caches the answer).
+/// Whether [`gemm_packed`] runs: at the `avx512` SIMD level ([`super::simd::active`]), which only a CPU with AVX-512
+/// reaches.
 #[inline]
 pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::simd::active() == super::simd::SimdLevel::Avx512
 }
 
 /// `C[r, :] = β·C[r, :] + A[r, :]·B` for r < m, with A's rows `lda` apart and C's `ldc` apart; `beta` is 0 or 1.
@@ -163,7 +157,8 @@ fn batch(count: usize, m: usize, a: &[f32], a_step: usize, (rs, ks): (usize, usi
     assert!(k == 0 || (count - 1) * a_step + (m - 1) * rs + (k - 1) * ks < a.len(), "gemm_packed: A view exceeds its slice");
     assert!((count - 1) * c_step + (m - 1) * ldc + n <= c.len(), "gemm_packed: C view exceeds its slice");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F is present (asserted), and the asserts above bound every access (a bias row, by its caller).
+    // SAFETY: AVX-512F is present (the asserted level needs it), and the asserts above bound every access (a bias
+    // row, by its caller).
     unsafe {
         avx512::gemm(count, m, k, n, a.as_ptr(), a_step, (rs, ks), b.data[b.start..].as_ptr(), addend, c.as_mut_ptr(), c_step, ldc)
     }
@@ -187,6 +182,12 @@ mod avx512 {
     use super::{Addend, MR, NR, ROW_BLOCK};
     use std::arch::x86_64::*;
 
+    /// `count` groups of `m` rows of `C = addend + A·B` against the panels of packed B at `b`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; every A[r, kk] of every group, every row of C (n floats from `j·c_step + r·ldc`) and
+    /// the addend's rows lie inside their allocations; B holds `n.div_ceil(NR)` panels of `k × NR` floats; no other
+    /// thread touches C meanwhile.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn gemm(
@@ -240,6 +241,9 @@ mod avx512 {
     }
 
     /// The tile for `rows` (1 to 8) rows: the row count is a compile-time constant of each tile.
+    ///
+    /// # Safety
+    /// As [`tile`].
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
@@ -267,6 +271,11 @@ mod avx512 {
     }
 
     /// R rows × up to 32 columns (16 unless `WIDE`): `cols` of them are stored, through masks at the right edge.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; A's R rows of k floats (at strides `rs`, `ks`), a panel of k × 32 floats at `b`, the
+    /// addend's R rows (`cols` floats, `ldd` apart, unless `d` is null) and C's R rows (`cols` floats, `ldc` apart)
+    /// lie inside their allocations.
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
@@ -292,8 +301,8 @@ mod avx512 {
                     hi[r] = _mm512_fmadd_ps(av, b1, hi[r]);
                 }
             } else {
-                for r in 0..R {
-                    lo[r] = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * rs + kk * ks)), b0, lo[r]);
+                for (r, lo) in lo.iter_mut().enumerate() {
+                    *lo = _mm512_fmadd_ps(_mm512_set1_ps(*a.add(r * rs + kk * ks)), b0, *lo);
                 }
             }
         }

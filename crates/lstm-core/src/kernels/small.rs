@@ -48,15 +48,18 @@ dispatch!(
     pub fn dot(a: &[f32], b: &[f32]) -> f32 => dot_body
 );
 
-/// `dst[j] += Σ_i s[i]·rows(i)[c0 + j]` for i in order, four rows per pass so `dst` is loaded and stored once per
+/// `dst[j] += Σ_i s[i]·rows(i)[j]` for i in order, four rows per pass so `dst` is loaded and stored once per
 /// four rows.
+///
+/// # Safety
+/// For every i < k, `rows(i)` points at `dst.len()` readable floats that nothing writes meanwhile.
 #[inline(always)]
-fn combine_rows<M: MulAdd>(s: impl Fn(usize) -> f32, rows: impl Fn(usize) -> *const f32, k: usize, dst: &mut [f32]) {
+unsafe fn combine_rows<M: MulAdd>(s: impl Fn(usize) -> f32, rows: impl Fn(usize) -> *const f32, k: usize, dst: &mut [f32]) {
     let len = dst.len();
     let mut i = 0;
     while i + 4 <= k {
         let (s0, s1, s2, s3) = (s(i), s(i + 1), s(i + 2), s(i + 3));
-        // SAFETY: callers pass rows with at least `len` elements from the given start.
+        // SAFETY: the caller's contract.
         let (r0, r1, r2, r3) = unsafe {
             (
                 std::slice::from_raw_parts(rows(i), len),
@@ -77,7 +80,7 @@ fn combine_rows<M: MulAdd>(s: impl Fn(usize) -> f32, rows: impl Fn(usize) -> *co
     }
     while i < k {
         let si = s(i);
-        // SAFETY: as above.
+        // SAFETY: the caller's contract.
         let r = unsafe { std::slice::from_raw_parts(rows(i), len) };
         for j in 0..len {
             dst[j] = M::mul_add(si, r[j], dst[j]);
@@ -92,13 +95,18 @@ fn column_block(n: usize) -> usize {
 }
 
 /// Outputs `j0..j1` of every row of C = A·Wᵀ, each one dot product of a row of A with a row of W.
+///
+/// # Safety
+/// C's elements `r·ldc + j` for r < m and j0 ≤ j < j1 are inside its allocation, and no other thread touches them
+/// meanwhile.
 #[inline(always)]
-fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
     for j in j0..j1 {
         let wj = &w[j * k..(j + 1) * k];
         for r in 0..m {
             let v = dot_body::<M>(&a[r * lda..r * lda + k], wj);
-            // SAFETY: column j belongs to this task only; bounds were asserted by the caller.
+            // SAFETY: the caller's contract.
             unsafe {
                 let dst = c.0.add(r * ldc + j);
                 *dst = if beta == 0.0 { v } else { *dst + v };
@@ -106,11 +114,20 @@ fn a_wt_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], b
         }
     }
 }
-dispatch!(fn a_wt_task(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => a_wt_block);
+dispatch!(
+    /// [`a_wt_block`] at the active SIMD level.
+    ///
+    /// # Safety
+    /// As [`a_wt_block`].
+    unsafe fn a_wt_task(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => a_wt_block
+);
 
 /// The dot products of R rows of A with S rows of W at once, each summed as [`dot_body`] sums it with fused
 /// multiply-adds (so the same bits), its 16 lanes in one register: R·S independent chains of multiply-adds, where
 /// one product alone waits on its own chain. (The compiler builds `dot_body`'s lanes as 2-float pieces.)
+///
+/// # Safety
+/// The CPU has AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn dots_avx512<const R: usize, const S: usize>(a: [&[f32]; R], w: [&[f32]; S], k: usize) -> [[f32; S]; R] {
@@ -144,13 +161,16 @@ unsafe fn dots_avx512<const R: usize, const S: usize>(a: [&[f32]; R], w: [&[f32]
 }
 
 /// [`a_wt_block`] on [`dots_avx512`]: all M rows of A against two rows of W at a time.
+///
+/// # Safety
+/// The CPU has AVX-512F, and [`a_wt_block`]'s contract holds for M rows.
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn a_wt_rows_avx512<const M: usize>(k: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
     let ar: [&[f32]; M] = std::array::from_fn(|r| &a[r * lda..r * lda + k]);
     let store = |r: usize, j: usize, v: f32| {
-        // SAFETY: column j belongs to this task only; bounds were asserted by the caller.
+        // SAFETY: the caller's contract.
         unsafe {
             let dst = c.0.add(r * ldc + j);
             *dst = if beta == 0.0 { v } else { *dst + v };
@@ -177,6 +197,9 @@ unsafe fn a_wt_rows_avx512<const M: usize>(k: usize, a: &[f32], lda: usize, w: &
 
 /// [`a_wt_block`] with AVX-512 intrinsics: up to four rows of A at a time (one pass for a batch of at most
 /// [`super::gemm::SMALL`]).
+///
+/// # Safety
+/// The CPU has AVX-512F, and [`a_wt_block`]'s contract holds.
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
@@ -184,9 +207,9 @@ unsafe fn a_wt_block_avx512(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32]
     let mut r0 = 0;
     while r0 < m {
         let rows = (m - r0).min(4);
-        // SAFETY: rows r0.. of C lie inside C (asserted by the caller); AVX-512F is present, as the kernels need.
+        // SAFETY: rows r0.. of C lie inside C and belong to this task (the caller's contract); AVX-512F is present.
         unsafe {
-            let (a, c) = (&a[r0 * lda..], SendPtr(c.0.add(r0 * ldc)));
+            let (a, c) = (&a[r0 * lda..], c.add(r0 * ldc));
             match rows {
                 1 => a_wt_rows_avx512::<1>(k, a, lda, w, beta, c, ldc, j0, j1),
                 2 => a_wt_rows_avx512::<2>(k, a, lda, w, beta, c, ldc, j0, j1),
@@ -198,36 +221,57 @@ unsafe fn a_wt_block_avx512(m: usize, k: usize, a: &[f32], lda: usize, w: &[f32]
     }
 }
 
+/// The checks of every entry that writes `C[m×n]` with rows `ldc` apart from several threads: C holds the view,
+/// and its rows cannot overlap.
+fn check_c(m: usize, n: usize, c: &[f32], ldc: usize) {
+    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len(), "C view {m}x{n} with rows {ldc} apart exceeds {}", c.len());
+    assert!(m <= 1 || ldc >= n, "C's rows ({n} floats) overlap: {ldc} apart");
+}
+
 /// `C[r, j] = β·C[r, j] + Σ_i A[r, i]·W[j, i]` for r < m, with W `[n, k]` row-major (C = A·Wᵀ): one dot product
 /// per output, parallel over j. `beta` is 0 or 1.
+///
+/// # Panics
+/// If a view exceeds its slice, or C's rows overlap (`ldc < n` with m > 1).
 #[allow(clippy::too_many_arguments)]
 pub fn par_gemm_a_wt(m: usize, k: usize, n: usize, a: &[f32], lda: usize, w: &[f32], beta: f32, c: &mut [f32], ldc: usize) {
     assert!(m == 0 || (m - 1) * lda + k <= a.len());
     assert!(n * k <= w.len());
-    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
-    let cp = SendPtr(c.as_mut_ptr());
+    check_c(m, n, c, ldc);
+    let cp = SendPtr::new(c);
     let block = column_block(n);
     #[cfg(target_arch = "x86_64")]
-    if super::simd::has_avx512() {
-        // SAFETY: the CPU has AVX-512F (checked above).
+    if super::simd::active() == super::simd::SimdLevel::Avx512 {
+        // SAFETY: the CPU has AVX-512F (the active level is never above it); each task owns its columns of C, whose
+        // rows cannot overlap and lie inside C (checked above).
         let task = |bi: usize| unsafe { a_wt_block_avx512(m, k, a, lda, w, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)) };
         (0..n.div_ceil(block)).into_par_iter().for_each(task);
         return;
     }
-    (0..n.div_ceil(block)).into_par_iter().for_each(|bi| a_wt_task(m, k, a, lda, w, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)));
+    // SAFETY: as above, for the columns of each task.
+    (0..n.div_ceil(block)).into_par_iter().for_each(|bi| unsafe { a_wt_task(m, k, a, lda, w, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)) });
 }
 
+/// Columns `c0..c1` of every row of `C = β·C + A·B`.
+///
+/// # Safety
+/// C's elements `r·ldc + j` for r < m and c0 ≤ j < c1 are inside its allocation, and no other thread touches them
+/// meanwhile.
 #[inline(always)]
-fn a_b_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn a_b_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) {
     // Up to four rows of C at once, so each row of B is read from memory once for all of them.
     let mut r0 = 0;
     while r0 < m {
         let rows = (m - r0).min(4);
-        match rows {
-            1 => a_b_rows::<M, 1>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
-            2 => a_b_rows::<M, 2>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
-            3 => a_b_rows::<M, 3>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
-            _ => a_b_rows::<M, 4>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+        // SAFETY: the caller's contract.
+        unsafe {
+            match rows {
+                1 => a_b_rows::<M, 1>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+                2 => a_b_rows::<M, 2>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+                3 => a_b_rows::<M, 3>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+                _ => a_b_rows::<M, 4>(k, a, lda, b, ldb, beta, c, ldc, r0, c0, c1),
+            }
         }
         r0 += rows;
     }
@@ -235,8 +279,12 @@ fn a_b_block<M: MulAdd>(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ld
 
 /// Rows `r0..r0+R` of C, columns `c0..c1`: `dst_r += Σ_i A[r, i]·B[i, :]`, four rows of B per pass and in order of
 /// i, as [`combine_rows`] does for one row.
+///
+/// # Safety
+/// As [`a_b_block`], for these R rows.
 #[inline(always)]
-fn a_b_rows<M: MulAdd, const R: usize>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn a_b_rows<M: MulAdd, const R: usize>(
     k: usize,
     a: &[f32],
     lda: usize,
@@ -250,7 +298,7 @@ fn a_b_rows<M: MulAdd, const R: usize>(
     c1: usize,
 ) {
     let len = c1 - c0;
-    // SAFETY: columns c0..c1 of these rows belong to this task only; bounds were asserted by the caller.
+    // SAFETY: the caller's contract (columns c0..c1 of these rows are inside C and this task's alone).
     let mut dst: [&mut [f32]; R] = std::array::from_fn(|r| unsafe { std::slice::from_raw_parts_mut(c.0.add((r0 + r) * ldc + c0), len) });
     if beta == 0.0 {
         dst.iter_mut().for_each(|d| d.fill(0.0));
@@ -276,16 +324,22 @@ fn a_b_rows<M: MulAdd, const R: usize>(
     }
     while i < k {
         let br = brow(i);
-        for r in 0..R {
+        for (r, dst) in dst.iter_mut().enumerate() {
             let si = s(r, i);
-            for (d, x) in dst[r].iter_mut().zip(br) {
+            for (d, x) in dst.iter_mut().zip(br) {
                 *d = M::mul_add(si, *x, *d);
             }
         }
         i += 1;
     }
 }
-dispatch!(fn a_b_task(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) => a_b_block);
+dispatch!(
+    /// [`a_b_block`] at the active SIMD level.
+    ///
+    /// # Safety
+    /// As [`a_b_block`].
+    unsafe fn a_b_task(m: usize, k: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: SendPtr, ldc: usize, c0: usize, c1: usize) => a_b_block
+);
 
 /// Terms of each sum (rows of B) per partial sum when [`par_gemm_a_b`] splits the sums: a constant, so the order
 /// of every sum depends on k only, never on the thread count.
@@ -303,19 +357,22 @@ thread_local! {
 /// partial row, then the partials are added in order. Each task then streams a contiguous block of B, which the
 /// prefetchers follow; splitting the columns instead would give each task a short piece of every row of B, which
 /// they follow badly.
+///
+/// # Panics
+/// If a view exceeds its slice, or C's rows overlap (`ldc < n` with m > 1).
 #[allow(clippy::too_many_arguments)]
 pub fn par_gemm_a_b(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &[f32], ldb: usize, beta: f32, c: &mut [f32], ldc: usize) {
     assert!(m == 0 || (m - 1) * lda + k <= a.len());
     assert!(k == 0 || (k - 1) * ldb + n <= b.len());
-    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
+    check_c(m, n, c, ldc);
     if k.div_ceil(TERMS_PER_PART) < 2 || m == 0 || n == 0 {
-        let cp = SendPtr(c.as_mut_ptr());
+        let cp = SendPtr::new(c);
         let block = column_block(n);
-        (0..n.div_ceil(block)).into_par_iter().for_each(|bi| a_b_task(m, k, a, lda, b, ldb, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)));
+        // SAFETY: each task owns its columns of C, whose rows cannot overlap and lie inside C (checked above).
+        (0..n.div_ceil(block)).into_par_iter().for_each(|bi| unsafe { a_b_task(m, k, a, lda, b, ldb, beta, cp, ldc, bi * block, ((bi + 1) * block).min(n)) });
         return;
     }
-    // B is only read: `after` is absent.
-    a_b_by_runs(m, k, n, a, lda, SendPtr(b.as_ptr() as *mut f32), ldb, beta, c, ldc, None);
+    a_b_by_runs(m, k, n, a, lda, RowsOfB::Read(b, ldb), beta, c, ldc);
 }
 
 /// What [`par_gemm_a_b_then`] hands each run of rows of B to: its first row and the rows.
@@ -325,48 +382,50 @@ pub type RunHandoff<'a> = dyn Fn(usize, &mut [f32]) + Sync + 'a;
 /// `after(i0, rows)` (its first row and the rows, mutable) as soon as the product has read it: an optimizer
 /// update, say, while the rows are still in cache. Every run goes to exactly one call, after its last read, and
 /// runs never overlap, so concurrent calls touch disjoint rows.
+///
+/// # Panics
+/// If a view exceeds its slice, or C's rows overlap (`ldc < n` with m > 1).
 #[allow(clippy::too_many_arguments)]
 pub fn par_gemm_a_b_then(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: &mut [f32], beta: f32, c: &mut [f32], ldc: usize, after: &RunHandoff<'_>) {
     assert!(m == 0 || (m - 1) * lda + k <= a.len());
     assert!(k * n <= b.len());
-    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
-    a_b_by_runs(m, k, n, a, lda, SendPtr(b.as_mut_ptr()), n, beta, c, ldc, Some(after));
+    check_c(m, n, c, ldc);
+    a_b_by_runs(m, k, n, a, lda, RowsOfB::Update(SendPtr::new(b), after), beta, c, ldc);
+}
+
+/// B for [`a_b_by_runs`]: only read (rows `ldb` apart), or stored densely and handed over run by run.
+#[derive(Clone, Copy)]
+enum RowsOfB<'a, 'h> {
+    Read(&'a [f32], usize),
+    Update(SendPtr<'a>, &'h RunHandoff<'h>),
 }
 
 /// The split by runs of rows of B behind [`par_gemm_a_b`] and [`par_gemm_a_b_then`]; bounds checked by them.
 #[allow(clippy::too_many_arguments)]
-fn a_b_by_runs(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    lda: usize,
-    b: SendPtr,
-    ldb: usize,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-    after: Option<&RunHandoff<'_>>,
-) {
+fn a_b_by_runs(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: RowsOfB, beta: f32, c: &mut [f32], ldc: usize) {
     let parts = k.div_ceil(TERMS_PER_PART);
-    let cp = SendPtr(c.as_mut_ptr());
+    let cp = SendPtr::new(c);
     // Taken out of the thread's slot for the call (a nested call would find it empty and use a new one).
     let mut partials = PARTIALS.take();
     if partials.len() < parts * m * n {
         partials.resize(parts * m * n, 0.0);
     }
-    let pp = SendPtr(partials.as_mut_ptr());
+    let pp = SendPtr::new(&mut partials[..]);
     (0..parts).into_par_iter().for_each(|p| {
         let (i0, i1) = (p * TERMS_PER_PART, ((p + 1) * TERMS_PER_PART).min(k));
-        let (pp, b) = (&pp, &b);
-        // SAFETY: part p owns the m·n floats at p·m·n, inside `partials`; the run's rows of B lie inside B (callers
-        // checked), and this task alone touches them.
+        let a = a.get(i0..).unwrap_or(&[]);
+        // SAFETY: part p owns the m·n floats at p·m·n, inside `partials`; a run's rows of B lie inside B (callers
+        // checked), and with `Update`, B's rows are n apart, so this task alone touches its run.
         unsafe {
-            let run = std::slice::from_raw_parts(b.0.add(i0 * ldb), (i1 - i0 - 1) * ldb + n);
-            a_b_task(m, i1 - i0, a.get(i0..).unwrap_or(&[]), lda, run, ldb, 0.0, SendPtr(pp.0.add(p * m * n)), n, 0, n);
-            if let Some(after) = after {
-                // The product is done with the run (`run` is not used again): hand it over.
-                after(i0, std::slice::from_raw_parts_mut(b.0.add(i0 * ldb), (i1 - i0) * ldb));
+            let out = pp.add(p * m * n);
+            match b {
+                RowsOfB::Read(b, ldb) => a_b_task(m, i1 - i0, a, lda, &b[i0 * ldb..], ldb, 0.0, out, n, 0, n),
+                RowsOfB::Update(b, after) => {
+                    let run = std::slice::from_raw_parts_mut(b.0.add(i0 * n), (i1 - i0) * n);
+                    a_b_task(m, i1 - i0, a, lda, run, n, 0.0, out, n, 0, n);
+                    // The product is done with the run: hand it over.
+                    after(i0, run);
+                }
             }
         }
     });
@@ -376,7 +435,8 @@ fn a_b_by_runs(
         let (c0, c1) = (bi * block, ((bi + 1) * block).min(n));
         let cp = &cp;
         for r in 0..m {
-            // SAFETY: columns c0..c1 of row r belong to this task only; bounds were asserted by the callers.
+            // SAFETY: columns c0..c1 of row r belong to this task only (C's rows do not overlap), inside C; both
+            // checked by the callers.
             let dst = unsafe { std::slice::from_raw_parts_mut(cp.0.add(r * ldc + c0), c1 - c0) };
             if beta == 0.0 {
                 dst.fill(0.0);
@@ -397,29 +457,47 @@ fn a_b_by_runs(
     PARTIALS.set(partials);
 }
 
+/// Rows `j0..j1` of `C = β·C + Gᵀ·X`.
+///
+/// # Safety
+/// C's rows j0..j1 (n floats each, `ldc` apart) are inside its allocation, and no other thread touches them
+/// meanwhile.
 #[inline(always)]
-fn gt_x_block<M: MulAdd>(k: usize, n: usize, g: &[f32], ldg: usize, x: &[f32], ldx: usize, beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn gt_x_block<M: MulAdd>(k: usize, n: usize, g: &[f32], ldg: usize, x: &[f32], ldx: usize, beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) {
+    assert!(k == 0 || (k - 1) * ldx + n <= x.len());
     for j in j0..j1 {
-        // SAFETY: row j belongs to this task only; bounds were asserted by the caller.
+        // SAFETY: the caller's contract.
         let dst = unsafe { std::slice::from_raw_parts_mut(c.0.add(j * ldc), n) };
         if beta == 0.0 {
             dst.fill(0.0);
         }
-        combine_rows::<M>(|t| g[t * ldg + j], |t| x[t * ldx..].as_ptr(), k, dst);
+        // SAFETY: row t of X holds n floats from t·ldx (asserted above), and X is only read.
+        unsafe { combine_rows::<M>(|t| g[t * ldg + j], |t| x[t * ldx..].as_ptr(), k, dst) };
     }
 }
-dispatch!(fn gt_x_task(k: usize, n: usize, g: &[f32], ldg: usize, x: &[f32], ldx: usize, beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => gt_x_block);
+dispatch!(
+    /// [`gt_x_block`] at the active SIMD level.
+    ///
+    /// # Safety
+    /// As [`gt_x_block`].
+    unsafe fn gt_x_task(k: usize, n: usize, g: &[f32], ldg: usize, x: &[f32], ldx: usize, beta: f32, c: SendPtr, ldc: usize, j0: usize, j1: usize) => gt_x_block
+);
 
 /// `C[j, :] = β·C[j, :] + Σ_t G[t, j]·X[t, :]` (C = Gᵀ·X, a rank-k update) with G `[k, m]` and X `[k, n]`
 /// row-major: parallel over rows j of C. `beta` is 0 or 1.
+///
+/// # Panics
+/// If a view exceeds its slice, or C's rows overlap (`ldc < n` with m > 1).
 #[allow(clippy::too_many_arguments)]
 pub fn par_gemm_gt_x(m: usize, k: usize, n: usize, g: &[f32], ldg: usize, x: &[f32], ldx: usize, beta: f32, c: &mut [f32], ldc: usize) {
     assert!(k == 0 || (k - 1) * ldg + m <= g.len());
     assert!(k == 0 || (k - 1) * ldx + n <= x.len());
-    assert!(m == 0 || n == 0 || (m - 1) * ldc + n <= c.len());
+    check_c(m, n, c, ldc);
     let rows_per_task = m.div_ceil(rayon::current_num_threads() * 4).max(1);
-    let cp = SendPtr(c.as_mut_ptr());
+    let cp = SendPtr::new(c);
+    // SAFETY: each task owns its rows of C, which cannot overlap and lie inside C (checked above).
     (0..m.div_ceil(rows_per_task))
         .into_par_iter()
-        .for_each(|bi| gt_x_task(k, n, g, ldg, x, ldx, beta, cp, ldc, bi * rows_per_task, ((bi + 1) * rows_per_task).min(m)));
+        .for_each(|bi| unsafe { gt_x_task(k, n, g, ldg, x, ldx, beta, cp, ldc, bi * rows_per_task, ((bi + 1) * rows_per_task).min(m)) });
 }

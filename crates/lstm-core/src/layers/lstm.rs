@@ -366,6 +366,9 @@ pub fn final_only_available(b: usize) -> bool {
 /// projection runs a window of steps at a time for a group of samples, so the gates never leave L2 (`lstm_forward`
 /// writes and re-reads B·T·4H floats, which makes a large inference pass memory-bound). Writes h_final `[B,H]`
 /// into `out` at rows `features` apart from column `offset`. Needs [`final_only_available`].
+///
+/// # Panics
+/// Unless [`final_only_available`], and unless each sample's `h` outputs fit its row (`offset + h <= features`).
 #[allow(clippy::too_many_arguments)]
 pub fn lstm_forward_final(
     dims: LstmDims,
@@ -380,7 +383,9 @@ pub fn lstm_forward_final(
 ) {
     let LstmDims { b, t, i, h } = dims;
     let g4 = 4 * h;
-    assert!(final_only_available(b), "lstm_forward_final needs a batch above SMALL and AVX-512F");
+    assert!(final_only_available(b), "lstm_forward_final needs a batch above SMALL and the avx512 SIMD level");
+    // The threads write their samples' rows of `out`: these must not overlap.
+    assert!(offset + h <= features, "lstm_forward_final: h_final ({h} floats from column {offset}) overflows rows of {features}");
     if b == 0 {
         return;
     }
@@ -395,8 +400,8 @@ pub fn lstm_forward_final(
     let (pw_hh, pw_ih) = (&cache.packed_w_hh[0], &cache.packed_w_ih[0]);
     let bias = summed_bias(&p);
     let groups = b.div_ceil(FINAL_SAMPLES);
-    let outp = SendPtr(out.as_mut_ptr());
     let out_len = out.len();
+    let outp = SendPtr::new(out);
     (0..groups).into_par_iter().for_each(|grp| {
         // Captures the Sync wrapper as a whole (a closure using `outp.0` would capture the bare pointer).
         let out_base = outp;

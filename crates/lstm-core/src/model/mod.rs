@@ -130,6 +130,8 @@ impl Model {
     }
 
     fn create(config: ModelConfig, num_threads: usize, initialize: bool) -> Result<Model> {
+        // A bad LSTM_NATIVE_SIMD fails here, before any kernel runs.
+        crate::kernels::simd::level()?;
         if config.layers.is_empty() {
             return Err(LstmError::InvalidConfig("a model needs at least one layer".into()));
         }
