@@ -172,6 +172,10 @@ impl Layer for Conv1d {
         Ok((out_shape, MaskOut::Drop))
     }
 
+    fn stateful_unsupported(&self) -> Option<String> {
+        (self.config.kernel_size > 1 || self.config.strides > 1).then(|| "predictStep cannot step through a conv1d with kernelSize or strides above 1 (its windows span several steps)".into())
+    }
+
     fn backward(&mut self, bw: Backward<'_>) {
         let Backward { y, dy, dx, mut grads, .. } = bw;
         let d = self.dims.expect("conv1d backward follows its forward");

@@ -83,6 +83,10 @@ impl Layer for MaxPooling1d {
         Ok((out_shape, MaskOut::Drop))
     }
 
+    fn stateful_unsupported(&self) -> Option<String> {
+        (self.config.pool_size > 1 || self.config.stride() > 1).then(|| "predictStep cannot step through a maxPooling1d with poolSize or strides above 1 (its windows span several steps)".into())
+    }
+
     fn backward(&mut self, bw: Backward<'_>) {
         if let Some(dx) = bw.dx {
             max_pooling1d_backward(bw.shape.t.unwrap_or(0), bw.shape.f, self.t_out, &self.argmax, bw.dy, dx);
