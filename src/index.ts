@@ -21,7 +21,7 @@ export type {
   SgdOptions,
 } from './model.js'
 export * as layers from './layers.js'
-export type { LayerSpec, EmbeddingConfig, LstmConfig, DenseConfig, DropoutConfig, GlobalPoolingConfig, Activation, Initializer, InputShape } from './layers.js'
+export type { LayerSpec, EmbeddingConfig, LstmConfig, GruConfig, SimpleRnnConfig, RecurrentConfig, Conv1dConfig, MaxPooling1dConfig, Padding, DenseConfig, DropoutConfig, GlobalPoolingConfig, Activation, Initializer, InputShape } from './layers.js'
 export * as callbacks from './callbacks.js'
 export { History } from './callbacks.js'
 export type { Callback, Logs, FitParams } from './callbacks.js'
