@@ -1,7 +1,8 @@
 /**
  * The `lstm-native` command: the tutorial's two models end to end.
  *   lstm-native train words [--corpus FILE] [--steps 50000] [--units 512] [--seed N] [--save FILE] [--embedding]
- *   lstm-native train imdb  [--data PATH] [--epochs 3] [--batch-size 64] [--num-words 1000] [--maxlen 200] ...
+ *   lstm-native train imdb  [--data PATH] [--epochs 3] [--batch-size 64] [--num-words 1000] [--maxlen 200]
+ *                           [--cell lstm|gru|rnn] [--conv FILTERS,KERNEL[,POOL]] ...
  *   lstm-native generate --model FILE --prompt "three words here" [--words 30] [--temperature T]
  *   lstm-native predict --model FILE "some review text"
  */
@@ -18,6 +19,16 @@ function integer(min: number) {
     if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got ${JSON.stringify(value)}`)
     return n
   }
+}
+
+/** `FILTERS,KERNEL[,POOL]`: positive integers. */
+function convBlock(value: string): { filters: number; kernelSize: number; poolSize?: number } {
+  const parts = value.split(',').map((p) => p.trim())
+  if (parts.length < 2 || parts.length > 3 || !parts.every((p) => /^\d+$/.test(p) && Number(p) >= 1 && Number.isSafeInteger(Number(p)))) {
+    throw new InvalidArgumentError(`expected FILTERS,KERNEL[,POOL] as positive integers, got ${JSON.stringify(value)}`)
+  }
+  const [filters, kernelSize, poolSize] = parts.map(Number)
+  return poolSize === undefined ? { filters, kernelSize } : { filters, kernelSize, poolSize }
 }
 
 function fraction(value: string): number {
@@ -100,6 +111,8 @@ export function program(): Command {
     .option('--units <n>', 'LSTM units', integer(1), 100)
     .option('--embedding-dim <n>', 'embedding size', integer(1), 50)
     .option('--dropout <rate>', "the rate of every dropout in the model (the tutorial's 0.2)", fraction, 0.2)
+    .addOption(new Option('--cell <kind>', 'the recurrent layer: LSTM (the tutorial), GRU or SimpleRNN, same units and dropouts').choices(['lstm', 'gru', 'rnn']).default('lstm'))
+    .option('--conv <filters,kernel[,pool]>', 'a Conv1D(filters, kernel, relu) + MaxPooling1D(pool, default 2) block before the recurrent layer', convBlock)
     .addOption(new Option('--pooling <kind>', "what the dense layers read: the LSTM's last state, or the max or mean of every step's output").choices(['last', 'max', 'average']).default('last'))
     .option('--learning-rate <lr>', "Adam's learning rate (default: 0.001)", positive)
     .option('--lr-decay <f>', 'multiply the learning rate by this after every epoch (default: 1, constant)', decayFactor)
@@ -122,6 +135,8 @@ export function program(): Command {
         units: o.units,
         embeddingDim: o.embeddingDim,
         pooling: o.pooling,
+        cell: o.cell,
+        conv: o.conv,
         dropout: o.dropout,
         learningRate: o.learningRate,
         lrDecay: o.lrDecay,

@@ -22,7 +22,7 @@ export type {
 } from './model.js'
 /** Layer factories: `layers.embedding`, `layers.lstm`, `layers.dense`, `layers.dropout`, global pooling. */
 export * as layers from './layers.js'
-export type { LayerSpec, EmbeddingConfig, LstmConfig, DenseConfig, DropoutConfig, GlobalPoolingConfig, Activation, Initializer, InputShape } from './layers.js'
+export type { LayerSpec, EmbeddingConfig, LstmConfig, GruConfig, SimpleRnnConfig, RecurrentConfig, Conv1dConfig, MaxPooling1dConfig, Padding, DenseConfig, DropoutConfig, GlobalPoolingConfig, Activation, Initializer, InputShape } from './layers.js'
 /** Training callbacks, as Keras's: progress bar, early stopping, checkpoints, learning-rate schedule. */
 export * as callbacks from './callbacks.js'
 export { History } from './callbacks.js'
@@ -43,5 +43,5 @@ export type { GenerateOptions, WordModelMetadata } from './generate.js'
 export { cosineDecay, trainWords, wordModel } from './tasks/words.js'
 export type { TrainWordsOptions, TrainWordsResult, WordsReport } from './tasks/words.js'
 export { trainImdb, imdbModel, predictReview, reviewWords } from './tasks/imdb.js'
-export type { TrainImdbOptions, TrainImdbResult, ImdbModelMetadata, ImdbPooling } from './tasks/imdb.js'
+export type { TrainImdbOptions, TrainImdbResult, ImdbModelMetadata, ImdbPooling, ImdbCell, ImdbConv } from './tasks/imdb.js'
 export { historySvg } from './plot.js'

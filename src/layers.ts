@@ -126,6 +126,77 @@ export interface GlobalPoolingConfig {
   inputShape?: [number | null, number]
 }
 
+/** The options GRU and SimpleRNN share. */
+export interface RecurrentConfig {
+  /** Size of the hidden state. */
+  units: number
+  /** Output the whole sequence `[B, T, units]` rather than the last state `[B, units]`. Default `false`. */
+  returnSequences?: boolean
+  /** Fraction of the inputs dropped in training; one mask per sequence (one per gate with `recurrentDropout`, as Keras). Default `0`. */
+  dropout?: number
+  /** Fraction of the recurrent state dropped in training; one mask per sequence (and gate, for a GRU), as Keras. Default `0`. */
+  recurrentDropout?: number
+  /** Also read the sequence backwards and concatenate both directions (parameters `*_reverse`). Default `false`. */
+  bidirectional?: boolean
+  /** `weight_ih`. Default `glorotUniform`. */
+  kernelInitializer?: Initializer
+  /** `weight_hh`. Default `orthogonal`. */
+  recurrentInitializer?: Initializer
+  /** `bias_ih` and `bias_hh`. Default `zeros`. */
+  biasInitializer?: Initializer
+  /** When this is the first layer: `[timesteps, features]`, so the weights are built at once. */
+  inputShape?: [number | null, number]
+}
+
+/** A GRU's options (Keras's GRU with `reset_after=True`, which is PyTorch's GRU). */
+export type GruConfig = RecurrentConfig
+
+/** A SimpleRNN's options. */
+export interface SimpleRnnConfig extends RecurrentConfig {
+  /** `tanh`, `relu`, `sigmoid` or `linear`. Default `tanh`. */
+  activation?: Exclude<Activation, 'softmax'>
+}
+
+/** How a convolution or pooling pads the time axis, by Keras's rules. */
+export type Padding = 'valid' | 'same' | 'causal'
+
+/** A Conv1D's options, on `[B, T, channels]` (channels last, as Keras). */
+export interface Conv1dConfig {
+  /** Output channels. */
+  filters: number
+  /** Window length in steps. */
+  kernelSize: number
+  /** Step between windows. Default `1`. */
+  strides?: number
+  /**
+   * `valid` (default): windows inside the sequence; `same`: `ceil(T / strides)` outputs, zero padding with the smaller
+   * half on the left; `causal`: `dilationRate·(kernelSize − 1)` zeros on the left, so no output reads a later step.
+   */
+  padding?: Padding
+  /** Spacing of the window's taps. Default `1`; above 1 only with `strides: 1` (as Keras). */
+  dilationRate?: number
+  /** Default `linear`. */
+  activation?: Activation
+  /** `weight` `[filters, channels, kernelSize]`. Default `glorotUniform` (Keras's fans). */
+  kernelInitializer?: Initializer
+  /** Default `zeros`. */
+  biasInitializer?: Initializer
+  /** When this is the first layer: `[timesteps, channels]`. */
+  inputShape?: [number | null, number]
+}
+
+/** A MaxPooling1D's options (Keras's). */
+export interface MaxPooling1dConfig {
+  /** Window length in steps. Default `2`. */
+  poolSize?: number
+  /** Step between windows. Default `poolSize`. */
+  strides?: number
+  /** `valid` (default) or `same` (`ceil(T / strides)` outputs; padded steps never win). */
+  padding?: 'valid' | 'same'
+  /** When this is the first layer: `[timesteps, features]`. */
+  inputShape?: [number | null, number]
+}
+
 /**
  * A layer as the factories return it: its `type` and its config. The Rust core builds the layers from these, and
  * `save` writes them into the model file.
@@ -139,6 +210,22 @@ export type LayerSpec =
       /** The layer's kind. */
       type: 'lstm'
     } & LstmConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'gru'
+    } & GruConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'simpleRnn'
+    } & SimpleRnnConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'conv1d'
+    } & Conv1dConfig)
+  | ({
+      /** The layer's kind. */
+      type: 'maxPooling1d'
+    } & MaxPooling1dConfig)
   | ({
       /** The layer's kind. */
       type: 'dense'
@@ -271,4 +358,84 @@ export function globalAveragePooling1d(config: GlobalPoolingConfig = {}): LayerS
 /** The maximum over time, `[B, T, F]` → `[B, F]`, over every step: like Keras's GlobalMaxPooling1D, it ignores the mask. */
 export function globalMaxPooling1d(config: GlobalPoolingConfig = {}): LayerSpec {
   return globalPooling('globalMaxPooling1d', config)
+}
+
+function sequenceInputShape(layer: string, v: unknown): void {
+  inputShape(layer, v)
+  if (Array.isArray(v) && v.length !== 2) bad(layer, `inputShape must be [timesteps, features], got ${JSON.stringify(v)}`)
+}
+
+function recurrent(layer: 'gru' | 'simpleRnn', config: unknown, extra: readonly string[]): Record<string, unknown> {
+  const keys = ['units', 'returnSequences', 'dropout', 'recurrentDropout', 'bidirectional', 'kernelInitializer', 'recurrentInitializer', 'biasInitializer', 'inputShape', ...extra]
+  const c = checkObject(layer, config, keys)
+  positiveInt(layer, 'units', c.units)
+  bool(layer, 'returnSequences', c.returnSequences)
+  bool(layer, 'bidirectional', c.bidirectional)
+  rate(layer, 'dropout', c.dropout)
+  rate(layer, 'recurrentDropout', c.recurrentDropout)
+  initializer(layer, 'kernelInitializer', c.kernelInitializer)
+  initializer(layer, 'recurrentInitializer', c.recurrentInitializer)
+  initializer(layer, 'biasInitializer', c.biasInitializer)
+  sequenceInputShape(layer, c.inputShape)
+  return c
+}
+
+/**
+ * A gated recurrent unit: Keras's GRU with `resetAfter: true` (its default), which is PyTorch's `nn.GRU`. Gates r, z, n
+ * in PyTorch's order: `weight_ih` `[3·units, in]`, `weight_hh` `[3·units, units]`, `bias_ih`, `bias_hh` `[3·units]`.
+ * With `maskZero` a masked step keeps the state and repeats the previous output, as the LSTM.
+ */
+export function gru(config: GruConfig): LayerSpec {
+  recurrent('gru', config, [])
+  return { type: 'gru', ...config }
+}
+
+/** A fully connected recurrent layer, `h' = activation(W_ih x + b_ih + W_hh h + b_hh)` (Keras's SimpleRNN, PyTorch's `nn.RNN` names). */
+export function simpleRnn(config: SimpleRnnConfig): LayerSpec {
+  const c = recurrent('simpleRnn', config, ['activation'])
+  const allowed = ['tanh', 'relu', 'sigmoid', 'linear']
+  if (c.activation !== undefined && !allowed.includes(c.activation as string)) {
+    bad('simpleRnn', `activation must be one of ${allowed.join(', ')}, got ${JSON.stringify(c.activation)}`)
+  }
+  return { type: 'simpleRnn', ...config }
+}
+
+function padding(layer: string, v: unknown, allowed: readonly string[]): void {
+  if (v !== undefined && !allowed.includes(v as string)) bad(layer, `padding must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`)
+}
+
+/**
+ * A 1-D convolution over time on `[B, T, channels]` (channels last, as Keras) → `[B, T', filters]`; `weight`
+ * `[filters, channels, kernelSize]` and `bias` `[filters]` as PyTorch's Conv1d. It does not carry a mask: after an
+ * `embedding({ maskZero: true })` the mask is dropped, as in Keras.
+ */
+export function conv1d(config: Conv1dConfig): LayerSpec {
+  const layer = 'conv1d'
+  const c = checkObject(layer, config, ['filters', 'kernelSize', 'strides', 'padding', 'dilationRate', 'activation', 'kernelInitializer', 'biasInitializer', 'inputShape'])
+  positiveInt(layer, 'filters', c.filters)
+  positiveInt(layer, 'kernelSize', c.kernelSize)
+  if (c.strides !== undefined) positiveInt(layer, 'strides', c.strides)
+  if (c.dilationRate !== undefined) positiveInt(layer, 'dilationRate', c.dilationRate)
+  if ((c.strides ?? 1) !== 1 && (c.dilationRate ?? 1) !== 1) {
+    bad(layer, `strides must be 1 when dilationRate > 1 (as Keras), got strides ${String(c.strides)} and dilationRate ${String(c.dilationRate)}`)
+  }
+  padding(layer, c.padding, ['valid', 'same', 'causal'])
+  if (c.activation !== undefined && !ACTIVATIONS.includes(c.activation as Activation)) {
+    bad(layer, `unknown activation ${JSON.stringify(c.activation)}; expected one of ${ACTIVATIONS.join(', ')}`)
+  }
+  initializer(layer, 'kernelInitializer', c.kernelInitializer)
+  initializer(layer, 'biasInitializer', c.biasInitializer)
+  sequenceInputShape(layer, c.inputShape)
+  return { type: 'conv1d', ...config }
+}
+
+/** The maximum of each channel over windows of `poolSize` steps (Keras's MaxPooling1D). It does not carry a mask. */
+export function maxPooling1d(config: MaxPooling1dConfig = {}): LayerSpec {
+  const layer = 'maxPooling1d'
+  const c = checkObject(layer, config, ['poolSize', 'strides', 'padding', 'inputShape'])
+  if (c.poolSize !== undefined) positiveInt(layer, 'poolSize', c.poolSize)
+  if (c.strides !== undefined) positiveInt(layer, 'strides', c.strides)
+  padding(layer, c.padding, ['valid', 'same'])
+  sequenceInputShape(layer, c.inputShape)
+  return { type: 'maxPooling1d', ...config }
 }

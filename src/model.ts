@@ -151,6 +151,10 @@ export type Weights = Record<string, Tensor>
 const KERAS_CLASS: Record<LayerSpec['type'], string> = {
   embedding: 'Embedding',
   lstm: 'LSTM',
+  gru: 'GRU',
+  simpleRnn: 'SimpleRNN',
+  conv1d: 'Conv1D',
+  maxPooling1d: 'MaxPooling1D',
   dense: 'Dense',
   dropout: 'Dropout',
   globalAveragePooling1d: 'GlobalAveragePooling1D',
@@ -590,7 +594,7 @@ export class Sequential {
       const kind = this.specs[i].type
       const k = counts.get(kind) ?? 0
       counts.set(kind, k + 1)
-      const klass = KERAS_CLASS[kind] + (kind === 'lstm' && (this.specs[i] as { bidirectional?: boolean }).bidirectional ? ', bidirectional' : '')
+      const klass = KERAS_CLASS[kind] + ((kind === 'lstm' || kind === 'gru' || kind === 'simpleRnn') && (this.specs[i] as { bidirectional?: boolean }).bidirectional ? ', bidirectional' : '')
       const shape = `(${r.outputShape.map((d) => (d == null ? 'None' : String(d))).join(', ')})`
       return [`${i}: ${kind}${k ? `_${k}` : ''} (${klass})`, shape, r.params.toLocaleString('en-US')]
     })

@@ -49,7 +49,7 @@ function readSafetensors(path: string): { meta: Record<string, string>; tensors:
   return { meta, tensors }
 }
 
-/** The case's layers through the public factories. A first LSTM/Dense gets `inputShape` from the input, so its weights exist before `setWeights`. */
+/** The case's layers through the public factories. A first recurrent, convolutional or dense layer gets `inputShape` from the input, so its weights exist before `setWeights`. */
 function buildLayers(meta: CaseMeta, input: Tensor): LayerSpec[] {
   return meta.layers.map((spec, i) => {
     const { type, ...config } = spec
@@ -61,6 +61,14 @@ function buildLayers(meta: CaseMeta, input: Tensor): LayerSpec[] {
         return layers.lstm({ ...(config as unknown as Parameters<typeof layers.lstm>[0]), ...first })
       case 'dense':
         return layers.dense({ ...(config as unknown as Parameters<typeof layers.dense>[0]), ...first })
+      case 'gru':
+        return layers.gru({ ...(config as unknown as Parameters<typeof layers.gru>[0]), ...first })
+      case 'simpleRnn':
+        return layers.simpleRnn({ ...(config as unknown as Parameters<typeof layers.simpleRnn>[0]), ...first })
+      case 'conv1d':
+        return layers.conv1d({ ...(config as unknown as Parameters<typeof layers.conv1d>[0]), ...first })
+      case 'maxPooling1d':
+        return layers.maxPooling1d(config as unknown as Parameters<typeof layers.maxPooling1d>[0])
       case 'globalAveragePooling1d':
         return layers.globalAveragePooling1d()
       case 'globalMaxPooling1d':
@@ -89,7 +97,8 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
   return maxAbs
 }
 
-const files = readdirSync(GOLDEN)
+// The cases and those of its subfolders (`rnn/`: GRU, SimpleRNN, Conv1D, MaxPooling1D), as relative paths.
+const files = (readdirSync(GOLDEN, { recursive: true }) as string[])
   .filter((f) => f.endsWith('.safetensors'))
   .sort()
 

@@ -96,6 +96,32 @@ describe('sentiment model', () => {
     expect(rates(imdbModel({ dropout: 0.5, numThreads: 1 }))).toEqual([0.5, 0.5, 0.5, 0.5])
   })
 
+  it('--cell and --conv: GRU or SimpleRNN in place of the LSTM, and a Conv1D + MaxPooling1D block before it', async () => {
+    const types = (m: Sequential) => m.layers.map((l) => l.type)
+    expect(types(imdbModel({ cell: 'gru', numThreads: 1 }))).toEqual(['embedding', 'dropout', 'gru', 'dense', 'dropout', 'dense'])
+    expect(types(imdbModel({ cell: 'rnn', conv: { filters: 64, kernelSize: 5, poolSize: 4 }, numThreads: 1 }))).toEqual([
+      'embedding',
+      'dropout',
+      'conv1d',
+      'maxPooling1d',
+      'simpleRnn',
+      'dense',
+      'dropout',
+      'dense',
+    ])
+    const cnn = imdbModel({ conv: { filters: 64, kernelSize: 5, poolSize: 4 }, numThreads: 1 })
+    expect(cnn.layers[2]).toMatchObject({ type: 'conv1d', filters: 64, kernelSize: 5, activation: 'relu' })
+    expect(cnn.layers[3]).toMatchObject({ type: 'maxPooling1d', poolSize: 4 })
+    expect(cnn.layers[4]).toMatchObject({ type: 'lstm', dropout: 0.2, recurrentDropout: 0.2 })
+    expect(() => imdbModel({ cell: 'tcn' as never, numThreads: 1 })).toThrow(/cell must be 'lstm', 'gru' or 'rnn'/)
+    const r = await trainImdb({ epochs: 10, units: 16, embeddingDim: 16, maxlen: 80, cell: 'gru', conv: { filters: 16, kernelSize: 3 }, verbose: 0, numThreads: 2, log: () => {} })
+    expect(r.model.summary(() => {})).toMatch(/Conv1D[\s\S]*MaxPooling1D[\s\S]*GRU/)
+    // The training loss falls well below chance's 0.693, and the 1,000 test reviews are classified above chance
+    // (0.58 is five standard deviations above 0.5 at this size; this run reaches about 0.62).
+    expect(r.history.history.loss.at(-1)!).toBeLessThan(0.45)
+    expect(r.testAccuracy).toBeGreaterThan(0.58)
+  }, 120_000)
+
   it("takes Adam's learning rate, its decay per epoch and clipnorm", async () => {
     const r = await trainImdb({ epochs: 1, units: 8, embeddingDim: 8, maxlen: 20, learningRate: 0.003, clipnorm: 0.5, verbose: 0, numThreads: 1, log: () => {} })
     expect(r.model.getLearningRate()).toBeCloseTo(0.003, 9)
@@ -125,6 +151,9 @@ describe('CLI', () => {
     expect((await fails(['train', 'imdb', '--lr-decay', '0'])).stderr).toMatch(/--lr-decay.*expected a number in \(0, 1\], got "0"/)
     expect((await fails(['train', 'imdb', '--dropout', '1'])).stderr).toMatch(/--dropout.*expected a number in \[0, 1\), got "1"/)
     expect((await fails(['train', 'imdb', '--pooling', 'mean'])).stderr).toMatch(/--pooling.*'mean' is invalid.*last, max, average/)
+    expect((await fails(['train', 'imdb', '--cell', 'tcn'])).stderr).toMatch(/--cell.*'tcn' is invalid.*lstm, gru, rnn/)
+    expect((await fails(['train', 'imdb', '--conv', '64'])).stderr).toMatch(/--conv.*expected FILTERS,KERNEL\[,POOL\]/)
+    expect((await fails(['train', 'imdb', '--conv', '64,0,4'])).stderr).toMatch(/--conv.*positive integers, got "64,0,4"/)
     expect((await fails(['train', 'nope'])).stderr).toMatch(/unknown command/)
     expect((await fails(['generate', '--prompt', 'a b c'])).stderr).toMatch(/--model/)
     const missing = await fails(['predict', '--model', '/no/such/model.safetensors', 'great film'])
@@ -134,5 +163,15 @@ describe('CLI', () => {
     expect(help.stdout).toMatch(/train/)
     expect(help.stdout).toMatch(/generate/)
     expect(help.stdout).toMatch(/predict/)
+    const imdbHelp = await run(process.execPath, [cli, 'train', 'imdb', '--help'])
+    expect(imdbHelp.stdout).toMatch(/--cell <kind>/)
+    expect(imdbHelp.stdout).toMatch(/--conv <filters,kernel\[,pool\]>/)
   }, 30_000)
+
+  it.skipIf(!built)('train imdb --cell gru --conv trains the CNN+GRU model on the bundled sample', async () => {
+    const args = ['train', 'imdb', '--epochs', '1', '--units', '8', '--embedding-dim', '8', '--maxlen', '40', '--cell', 'gru', '--conv', '8,3,2', '--threads', '1']
+    const { stdout } = await run(process.execPath, [cli, ...args])
+    expect(stdout).toMatch(/test accuracy: 0\.\d{4}/)
+    expect(stdout).toMatch(/done in/)
+  }, 60_000)
 })

@@ -43,6 +43,10 @@ export interface TrainImdbOptions {
   embeddingDim?: number
   /** What the dense layers read: the LSTM's last state (the tutorial), or the max or mean over every step's output. */
   pooling?: ImdbPooling
+  /** The recurrent layer: `'lstm'` (the tutorial's), `'gru'` or `'rnn'` (SimpleRNN), with the same units and dropouts. Default `'lstm'`. */
+  cell?: ImdbCell
+  /** A Conv1D(filters, kernelSize, relu) + MaxPooling1D(poolSize) block between the embedding's dropout and the recurrent layer. Default: none. */
+  conv?: ImdbConv
   /** The rate of every dropout in the model: both Dropout layers and the LSTM's dropout and recurrentDropout. Default 0.2 (the tutorial's). */
   dropout?: number
   /** Adam's learning rate. Default 0.001 (Keras's). */
@@ -100,6 +104,16 @@ export interface ImdbModelMetadata {
 /** `'last'`: the LSTM's final state (the tutorial); `'max'`/`'average'`: global pooling over its whole output sequence. */
 export type ImdbPooling = 'last' | 'max' | 'average'
 
+/** The recurrent layer of the sentiment model. */
+export type ImdbCell = 'lstm' | 'gru' | 'rnn'
+
+/** A convolution block before the recurrent layer: Conv1D(filters, kernelSize, relu), then MaxPooling1D(poolSize, default 2). */
+export interface ImdbConv {
+  filters: number
+  kernelSize: number
+  poolSize?: number
+}
+
 /** The tutorial's model, with the options the CLI offers. */
 export function imdbModel(
   options: {
@@ -109,20 +123,33 @@ export function imdbModel(
     bidirectional?: boolean
     maskZero?: boolean
     pooling?: ImdbPooling
+    cell?: ImdbCell
+    conv?: ImdbConv
     dropout?: number
     seed?: number
     numThreads?: number
   } = {},
 ): Sequential {
-  const { numWords = 1000, embeddingDim = 50, units = 100, bidirectional = false, maskZero = false, pooling = 'last', dropout = 0.2, seed = 0, numThreads = availableParallelism() } = options
+  const { numWords = 1000, embeddingDim = 50, units = 100, bidirectional = false, maskZero = false, pooling = 'last', cell = 'lstm', conv, dropout = 0.2, seed = 0, numThreads = availableParallelism() } = options
   const pools: Record<ImdbPooling, layers.LayerSpec[]> = { last: [], max: [layers.globalMaxPooling1d()], average: [layers.globalAveragePooling1d()] }
   if (!Object.hasOwn(pools, pooling)) throw new LstmError('INVALID_CONFIG', `pooling must be 'last', 'max' or 'average', got ${JSON.stringify(pooling)}`)
   const pool = pools[pooling]
+  const recurrentOptions = { units, dropout, recurrentDropout: dropout, bidirectional, returnSequences: pooling !== 'last' }
+  const cells: Record<ImdbCell, () => layers.LayerSpec> = {
+    lstm: () => layers.lstm(recurrentOptions),
+    gru: () => layers.gru(recurrentOptions),
+    rnn: () => layers.simpleRnn(recurrentOptions),
+  }
+  if (!Object.hasOwn(cells, cell)) throw new LstmError('INVALID_CONFIG', `cell must be 'lstm', 'gru' or 'rnn', got ${JSON.stringify(cell)}`)
+  const convBlock = conv
+    ? [layers.conv1d({ filters: conv.filters, kernelSize: conv.kernelSize, activation: 'relu' }), layers.maxPooling1d({ poolSize: conv.poolSize ?? 2 })]
+    : []
   return new Sequential(
     [
       layers.embedding({ inputDim: numWords, outputDim: embeddingDim, maskZero }),
       layers.dropout({ rate: dropout }),
-      layers.lstm({ units, dropout, recurrentDropout: dropout, bidirectional, returnSequences: pooling !== 'last' }),
+      ...convBlock,
+      cells[cell](),
       ...pool,
       layers.dense({ units: 250, activation: 'relu' }),
       layers.dropout({ rate: dropout }),

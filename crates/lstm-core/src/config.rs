@@ -155,6 +155,15 @@ fn glorot_uniform() -> Initializer {
 fn orthogonal() -> Initializer {
     Initializer::Orthogonal { gain: 1.0 }
 }
+fn tanh() -> Activation {
+    Activation::Tanh
+}
+fn one() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
 fn zeros() -> Initializer {
     Initializer::Zeros
 }
@@ -214,6 +223,143 @@ pub struct LstmConfig {
     pub input_shape: Option<Vec<Option<usize>>>,
 }
 
+/// A gated recurrent unit, Keras's with `reset_after=True` (PyTorch's GRU); gates r, z, n as PyTorch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GruConfig {
+    /// Size of the hidden state H.
+    pub units: usize,
+    /// Output the whole sequence `[B,T,H]` rather than the last state `[B,H]` (default false).
+    #[serde(default)]
+    pub return_sequences: bool,
+    /// Fraction of the inputs dropped in training, one mask per sequence (per sequence and gate with recurrent
+    /// dropout, as Keras) (default 0).
+    #[serde(default)]
+    pub dropout: f32,
+    /// Fraction of the recurrent state dropped in training, one mask per sequence and gate, as Keras (default 0).
+    #[serde(default)]
+    pub recurrent_dropout: f32,
+    /// Run a second GRU over the reversed sequence and concatenate (default false).
+    #[serde(default)]
+    pub bidirectional: bool,
+    /// `weight_ih`: default glorot_uniform.
+    #[serde(default = "glorot_uniform")]
+    pub kernel_initializer: Initializer,
+    /// `weight_hh`: default orthogonal.
+    #[serde(default = "orthogonal")]
+    pub recurrent_initializer: Initializer,
+    /// `bias_ih` and `bias_hh`: default zeros.
+    #[serde(default = "zeros")]
+    pub bias_initializer: Initializer,
+    /// `[T, features]` when this is the first layer and takes floats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<Option<usize>>>,
+}
+
+/// A fully connected recurrent layer (Keras's SimpleRNN, PyTorch's `nn.RNN` names).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimpleRnnConfig {
+    /// Size of the hidden state H.
+    pub units: usize,
+    /// tanh (default), relu, sigmoid or linear.
+    #[serde(default = "tanh")]
+    pub activation: Activation,
+    /// Output the whole sequence `[B,T,H]` rather than the last state `[B,H]` (default false).
+    #[serde(default)]
+    pub return_sequences: bool,
+    /// Fraction of the inputs dropped in training, one mask per sequence (default 0).
+    #[serde(default)]
+    pub dropout: f32,
+    /// Fraction of the recurrent state dropped in training, one mask per sequence (default 0).
+    #[serde(default)]
+    pub recurrent_dropout: f32,
+    /// Run a second layer over the reversed sequence and concatenate (default false).
+    #[serde(default)]
+    pub bidirectional: bool,
+    /// `weight_ih`: default glorot_uniform.
+    #[serde(default = "glorot_uniform")]
+    pub kernel_initializer: Initializer,
+    /// `weight_hh`: default orthogonal.
+    #[serde(default = "orthogonal")]
+    pub recurrent_initializer: Initializer,
+    /// `bias_ih` and `bias_hh`: default zeros.
+    #[serde(default = "zeros")]
+    pub bias_initializer: Initializer,
+    /// `[T, features]` when this is the first layer and takes floats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<Option<usize>>>,
+}
+
+/// How a convolution or pooling pads the time axis (Keras's rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// No padding: windows lie inside the sequence.
+    #[default]
+    Valid,
+    /// `ceil(T/strides)` outputs, the smaller half of the padding on the left.
+    Same,
+    /// `dilationRate·(kernelSize−1)` on the left, so no output reads a later step (Conv1D only).
+    Causal,
+}
+
+/// A 1-D convolution over time on `[B,T,C]` (channels last, as Keras); weight `[filters, C, kernelSize]` as PyTorch.
+/// It does not carry a mask: after an embedding with `maskZero` the mask is dropped (as Keras).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conv1dConfig {
+    /// Output channels F.
+    pub filters: usize,
+    /// Window length k.
+    pub kernel_size: usize,
+    /// Step between windows (default 1).
+    #[serde(default = "one")]
+    pub strides: usize,
+    /// valid (default), same or causal.
+    #[serde(default)]
+    pub padding: Padding,
+    /// Spacing of the window's taps (default 1); Keras allows it above 1 only with strides 1.
+    #[serde(default = "one")]
+    pub dilation_rate: usize,
+    /// Default linear.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Default glorot_uniform (fans: C·k in, F·k out, as Keras).
+    #[serde(default = "glorot_uniform")]
+    pub kernel_initializer: Initializer,
+    /// Default zeros.
+    #[serde(default = "zeros")]
+    pub bias_initializer: Initializer,
+    /// `[T, channels]` when this is the first layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<Option<usize>>>,
+}
+
+/// Max pooling over time windows, Keras's MaxPooling1D: `[B,T,F]` → `[B,T',F]`. It does not carry a mask.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaxPooling1dConfig {
+    /// Window length (default 2).
+    #[serde(default = "two")]
+    pub pool_size: usize,
+    /// Step between windows (default poolSize).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strides: Option<usize>,
+    /// valid (default) or same (windows over the padding ignore it).
+    #[serde(default)]
+    pub padding: Padding,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<Vec<Option<usize>>>,
+}
+
+impl MaxPooling1dConfig {
+    /// The step between windows: `strides`, else `poolSize`.
+    pub fn stride(&self) -> usize {
+        self.strides.unwrap_or(self.pool_size)
+    }
+}
+
 /// A fully connected layer on the last axis.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -254,6 +400,12 @@ pub struct GlobalPoolingConfig {
 pub enum LayerConfig {
     Embedding(EmbeddingConfig),
     Lstm(LstmConfig),
+    Gru(GruConfig),
+    #[serde(rename = "simpleRnn")]
+    SimpleRnn(SimpleRnnConfig),
+    Conv1d(Conv1dConfig),
+    #[serde(rename = "maxPooling1d")]
+    MaxPooling1d(MaxPooling1dConfig),
     Dense(DenseConfig),
     Dropout(DropoutConfig),
     /// The mean over the steps the mask keeps (Keras's GlobalAveragePooling1D).
@@ -269,6 +421,10 @@ impl LayerConfig {
         match self {
             LayerConfig::Embedding(_) => "embedding",
             LayerConfig::Lstm(_) => "lstm",
+            LayerConfig::Gru(_) => "gru",
+            LayerConfig::SimpleRnn(_) => "simpleRnn",
+            LayerConfig::Conv1d(_) => "conv1d",
+            LayerConfig::MaxPooling1d(_) => "maxPooling1d",
             LayerConfig::Dense(_) => "dense",
             LayerConfig::Dropout(_) => "dropout",
             LayerConfig::GlobalAveragePooling1d(_) => "globalAveragePooling1d",
@@ -278,12 +434,25 @@ impl LayerConfig {
 
     /// Whether the layer reads only sequences `[B,T,F]` (a Dense or Dropout also takes `[B,F]`).
     pub fn needs_sequence(&self) -> bool {
-        matches!(self, LayerConfig::Lstm(_) | LayerConfig::GlobalAveragePooling1d(_) | LayerConfig::GlobalMaxPooling1d(_))
+        matches!(
+            self,
+            LayerConfig::Lstm(_)
+                | LayerConfig::Gru(_)
+                | LayerConfig::SimpleRnn(_)
+                | LayerConfig::Conv1d(_)
+                | LayerConfig::MaxPooling1d(_)
+                | LayerConfig::GlobalAveragePooling1d(_)
+                | LayerConfig::GlobalMaxPooling1d(_)
+        )
     }
 
     pub fn input_shape(&self) -> Option<&[Option<usize>]> {
         match self {
             LayerConfig::Lstm(c) => c.input_shape.as_deref(),
+            LayerConfig::Gru(c) => c.input_shape.as_deref(),
+            LayerConfig::SimpleRnn(c) => c.input_shape.as_deref(),
+            LayerConfig::Conv1d(c) => c.input_shape.as_deref(),
+            LayerConfig::MaxPooling1d(c) => c.input_shape.as_deref(),
             LayerConfig::Dense(c) => c.input_shape.as_deref(),
             LayerConfig::Dropout(c) => c.input_shape.as_deref(),
             LayerConfig::GlobalAveragePooling1d(c) | LayerConfig::GlobalMaxPooling1d(c) => c.input_shape.as_deref(),
@@ -312,6 +481,47 @@ impl LayerConfig {
                 }
                 if !rate_ok(c.recurrent_dropout) {
                     return bad(format!("recurrentDropout must be in [0, 1), got {}", c.recurrent_dropout));
+                }
+            }
+            LayerConfig::Gru(GruConfig { units, dropout, recurrent_dropout, .. })
+            | LayerConfig::SimpleRnn(SimpleRnnConfig { units, dropout, recurrent_dropout, .. }) => {
+                if *units == 0 {
+                    return bad("units must be at least 1, got 0".into());
+                }
+                if !rate_ok(*dropout) {
+                    return bad(format!("dropout must be in [0, 1), got {dropout}"));
+                }
+                if !rate_ok(*recurrent_dropout) {
+                    return bad(format!("recurrentDropout must be in [0, 1), got {recurrent_dropout}"));
+                }
+                if let LayerConfig::SimpleRnn(c) = self {
+                    if c.activation == Activation::Softmax {
+                        return bad("activation must be tanh, relu, sigmoid or linear, got softmax".into());
+                    }
+                }
+            }
+            LayerConfig::Conv1d(c) => {
+                for (name, v) in [("filters", c.filters), ("kernelSize", c.kernel_size), ("strides", c.strides), ("dilationRate", c.dilation_rate)] {
+                    if v == 0 {
+                        return bad(format!("{name} must be at least 1, got 0"));
+                    }
+                }
+                if c.strides > 1 && c.dilation_rate > 1 {
+                    return bad(format!("strides must be 1 when dilationRate > 1 (as Keras), got strides {} and dilationRate {}", c.strides, c.dilation_rate));
+                }
+                if c.kernel_size.checked_mul(c.dilation_rate).is_none() {
+                    return bad(format!("kernelSize·dilationRate overflows: {} · {}", c.kernel_size, c.dilation_rate));
+                }
+            }
+            LayerConfig::MaxPooling1d(c) => {
+                if c.pool_size == 0 {
+                    return bad("poolSize must be at least 1, got 0".into());
+                }
+                if c.strides == Some(0) {
+                    return bad("strides must be at least 1, got 0".into());
+                }
+                if c.padding == Padding::Causal {
+                    return bad("padding must be valid or same, got causal".into());
                 }
             }
             LayerConfig::Dense(c) => {

@@ -4,10 +4,27 @@ use crate::config::Initializer;
 use rand::Rng;
 use rand_distr::{Distribution, Normal, StandardNormal, Uniform};
 
+/// Fill a tensor of `shape` from `init`, with Keras's fans: `[out, in]` has fan_in = in; a convolution's
+/// `[out, in, k]` has fan_in = in·k and fan_out = out·k (the orthogonal initializer sees it as `[out, in·k]`).
+pub fn fill_tensor(init: &Initializer, shape: &[usize], rng: &mut impl Rng, out: &mut [f32]) {
+    let rows = shape.first().copied().unwrap_or(out.len());
+    let cols = shape.get(1).copied().unwrap_or(0);
+    let receptive: usize = shape.iter().skip(2).product();
+    if shape.len() > 2 {
+        fill_fans(init, rows, cols * receptive, cols * receptive, rows * receptive, rng, out);
+    } else {
+        fill(init, rows, cols, rng, out);
+    }
+}
+
 /// Fill `out` (shape `[rows, cols]`, or `[len]` for vectors) from `init`.
 pub fn fill(init: &Initializer, rows: usize, cols: usize, rng: &mut impl Rng, out: &mut [f32]) {
     // A vector's fans are its length, as Keras computes them for 1-D shapes.
     let (fan_in, fan_out) = if cols == 0 { (rows, rows) } else { (cols, rows) };
+    fill_fans(init, rows, cols, fan_in, fan_out, rng, out)
+}
+
+fn fill_fans(init: &Initializer, rows: usize, cols: usize, fan_in: usize, fan_out: usize, rng: &mut impl Rng, out: &mut [f32]) {
     let (fan_in, fan_out) = (fan_in.max(1) as f64, fan_out.max(1) as f64);
     let uniform = |limit: f64, rng: &mut dyn rand::RngCore, out: &mut [f32]| {
         let d = Uniform::new_inclusive(-limit, limit).expect("finite limit");

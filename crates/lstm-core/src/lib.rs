@@ -1,11 +1,13 @@
-//! lstm-core: LSTM, Embedding, Dense, Dropout and global pooling layers with explicit forward and backward passes,
+//! lstm-core: LSTM, GRU, SimpleRNN, Conv1D, Embedding, Dense, Dropout, max and global pooling layers with explicit
+//! forward and backward passes,
 //! losses, optimizers and a sequential model over one flat parameter arena, multithreaded on SIMD sgemm.
 //! Pure Rust: the Node binding lives in `lstm-node`.
 //!
 //! # Map
 //! - [`config`]: the model, layer, loss and optimizer configurations (JSON, camelCase, documented defaults).
 //! - [`layers`]: one file per layer kind, each with its `*_forward` / `*_backward` kernels and a type implementing
-//!   [`layers::Layer`]; [`layers::build`] is the registry of kinds.
+//!   [`layers::Layer`]; [`layers::build`] is the registry of kinds. The GRU and SimpleRNN are cells ([`layers::recurrent::Cell`])
+//!   in the time loop of `layers/recurrent.rs`.
 //! - [`model`]: [`Model`] orchestrates the arena, the layer sequence, masks, the loss and the optimizer; its
 //!   submodules hold the plan (layers and arena layout), the data checks, the batch-1 low-rank and inline updates
 //!   (`fused`), stateful inference and the batch loop.

@@ -1,4 +1,4 @@
-//! The PyTorch golden cases: for each `*.safetensors` in `tests/golden` (or `$LSTM_GOLDEN_DIR`), load the case's
+//! The PyTorch golden cases: for each `*.safetensors` in `tests/golden` (or `$LSTM_GOLDEN_DIR`), subfolders included, load the case's
 //! architecture and initial parameters, then check the output, the loss, every gradient (and the input gradient)
 //! and the parameters after one optimizer step, within 1e-5 absolute + 1e-4 relative. Cases that record three steps
 //! (`expected.param_after_3.*`, `expected.losses_3`: the `optim3_*` cases) also take two more steps on the same batch
@@ -35,7 +35,7 @@ fn close(case: &str, what: &str, got: &[f32], want: &[f32]) -> Result<(), String
 }
 
 fn run_case(path: &PathBuf) -> Result<usize, String> {
-    let case = path.file_name().unwrap().to_string_lossy().to_string();
+    let case = path.strip_prefix(path.parent().and_then(|p| p.parent()).unwrap_or(path)).unwrap_or(path).display().to_string();
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| format!("{case}: {e}"))?;
     let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
@@ -106,20 +106,29 @@ fn run_case(path: &PathBuf) -> Result<usize, String> {
     Ok(checks)
 }
 
+/// The `*.safetensors` cases in `dir` and its subfolders (`rnn/` holds the GRU, SimpleRNN and Conv1D cases).
+fn collect_cases(dir: &std::path::Path, cases: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read golden folder {}: {e}", dir.display())) {
+        let path = entry.unwrap_or_else(|e| panic!("cannot read golden folder {}: {e}", dir.display())).path();
+        if path.is_dir() {
+            collect_cases(&path, cases);
+        } else if path.extension().is_some_and(|x| x == "safetensors") {
+            cases.push(path);
+        }
+    }
+}
+
 #[test]
 fn golden_cases_match_pytorch() {
     let dir = std::env::var_os("LSTM_GOLDEN_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden"));
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read golden folder {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
+    let mut cases = Vec::new();
+    collect_cases(&dir, &mut cases);
     cases.sort();
     assert!(!cases.is_empty(), "no golden cases in {}", dir.display());
     let mut failures = Vec::new();
     for c in &cases {
         match run_case(c) {
-            Ok(n) => println!("golden: {} ok ({n} tensors checked)", c.file_name().unwrap().to_string_lossy()),
+            Ok(n) => println!("golden: {} ok ({n} tensors checked)", c.strip_prefix(&dir).unwrap_or(c).display()),
             Err(e) => failures.push(e),
         }
     }

@@ -804,3 +804,182 @@ fn evaluate_matches_training_loss_without_dropout() {
     let e2 = model.evaluate(&c.x.data(), &c.y.data(), 4).unwrap().loss;
     assert!((l - e2).abs() <= 1e-6 * l.abs(), "{l} vs {e2}");
 }
+
+/// GRU and SimpleRNN: last state and sequences, stacking, bidirectional, maskZero, dropout and recurrent dropout
+/// (per-gate masks), every SimpleRNN activation, and batches above `SMALL` (blocks of samples per thread).
+#[test]
+fn gru_and_simple_rnn() {
+    let r = &mut Lcg(11);
+    let mut cases = vec![
+        case(
+            "gru last -> dense",
+            r#"[{"type":"gru","units":3,"inputShape":[4,2]},{"type":"dense","units":2}]"#,
+            r#""mse""#,
+            floats(r, &[3, 4, 2]),
+            targets(r, &[3, 2], -1.0, 1.0),
+        ),
+        case(
+            "gru seq -> gru -> dense",
+            r#"[{"type":"gru","units":3,"returnSequences":true,"inputShape":[4,2]},{"type":"gru","units":2},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[3, 4, 2]),
+            targets(r, &[3, 1], -1.0, 1.0),
+        ),
+        case(
+            "gru bidirectional seq -> bidirectional last",
+            r#"[{"type":"gru","units":2,"bidirectional":true,"returnSequences":true,"inputShape":[3,2]},{"type":"gru","units":2,"bidirectional":true},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[2, 3, 2]),
+            targets(r, &[2, 1], -1.0, 1.0),
+        ),
+        case(
+            "maskZero -> gru seq -> dense 3-D (masked steps repeat h)",
+            r#"[{"type":"embedding","inputDim":6,"outputDim":2,"maskZero":true},{"type":"gru","units":3,"returnSequences":true},{"type":"dense","units":2}]"#,
+            r#""mse""#,
+            padded_tokens(6),
+            targets(r, &[4, 6, 2], -1.0, 1.0),
+        ),
+        case(
+            "maskZero -> bidirectional gru seq -> masked average -> dense",
+            r#"[{"type":"embedding","inputDim":6,"outputDim":3,"maskZero":true},{"type":"gru","units":2,"bidirectional":true,"returnSequences":true},{"type":"globalAveragePooling1d"},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            padded_tokens(6),
+            targets(r, &[4, 1], -1.0, 1.0),
+        ),
+        case(
+            "gru dropout 0.4 (shared input mask)",
+            r#"[{"type":"gru","units":3,"dropout":0.4,"inputShape":[4,3]},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[4, 4, 3]),
+            targets(r, &[4, 1], -1.0, 1.0),
+        ),
+        case(
+            "gru dropout + recurrentDropout (per-gate masks), bidirectional, maskZero",
+            r#"[{"type":"embedding","inputDim":6,"outputDim":3,"maskZero":true},{"type":"gru","units":3,"bidirectional":true,"returnSequences":true,"dropout":0.3,"recurrentDropout":0.3},{"type":"gru","units":2,"recurrentDropout":0.25},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            padded_tokens(6),
+            targets(r, &[4, 1], -1.0, 1.0),
+        ),
+        case(
+            "batch 7: gru seq (dropouts) -> gru -> dense",
+            r#"[{"type":"gru","units":4,"returnSequences":true,"dropout":0.2,"recurrentDropout":0.2,"inputShape":[5,3]},{"type":"gru","units":3},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[7, 5, 3]),
+            targets(r, &[7, 1], -1.0, 1.0),
+        ),
+        case(
+            "simpleRnn tanh seq -> simpleRnn -> dense",
+            r#"[{"type":"simpleRnn","units":3,"returnSequences":true,"inputShape":[4,2]},{"type":"simpleRnn","units":2},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[3, 4, 2]),
+            targets(r, &[3, 1], -1.0, 1.0),
+        ),
+        case(
+            "simpleRnn sigmoid and linear",
+            r#"[{"type":"simpleRnn","units":3,"activation":"sigmoid","returnSequences":true,"inputShape":[4,2]},{"type":"simpleRnn","units":2,"activation":"linear"},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[3, 4, 2]),
+            targets(r, &[3, 1], -1.0, 1.0),
+        ),
+        case(
+            "maskZero -> bidirectional simpleRnn (dropouts) seq -> simpleRnn",
+            r#"[{"type":"embedding","inputDim":6,"outputDim":3,"maskZero":true},{"type":"simpleRnn","units":2,"bidirectional":true,"returnSequences":true,"dropout":0.3,"recurrentDropout":0.3},{"type":"simpleRnn","units":2},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            padded_tokens(6),
+            targets(r, &[4, 1], -1.0, 1.0),
+        ),
+        case(
+            "batch 6: simpleRnn seq -> dense 3-D",
+            r#"[{"type":"simpleRnn","units":4,"returnSequences":true,"inputShape":[4,3]},{"type":"dense","units":2}]"#,
+            r#""mse""#,
+            floats(r, &[6, 4, 3]),
+            targets(r, &[6, 4, 2], -1.0, 1.0),
+        ),
+    ];
+    let relu = case(
+        "simpleRnn relu",
+        r#"[{"type":"simpleRnn","units":4,"activation":"relu","inputShape":[4,2]},{"type":"dense","units":1}]"#,
+        r#""mse""#,
+        floats(r, &[3, 4, 2]),
+        targets(r, &[3, 1], -1.0, 1.0),
+    );
+    cases.push(Case { kinks: true, ..relu });
+    run(cases);
+}
+
+/// Conv1D with each padding, strides, dilation and activation, and MaxPooling1D (valid, same, strides apart from
+/// the pool size), before recurrent layers and global poolings. ReLU and max make the loss piecewise smooth.
+#[test]
+fn conv1d_and_max_pooling1d() {
+    let r = &mut Lcg(12);
+    let cases = vec![
+        case(
+            "conv1d valid linear -> global average -> dense",
+            r#"[{"type":"conv1d","filters":3,"kernelSize":3,"inputShape":[7,2]},{"type":"globalAveragePooling1d"},{"type":"dense","units":2}]"#,
+            r#""mse""#,
+            floats(r, &[3, 7, 2]),
+            targets(r, &[3, 2], -1.0, 1.0),
+        ),
+        case(
+            "conv1d same, strides 2, tanh -> dense 3-D",
+            r#"[{"type":"conv1d","filters":3,"kernelSize":4,"strides":2,"padding":"same","activation":"tanh","inputShape":[7,2]},{"type":"dense","units":2}]"#,
+            r#""mse""#,
+            floats(r, &[2, 7, 2]),
+            targets(r, &[2, 4, 2], -1.0, 1.0),
+        ),
+        case(
+            "conv1d causal dilation 2 sigmoid -> gru",
+            r#"[{"type":"conv1d","filters":3,"kernelSize":3,"padding":"causal","dilationRate":2,"activation":"sigmoid","inputShape":[6,2]},{"type":"gru","units":2},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[3, 6, 2]),
+            targets(r, &[3, 1], -1.0, 1.0),
+        ),
+        case(
+            "conv1d valid strides 3 -> lstm",
+            r#"[{"type":"conv1d","filters":2,"kernelSize":2,"strides":3,"activation":"tanh","inputShape":[8,3]},{"type":"lstm","units":2},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[2, 8, 3]),
+            targets(r, &[2, 1], -1.0, 1.0),
+        ),
+        case(
+            "maskZero embedding -> conv1d same (mask dropped) -> simpleRnn",
+            r#"[{"type":"embedding","inputDim":6,"outputDim":3,"maskZero":true},{"type":"conv1d","filters":3,"kernelSize":3,"padding":"same","activation":"tanh"},{"type":"simpleRnn","units":2},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            padded_tokens(6),
+            targets(r, &[4, 1], -1.0, 1.0),
+        ),
+    ];
+    let kinked = vec![
+        case(
+            "conv1d relu -> maxPooling1d 2 -> gru (the CNN+RNN block)",
+            r#"[{"type":"conv1d","filters":4,"kernelSize":3,"activation":"relu","inputShape":[9,2]},{"type":"maxPooling1d"},{"type":"gru","units":3},{"type":"dense","units":1}]"#,
+            r#""mse""#,
+            floats(r, &[3, 9, 2]),
+            targets(r, &[3, 1], -1.0, 1.0),
+        ),
+        case(
+            "maxPooling1d 3 strides 2 same on floats -> dense 3-D",
+            r#"[{"type":"maxPooling1d","poolSize":3,"strides":2,"padding":"same","inputShape":[7,3]},{"type":"dense","units":2,"activation":"tanh"}]"#,
+            r#""mse""#,
+            floats(r, &[3, 7, 3]),
+            targets(r, &[3, 4, 2], -1.0, 1.0),
+        ),
+        case(
+            "conv1d causal -> maxPooling1d 2 strides 1 -> global max -> dense",
+            r#"[{"type":"conv1d","filters":3,"kernelSize":2,"padding":"causal","inputShape":[6,2]},{"type":"maxPooling1d","poolSize":2,"strides":1},{"type":"globalMaxPooling1d"},{"type":"dense","units":2}]"#,
+            r#""mse""#,
+            floats(r, &[3, 6, 2]),
+            targets(r, &[3, 2], -1.0, 1.0),
+        ),
+        case(
+            "batch 6: emb -> conv1d relu same -> maxPooling1d 2 same -> lstm",
+            r#"[{"type":"embedding","inputDim":8,"outputDim":3},{"type":"conv1d","filters":4,"kernelSize":3,"padding":"same","activation":"relu"},{"type":"maxPooling1d","padding":"same"},{"type":"lstm","units":3},{"type":"dense","units":1,"activation":"sigmoid"}]"#,
+            r#""binary_crossentropy""#,
+            tokens(r, &[6, 7], 8),
+            binary(r, &[6, 1]),
+        ),
+    ];
+    let mut all = cases;
+    all.extend(kinked.into_iter().map(|c| Case { kinks: true, ..c }));
+    run(all);
+}

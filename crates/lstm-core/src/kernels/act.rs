@@ -233,7 +233,7 @@ pub fn lstm_cell_backward(h: usize, gates: &[f32], c_prev: &[f32], c: &[f32], dh
 pub const GRAD_FLUSH: f32 = 1e-30;
 
 #[inline(always)]
-fn flush_tiny(v: f32) -> f32 {
+pub(crate) fn flush_tiny(v: f32) -> f32 {
     if v.abs() < GRAD_FLUSH {
         0.0
     } else {

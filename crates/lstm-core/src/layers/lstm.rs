@@ -126,7 +126,7 @@ pub struct LstmCache {
 
 /// The copies of x_t (or h_{t-1}) that a dropout mask of `len` floats asks for, `per` floats per copy: 4 with
 /// per-gate masks, else 1 (no mask, or one shared by the gates).
-fn mask_copies(len: usize, per: usize) -> usize {
+pub(super) fn mask_copies(len: usize, per: usize) -> usize {
     if len == 0 || per == 0 {
         1
     } else {
@@ -134,7 +134,7 @@ fn mask_copies(len: usize, per: usize) -> usize {
     }
 }
 
-fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
     v.resize(len, 0.0);
     &mut v[..len]
 }
@@ -145,7 +145,7 @@ const PROJECTION_WINDOW: usize = 8;
 /// Samples per thread block for the time loop. A small batch is one block whose per-step products are split by
 /// column instead (see `gemm_step`); the choice depends on the batch size only, so results do not depend on the
 /// thread count.
-fn block_of_samples(b: usize) -> usize {
+pub(super) fn block_of_samples(b: usize) -> usize {
     if b <= SMALL {
         b
     } else {
@@ -156,7 +156,7 @@ fn block_of_samples(b: usize) -> usize {
 /// A per-step product inside a block: split between the threads by column for a small batch (the block is then the
 /// whole batch, run by one task), single-threaded otherwise (each thread already runs its own block).
 #[allow(clippy::too_many_arguments)]
-fn gemm_step(small_batch: bool, m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f32], cs: Strides) {
+pub(super) fn gemm_step(small_batch: bool, m: usize, k: usize, n: usize, a: Mat, b: Mat, beta: f32, c: &mut [f32], cs: Strides) {
     if small_batch {
         par_gemm(m, k, n, 1.0, a, b, beta, c, cs)
     } else {
@@ -329,7 +329,7 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
 
 /// The input as the products read it: `x` itself without input dropout, else `xm` `[B,T,xg,I]` = x ⊙ the sequence's
 /// mask, the same mask at every step (one copy per gate with per-gate masks).
-fn masked_input<'a>(dims: LstmDims, xg: usize, x: &'a [f32], in_mask: &[f32], xm: &'a mut Vec<f32>) -> &'a [f32] {
+pub(super) fn masked_input<'a>(dims: LstmDims, xg: usize, x: &'a [f32], in_mask: &[f32], xm: &'a mut Vec<f32>) -> &'a [f32] {
     let LstmDims { b, t, i, .. } = dims;
     if in_mask.is_empty() {
         return x;
@@ -495,7 +495,7 @@ fn summed_bias(p: &LstmParams) -> Vec<f32> {
 }
 
 /// Sample `b`'s row of a dropout mask `[B, w]`, or the empty mask when dropout is off.
-fn mask_row(mask: &[f32], b: usize, w: usize) -> &[f32] {
+pub(super) fn mask_row(mask: &[f32], b: usize, w: usize) -> &[f32] {
     if mask.is_empty() {
         mask
     } else {
@@ -505,7 +505,7 @@ fn mask_row(mask: &[f32], b: usize, w: usize) -> &[f32] {
 
 /// Gate g's part of sample b's row of a dropout mask with `copies` copies of `w` floats per sample (the whole row
 /// when the gates share one copy), or the empty mask when dropout is off.
-fn gate_mask_row(mask: &[f32], b: usize, copies: usize, g: usize, w: usize) -> &[f32] {
+pub(super) fn gate_mask_row(mask: &[f32], b: usize, copies: usize, g: usize, w: usize) -> &[f32] {
     let row = mask_row(mask, b, copies * w);
     if copies == 1 {
         row
@@ -515,7 +515,7 @@ fn gate_mask_row(mask: &[f32], b: usize, copies: usize, g: usize, w: usize) -> &
 }
 
 /// `dst += src ⊙ mask`, or `dst += src` for the empty mask.
-fn add_masked(dst: &mut [f32], src: &[f32], mask: &[f32]) {
+pub(super) fn add_masked(dst: &mut [f32], src: &[f32], mask: &[f32]) {
     if mask.is_empty() {
         dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
     } else {
@@ -525,7 +525,7 @@ fn add_masked(dst: &mut [f32], src: &[f32], mask: &[f32]) {
 
 /// The recurrent input of a step for sample `b`: its previous h, times its recurrent dropout mask when there is one
 /// (`dst` holds one copy per gate with per-gate masks).
-fn recurrent_input(h_prev: &[f32], rec_mask: &[f32], b: usize, dst: &mut [f32]) {
+pub(super) fn recurrent_input(h_prev: &[f32], rec_mask: &[f32], b: usize, dst: &mut [f32]) {
     let m = mask_row(rec_mask, b, dst.len());
     if m.is_empty() {
         dst.copy_from_slice(h_prev);
@@ -546,7 +546,7 @@ fn pack_gates<'a>(packs: &mut [PackedB; 4], copies: usize, k: usize, h: usize, v
 }
 
 /// Row `r` mutably and row `p` (≠ r) immutably, from a slice of `w`-wide rows.
-fn row_pair(v: &mut [f32], w: usize, r: usize, p: usize) -> (&mut [f32], &[f32]) {
+pub(super) fn row_pair(v: &mut [f32], w: usize, r: usize, p: usize) -> (&mut [f32], &[f32]) {
     if r < p {
         let (a, b) = v.split_at_mut(p * w);
         (&mut a[r * w..(r + 1) * w], &b[..w])
@@ -831,7 +831,7 @@ fn per_gate_masks(c: &LstmConfig) -> bool {
 }
 
 /// Draws a dropout mask of `len` multipliers into `mask` in training when `rate` > 0, else empties it.
-fn set_mask(mask: &mut Vec<f32>, training: bool, rate: f32, key: CounterKey, len: usize) {
+pub(super) fn set_mask(mask: &mut Vec<f32>, training: bool, rate: f32, key: CounterKey, len: usize) {
     if training && rate > 0.0 {
         mask.resize(len, 0.0);
         key.dropout_mask(rate, mask);

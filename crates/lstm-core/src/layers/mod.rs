@@ -5,11 +5,16 @@
 //! Each layer kind lives in one file: its kernels, and a type implementing [`Layer`] that the model drives. Adding a
 //! layer means one file, its config variant in `config.rs`, and one arm in [`build`] and in [`output_shape`].
 
+pub mod conv1d;
 pub mod dense;
 pub mod dropout;
 pub mod embedding;
+pub mod gru;
 pub mod lstm;
+pub mod max_pooling1d;
 pub mod pooling;
+pub mod recurrent;
+pub mod simple_rnn;
 
 use crate::config::{Activation, Initializer, LayerConfig};
 use crate::error::{LstmError, Result};
@@ -195,6 +200,10 @@ pub fn build(config: &LayerConfig, index: usize, input: FeatureShape) -> Result<
     match config {
         LayerConfig::Embedding(c) => embedding::build(c, index, input),
         LayerConfig::Lstm(c) => lstm::build(c, index, input),
+        LayerConfig::Gru(c) => gru::build(c, index, input),
+        LayerConfig::SimpleRnn(c) => simple_rnn::build(c, index, input),
+        LayerConfig::Conv1d(c) => conv1d::build(c, index, input),
+        LayerConfig::MaxPooling1d(c) => max_pooling1d::build(c, index, input),
         LayerConfig::Dense(c) => dense::build(c, index, input),
         LayerConfig::Dropout(c) => dropout::build(c, index, input),
         LayerConfig::GlobalAveragePooling1d(_) => pooling::build(pooling::Pool::Average, config, index, input),
@@ -207,6 +216,10 @@ pub fn output_shape(config: &LayerConfig, input: ActShape) -> ActShape {
     match config {
         LayerConfig::Embedding(c) => ActShape { f: c.output_dim, ..input },
         LayerConfig::Lstm(c) => lstm::output_shape(c, input),
+        LayerConfig::Gru(c) => gru::output_shape(c, input),
+        LayerConfig::SimpleRnn(c) => simple_rnn::output_shape(c, input),
+        LayerConfig::Conv1d(c) => conv1d::output_shape(c, input),
+        LayerConfig::MaxPooling1d(c) => max_pooling1d::output_shape(c, input),
         LayerConfig::Dense(c) => ActShape { f: c.units, ..input },
         LayerConfig::Dropout(_) => input,
         LayerConfig::GlobalAveragePooling1d(_) | LayerConfig::GlobalMaxPooling1d(_) => ActShape { t: None, ..input },

@@ -250,8 +250,7 @@ impl Model {
             for (k, init_cfg) in plan.inits.iter().enumerate() {
                 let e = &self.entries[k];
                 let mut r = rng::seeded(self.config.seed, k as u64, 0x1417);
-                let (rows, cols) = (e.shape[0], e.shape.get(1).copied().unwrap_or(0));
-                init::fill(init_cfg, rows, cols, &mut r, &mut self.params[e.range.clone()]);
+                init::fill_tensor(init_cfg, &e.shape, &mut r, &mut self.params[e.range.clone()]);
             }
             for slot in &self.layers {
                 slot.layer.after_init(&mut self.params[slot.span.clone()], &slot.ranges);

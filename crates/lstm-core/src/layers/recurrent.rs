@@ -1,0 +1,488 @@
+//! The time loop shared by the GRU and SimpleRNN layers, one direction at a time; each layer kind brings its cell
+//! ([`Cell`]):
+//!   gi_t = x_t·W_ihᵀ + b_ih,   gh_t = h_{t-1}·W_hhᵀ + b_hh,   h_t = cell(gi_t, gh_t, h_{t-1})
+//! The two projections stay apart because a GRU's candidate reads r ⊙ (W_hn h + b_hn).
+//!
+//! Speed by design, as the LSTM:
+//! - the input projection of all B·T rows is one GEMM before the loop; only the recurrent product runs per step;
+//! - each thread runs the whole time loop for its block of samples (samples are independent along time); a small
+//!   batch is one block whose per-step products are split by column instead ([`block_of_samples`]);
+//! - the weight gradients of all steps are one GEMM each after the loop, and dx one more;
+//! - every buffer is sized before the loop: nothing allocates inside it.
+//!
+//! Keras semantics for `maskZero`: a masked step keeps h, so the output repeats the previous one (zeros in a
+//! bidirectional layer that returns sequences). Dropout follows Keras 3: masks are drawn once per sequence and kept
+//! across steps; without recurrent dropout one input mask `[B,I]` is shared by the gates, with it each gate has its
+//! own input and recurrent masks, `[B,G,I]` and `[B,G,H]` (Keras's cells then run their per-gate
+//! `implementation=1`), and its products run gate by gate.
+
+use super::lstm::{
+    add_masked, block_of_samples, gate_mask_row, gemm_step, mask_copies, masked_input, recurrent_input, row_pair, set_mask, sized, LstmDims,
+    OutputGrad,
+};
+use super::{checked_mul, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
+use crate::config::Initializer;
+use crate::error::{LstmError, Result};
+use crate::kernels::gemm::{par_col_sums_add, par_gemm, Mat, Strides, SMALL};
+use crate::model::ActShape;
+use crate::rng::{self, CounterKey};
+use rayon::prelude::*;
+
+/// One step of a recurrent cell for one sample, on rows of `G·H` gate pre-activations.
+pub trait Cell: Send + Sync + 'static {
+    /// Gate blocks per step (a GRU has r, z, n; a SimpleRNN one).
+    const GATES: usize;
+
+    /// `gi` holds x·W_ihᵀ + b_ih and `gh` h_prev·W_hhᵀ + b_hh; writes h into `h_out` and keeps in `gi` what
+    /// [`Cell::backward`] needs (e.g. the activated gates).
+    fn forward(&self, h: usize, gi: &mut [f32], gh: &[f32], h_prev: &[f32], h_out: &mut [f32]);
+
+    /// From `gi` and `gh` as forward left them and `dh`, the gradient reaching `h_out`: writes the pre-activation
+    /// gradients of the input part (`dgi`) and of the recurrent part (`dgh`), and replaces `dh` with the gradient
+    /// reaching `h_prev` other than through W_hh.
+    #[allow(clippy::too_many_arguments)]
+    fn backward(&self, h: usize, gi: &[f32], gh: &[f32], h_prev: &[f32], h_out: &[f32], dh: &mut [f32], dgi: &mut [f32], dgh: &mut [f32]);
+}
+
+/// One direction's parameters, PyTorch layouts (`G = Cell::GATES`).
+#[derive(Clone, Copy)]
+pub struct RecurrentParams<'a> {
+    pub w_ih: &'a [f32], // [G·H, I]
+    pub w_hh: &'a [f32], // [G·H, H]
+    pub b_ih: &'a [f32], // [G·H]
+    pub b_hh: &'a [f32], // [G·H]
+}
+
+/// Where backward adds one direction's gradients.
+pub struct RecurrentGrads<'a> {
+    pub dw_ih: &'a mut [f32],
+    pub dw_hh: &'a mut [f32],
+    pub db_ih: &'a mut [f32],
+    pub db_hh: &'a mut [f32],
+}
+
+/// What backward needs from forward, and its scratch, for one direction. Buffers grow once and are reused.
+#[derive(Default)]
+pub struct RecurrentCache {
+    /// Input after the dropout mask `[B,T,I]`, or `[B,T,G,I]` with per-gate masks; empty without input dropout.
+    pub xm: Vec<f32>,
+    /// The input part of each step `[B,T,G·H]`, as the cell's forward left it.
+    pub gates: Vec<f32>,
+    /// The recurrent part of each step, h_prev·W_hhᵀ + b_hh `[B,T,G·H]`.
+    pub gh: Vec<f32>,
+    /// Hidden state after each step `[B,T,H]` (a masked step repeats the previous state).
+    pub h: Vec<f32>,
+    /// The recurrent input of each step: the previous h times the recurrent mask `[B,T,H]`, or `[B,T,G,H]` with
+    /// per-gate masks (zeros at the first step without an initial state).
+    pub hprev: Vec<f32>,
+    /// Initial hidden state `[B,H]` for stateful inference; empty means zeros. Training never sets it.
+    pub init_h: Vec<f32>,
+    /// Dropout multipliers `[B,I]` and `[B,H]`, or `[B,G,I]` and `[B,G,H]` per gate; empty when off.
+    pub in_mask: Vec<f32>,
+    pub rec_mask: Vec<f32>,
+    /// Pre-activation gradients of the input and recurrent parts `[B,T,G·H]`.
+    pub dgi: Vec<f32>,
+    pub dgh: Vec<f32>,
+    /// Scratch: the gradient reaching h from the next step `[B,H]`, the per-step product `[B,G,H]` and dx before
+    /// the input mask `[B,T,I]`.
+    carry_dh: Vec<f32>,
+    step_out: Vec<f32>,
+    dxm: Vec<f32>,
+}
+
+/// Runs one direction of `cell` over x `[B,T,I]`. `mask[b·T+t] == 0` marks a padded step. The dropout masks must
+/// already be in `cache.in_mask` / `cache.rec_mask` (or those be empty).
+pub fn recurrent_forward<C: Cell>(cell: &C, dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]>, p: RecurrentParams, cache: &mut RecurrentCache) {
+    let LstmDims { b, t, i, h } = dims;
+    let gw = C::GATES * h;
+    if b == 0 || t == 0 {
+        return;
+    }
+    let (xg, hg) = (mask_copies(cache.in_mask.len(), b * i), mask_copies(cache.rec_mask.len(), b * h));
+    let hw = hg * h;
+    let xin = masked_input(dims, xg, x, &cache.in_mask, &mut cache.xm);
+    let gates = sized(&mut cache.gates, b * t * gw);
+    let ghs = sized(&mut cache.gh, b * t * gw);
+    let hs = sized(&mut cache.h, b * t * h);
+    let hprev = sized(&mut cache.hprev, b * t * hw);
+    let rec_mask: &[f32] = &cache.rec_mask;
+    let init_h: &[f32] = &cache.init_h;
+    let has_init = !init_h.is_empty();
+    let zeros = vec![0.0f32; h];
+    let nb = block_of_samples(b);
+    let small_batch = b <= SMALL;
+    gates
+        .par_chunks_mut(nb * t * gw)
+        .zip(ghs.par_chunks_mut(nb * t * gw))
+        .zip(hs.par_chunks_mut(nb * t * h))
+        .zip(hprev.par_chunks_mut(nb * t * hw))
+        .enumerate()
+        .for_each(|(blk, (((gates, ghs), hs), hprev))| {
+            let b0 = blk * nb;
+            let bn = gates.len() / (t * gw);
+            let xblk = &xin[b0 * t * xg * i..(b0 + bn) * t * xg * i];
+            // gi = b_ih + x·W_ihᵀ over all of the block's rows (gate by gate, each from its own copy of x, with
+            // per-gate masks).
+            for row in gates.chunks_exact_mut(gw) {
+                row.copy_from_slice(p.b_ih);
+            }
+            let n = gw / xg;
+            for g in 0..xg {
+                let (a, w) = (Mat::new(&xblk[g * i..], Strides::rows(xg * i)), Mat::new(&p.w_ih[g * n * i..], Strides::transposed(i)));
+                gemm_step(small_batch, bn * t, i, n, a, w, 1.0, &mut gates[g * n..], Strides::rows(gw));
+            }
+            for s in 0..t {
+                let tt = if reverse { t - 1 - s } else { s };
+                let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
+                if s == 0 && has_init {
+                    // Stateful inference: the first step's recurrent input is the carried-over state.
+                    for bi in 0..bn {
+                        recurrent_input(&init_h[(b0 + bi) * h..][..h], rec_mask, b0 + bi, &mut hprev[(bi * t + tt) * hw..][..hw]);
+                    }
+                }
+                for bi in 0..bn {
+                    ghs[(bi * t + tt) * gw..][..gw].copy_from_slice(p.b_hh);
+                }
+                if s > 0 || has_init {
+                    // gh[:, tt] += hprev[:, tt] · W_hhᵀ over the block's samples (row strides skip time), gate by gate
+                    // with per-gate masks.
+                    let n = gw / hg;
+                    for g in 0..hg {
+                        let (a, w) = (Mat::new(&hprev[(tt * hg + g) * h..], Strides::rows(t * hw)), Mat::new(&p.w_hh[g * n * h..], Strides::transposed(h)));
+                        gemm_step(small_batch, bn, h, n, a, w, 1.0, &mut ghs[tt * gw + g * n..], Strides::rows(t * gw));
+                    }
+                } else {
+                    for bi in 0..bn {
+                        hprev[(bi * t + tt) * hw..][..hw].fill(0.0);
+                    }
+                }
+                for bi in 0..bn {
+                    let row = bi * t + tt;
+                    let masked = mask.is_some_and(|m| m[(b0 + bi) * t + tt] == 0);
+                    let (gi, gh) = (&mut gates[row * gw..][..gw], &ghs[row * gw..][..gw]);
+                    if s == 0 {
+                        let h_prev: &[f32] = if has_init { &init_h[(b0 + bi) * h..][..h] } else { &zeros };
+                        let out = &mut hs[row * h..][..h];
+                        if masked {
+                            out.copy_from_slice(h_prev);
+                        } else {
+                            cell.forward(h, gi, gh, h_prev, out);
+                        }
+                    } else {
+                        let (out, h_prev) = row_pair(hs, h, row, bi * t + tp);
+                        if masked {
+                            out.copy_from_slice(h_prev);
+                        } else {
+                            cell.forward(h, gi, gh, h_prev, out);
+                        }
+                    }
+                }
+                // The next step's recurrent input, through the recurrent dropout mask.
+                if s + 1 < t {
+                    let tn = if reverse { tt - 1 } else { tt + 1 };
+                    for bi in 0..bn {
+                        let src = &hs[(bi * t + tt) * h..][..h];
+                        recurrent_input(src, rec_mask, b0 + bi, &mut hprev[(bi * t + tn) * hw..][..hw]);
+                    }
+                }
+            }
+        });
+}
+
+/// Backward of [`recurrent_forward`] for one direction (from a zero initial state, as training runs): accumulates
+/// the parameter gradients and, when `dx` is given, adds dL/dx `[B,T,I]` into it. `x` is the input forward saw
+/// (before the dropout mask).
+#[allow(clippy::too_many_arguments)]
+pub fn recurrent_backward<C: Cell>(
+    cell: &C,
+    dims: LstmDims,
+    reverse: bool,
+    x: &[f32],
+    mask: Option<&[u8]>,
+    p: RecurrentParams,
+    cache: &mut RecurrentCache,
+    dout: OutputGrad,
+    grads: RecurrentGrads,
+    dx: Option<&mut [f32]>,
+) {
+    let LstmDims { b, t, i, h } = dims;
+    let gw = C::GATES * h;
+    if b == 0 || t == 0 {
+        return;
+    }
+    let (xg, hg) = (mask_copies(cache.in_mask.len(), b * i), mask_copies(cache.rec_mask.len(), b * h));
+    // Each product of a step covers kg = G·H / hg rows of dgh and W_hh (one gate's with per-gate masks).
+    let kg = gw / hg;
+    let RecurrentCache { xm, gates, gh, h: hs, hprev, rec_mask, in_mask, dgi, dgh, carry_dh, step_out, dxm, .. } = cache;
+    let dgi = sized(dgi, b * t * gw);
+    let dgh = sized(dgh, b * t * gw);
+    let carry = sized(carry_dh, b * h);
+    carry.fill(0.0);
+    let step_out = sized(step_out, b * hg * h);
+    let (gates, ghs, hs, rec_mask): (&[f32], &[f32], &[f32], &[f32]) = (gates, gh, hs, rec_mask);
+    let zeros = vec![0.0f32; h];
+    let nb = block_of_samples(b);
+    let small_batch = b <= SMALL;
+    dgi.par_chunks_mut(nb * t * gw)
+        .zip(dgh.par_chunks_mut(nb * t * gw))
+        .zip(carry.par_chunks_mut(nb * h))
+        .zip(step_out.par_chunks_mut(nb * hg * h))
+        .enumerate()
+        .for_each(|(blk, (((dgi, dgh), carry), step_out))| {
+            let b0 = blk * nb;
+            let bn = carry.len() / h;
+            for s in (0..t).rev() {
+                let tt = if reverse { t - 1 - s } else { s };
+                let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
+                for bi in 0..bn {
+                    let bg = b0 + bi;
+                    let masked = mask.is_some_and(|m| m[bg * t + tt] == 0);
+                    let dh = &mut carry[bi * h..(bi + 1) * h];
+                    // The output's gradient joins the one flowing back from the next step.
+                    let from_output = match dout {
+                        OutputGrad::Sequence { dy, features, offset, zero_masked } if !(zero_masked && masked) => Some(&dy[(bg * t + tt) * features + offset..][..h]),
+                        OutputGrad::Last { dy, features, offset } if s == t - 1 => Some(&dy[bg * features + offset..][..h]),
+                        _ => None,
+                    };
+                    if let Some(g) = from_output {
+                        dh.iter_mut().zip(g).for_each(|(d, g)| *d += g);
+                    }
+                    let row = bi * t + tt;
+                    let (dgi_row, dgh_row) = (&mut dgi[row * gw..][..gw], &mut dgh[row * gw..][..gw]);
+                    if masked {
+                        // The step copied h forward: its gradient passes straight through.
+                        dgi_row.fill(0.0);
+                        dgh_row.fill(0.0);
+                        continue;
+                    }
+                    let at = bg * t + tt;
+                    let h_prev = if s > 0 { &hs[(bg * t + tp) * h..][..h] } else { &zeros[..] };
+                    cell.backward(h, &gates[at * gw..][..gw], &ghs[at * gw..][..gw], h_prev, &hs[at * h..][..h], dh, dgi_row, dgh_row);
+                }
+                if s == 0 {
+                    continue;
+                }
+                // dh_{t-1} += (dgh_t · W_hh) ⊙ recurrent mask, a product per gate with per-gate masks.
+                for g in 0..hg {
+                    let (a, w) = (Mat::new(&dgh[tt * gw + g * kg..], Strides::rows(t * gw)), Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h)));
+                    gemm_step(small_batch, bn, kg, h, a, w, 0.0, &mut step_out[g * h..], Strides::rows(hg * h));
+                }
+                for bi in 0..bn {
+                    for g in 0..hg {
+                        add_masked(&mut carry[bi * h..(bi + 1) * h], &step_out[(bi * hg + g) * h..][..h], gate_mask_row(rec_mask, b0 + bi, hg, g, h));
+                    }
+                }
+            }
+        });
+
+    // The weight gradients of all steps, one product each (per gate with per-gate masks, each gate's rows from its
+    // own copies of x and h_prev), and the bias gradients as column sums.
+    let rows = b * t;
+    let (dgi, dgh): (&[f32], &[f32]) = (dgi, dgh);
+    let xin: &[f32] = if in_mask.is_empty() { x } else { &xm[..rows * xg * i] };
+    let kx = gw / xg;
+    for g in 0..xg {
+        let (dg, xv) = (Mat::new(&dgi[g * kx..], Strides::transposed(gw)), Mat::new(&xin[g * i..], Strides::rows(xg * i)));
+        par_gemm(kx, rows, i, 1.0, dg, xv, 1.0, &mut grads.dw_ih[g * kx * i..], Strides::rows(i));
+    }
+    for g in 0..hg {
+        let (dg, hv) = (Mat::new(&dgh[g * kg..], Strides::transposed(gw)), Mat::new(&hprev[g * h..], Strides::rows(hg * h)));
+        par_gemm(kg, rows, h, 1.0, dg, hv, 1.0, &mut grads.dw_hh[g * kg * h..], Strides::rows(h));
+    }
+    par_col_sums_add(dgi, rows, gw, grads.db_ih);
+    par_col_sums_add(dgh, rows, gw, grads.db_hh);
+
+    // dx += dgi·W_ih, or with input dropout Σ_g (dgi_g · W_ih_g) ⊙ gate g's input mask.
+    if let Some(dx) = dx {
+        if in_mask.is_empty() {
+            par_gemm(rows, gw, i, 1.0, Mat::new(dgi, Strides::rows(gw)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i));
+        } else {
+            let dxm = sized(dxm, rows * i);
+            for g in 0..xg {
+                let (dg, w) = (Mat::new(&dgi[g * kx..], Strides::rows(gw)), Mat::new(&p.w_ih[g * kx * i..], Strides::rows(i)));
+                par_gemm(rows, kx, i, 1.0, dg, w, 0.0, dxm, Strides::rows(i));
+                for bi in 0..b {
+                    let m = gate_mask_row(in_mask, bi, xg, g, i);
+                    for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
+                        add_masked(d, s, m);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The layer
+
+/// The options a recurrent layer shares with the others of its family.
+#[derive(Clone, Copy, Debug)]
+pub struct RecurrentSpec {
+    /// The layer kind's name in messages (`gru`, `simpleRnn`).
+    pub kind: &'static str,
+    pub units: usize,
+    pub return_sequences: bool,
+    pub dropout: f32,
+    pub recurrent_dropout: f32,
+    pub bidirectional: bool,
+}
+
+/// A recurrent layer of one or two directions: per direction `weight_ih` `[G·H,I]`, `weight_hh` `[G·H,H]`,
+/// `bias_ih` and `bias_hh` `[G·H]` (`_reverse` names for the second), PyTorch's layout.
+pub struct Recurrent<C: Cell> {
+    cell: C,
+    spec: RecurrentSpec,
+    index: usize,
+    /// One cache per direction.
+    caches: Vec<RecurrentCache>,
+}
+
+/// Builds a recurrent layer of `cell` for `input`, with the initializers of `weight_ih`, `weight_hh` and the biases.
+pub fn build<C: Cell>(cell: C, spec: RecurrentSpec, inits: [&Initializer; 3], index: usize, input: FeatureShape) -> Result<Built> {
+    if !input.seq {
+        return Err(LstmError::InvalidConfig(format!(
+            "layer {index} ({}) needs a sequence input [B, T, F], but the layer before it outputs [B, F]",
+            spec.kind
+        )));
+    }
+    let h = spec.units;
+    let gw = checked_mul(index, h, C::GATES)?;
+    checked_mul(index, gw, input.f.max(h))?;
+    let dirs = if spec.bidirectional { 2 } else { 1 };
+    let mut params = Vec::with_capacity(4 * dirs);
+    for d in 0..dirs {
+        let sfx = if d == 1 { "_reverse" } else { "" };
+        params.push(ParamSpec { name: format!("weight_ih{sfx}"), shape: vec![gw, input.f], init: inits[0].clone() });
+        params.push(ParamSpec { name: format!("weight_hh{sfx}"), shape: vec![gw, h], init: inits[1].clone() });
+        params.push(ParamSpec { name: format!("bias_ih{sfx}"), shape: vec![gw], init: inits[2].clone() });
+        params.push(ParamSpec { name: format!("bias_hh{sfx}"), shape: vec![gw], init: inits[2].clone() });
+    }
+    let f = checked_mul(index, h, dirs)?;
+    let caches = (0..dirs).map(|_| RecurrentCache::default()).collect();
+    Ok(Built { layer: Box::new(Recurrent { cell, spec, index, caches }), params, output: FeatureShape { f, seq: spec.return_sequences } })
+}
+
+/// The output of a recurrent layer of `units` for `input`.
+pub fn output_shape(units: usize, return_sequences: bool, bidirectional: bool, input: ActShape) -> ActShape {
+    ActShape { b: input.b, t: if return_sequences { input.t } else { None }, f: units * if bidirectional { 2 } else { 1 } }
+}
+
+/// Copies the states into the output: the whole sequence or the final state, directions concatenated. In a
+/// bidirectional layer that returns sequences, masked steps output zeros (Keras).
+fn assemble_output(b: usize, t: usize, h: usize, seq: bool, caches: &[RecurrentCache], mask: Option<&[u8]>, out: &mut [f32]) {
+    let dirs = caches.len();
+    let f = h * dirs;
+    for (d, cache) in caches.iter().enumerate() {
+        for bi in 0..b {
+            if seq {
+                for tt in 0..t {
+                    let dst = &mut out[(bi * t + tt) * f + d * h..][..h];
+                    if dirs == 2 && mask.is_some_and(|m| m[bi * t + tt] == 0) {
+                        dst.fill(0.0);
+                    } else {
+                        dst.copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
+                    }
+                }
+            } else {
+                // The final state: after t = T-1 forward, after t = 0 reversed.
+                let tt = if d == 0 { t - 1 } else { 0 };
+                out[bi * f + d * h..][..h].copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
+            }
+        }
+    }
+}
+
+impl<C: Cell> Layer for Recurrent<C> {
+    fn forward(&mut self, fw: Forward<'_>, out: &mut Vec<f32>) -> Result<(ActShape, MaskOut)> {
+        let spec = self.spec;
+        let shape = fw.shape;
+        let t = steps(self.index, spec.kind, shape)?;
+        let h = spec.units;
+        let dims = LstmDims { b: shape.b, t, i: shape.f, h };
+        let out_shape = output_shape(h, spec.return_sequences, spec.bidirectional, shape);
+        out.resize(out_shape.len(), 0.0);
+        // With recurrent dropout Keras draws the masks per gate.
+        let copies = if spec.recurrent_dropout > 0.0 { C::GATES } else { 1 };
+        for (d, cache) in self.caches.iter_mut().enumerate() {
+            // The layer index keys the stream, so these do not collide with an LSTM's draws.
+            let (s_in, s_rec) =
+                if d == 0 { (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT) } else { (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE) };
+            let key = |stream| CounterKey::new(fw.seed, rng::stream(self.index, stream), fw.step);
+            set_mask(&mut cache.in_mask, fw.training, spec.dropout, key(s_in), copies * shape.b * shape.f);
+            set_mask(&mut cache.rec_mask, fw.training, spec.recurrent_dropout, key(s_rec), copies * shape.b * h);
+            let p = |k: usize| fw.params.get(4 * d + k);
+            let rp = RecurrentParams { w_ih: p(0), w_hh: p(1), b_ih: p(2), b_hh: p(3) };
+            recurrent_forward(&self.cell, dims, d == 1, fw.x, fw.mask, rp, cache);
+        }
+        if shape.b > 0 && t > 0 {
+            assemble_output(shape.b, t, h, spec.return_sequences, &self.caches, fw.mask, out);
+        } else {
+            out.fill(0.0);
+        }
+        Ok((out_shape, if spec.return_sequences { MaskOut::Keep } else { MaskOut::Drop }))
+    }
+
+    fn backward(&mut self, bw: Backward<'_>) {
+        let Backward { x, shape, mask, dy, mut dx, params, ranges, mut grads, .. } = bw;
+        let h = self.spec.units;
+        let dims = LstmDims { b: shape.b, t: shape.t.unwrap_or(0), i: shape.f, h };
+        let dirs = self.caches.len();
+        if let Some(dx) = dx.as_deref_mut() {
+            dx.fill(0.0);
+        }
+        let params: &[f32] = params;
+        let mut rest = &mut grads[..];
+        for (d, cache) in self.caches.iter_mut().enumerate() {
+            let dout = if self.spec.return_sequences {
+                OutputGrad::Sequence { dy, features: h * dirs, offset: d * h, zero_masked: dirs == 2 }
+            } else {
+                OutputGrad::Last { dy, features: h * dirs, offset: d * h }
+            };
+            let p = |k: usize| &params[ranges[4 * d + k].clone()];
+            let rp = RecurrentParams { w_ih: p(0), w_hh: p(1), b_ih: p(2), b_hh: p(3) };
+            let (g, tail) = std::mem::take(&mut rest).split_at_mut(4);
+            rest = tail;
+            let [dw_ih, dw_hh, db_ih, db_hh] = g else { unreachable!("four tensors per direction") };
+            let stored = "a recurrent layer's gradients are stored (it offers no low-rank ones)";
+            let rg = RecurrentGrads {
+                dw_ih: dw_ih.as_deref_mut().expect(stored),
+                dw_hh: dw_hh.as_deref_mut().expect(stored),
+                db_ih: db_ih.as_deref_mut().expect(stored),
+                db_hh: db_hh.as_deref_mut().expect(stored),
+            };
+            recurrent_backward(&self.cell, dims, d == 1, x, mask, rp, cache, dout, rg, dx.as_deref_mut());
+        }
+    }
+
+    fn is_recurrent(&self) -> bool {
+        true
+    }
+
+    fn stateful_unsupported(&self) -> Option<String> {
+        self.spec
+            .bidirectional
+            .then(|| format!("predictStep cannot carry state through a bidirectional {} (its backward pass needs the whole sequence)", self.spec.kind))
+    }
+
+    fn set_initial_state(&mut self, b: usize, state: Option<&RecurrentState>) {
+        let n = b * self.spec.units;
+        let cache = &mut self.caches[0];
+        match state {
+            Some(s) if s.len() == 1 && s[0].len() == n => cache.init_h.clone_from(&s[0]),
+            _ => cache.init_h = vec![0.0; n],
+        }
+    }
+
+    fn take_final_state(&mut self, b: usize, t: usize, ok: bool) -> Option<RecurrentState> {
+        let hu = self.spec.units;
+        let cache = &mut self.caches[0];
+        let mut h = vec![0.0; b * hu];
+        if ok && t > 0 {
+            for bi in 0..b {
+                h[bi * hu..(bi + 1) * hu].copy_from_slice(&cache.h[(bi * t + t - 1) * hu..][..hu]);
+            }
+        }
+        cache.init_h.clear();
+        Some(vec![h])
+    }
+}
