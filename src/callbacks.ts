@@ -48,7 +48,7 @@ export class History {
 
 export interface ProgressBarOptions {
   /** Where to draw. Default `process.stdout`. */
-  stream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }
+  stream?: { write(text: string): unknown; isTTY?: boolean; columns?: number }
   /** Width of the `[=====]` bar. Default 30. */
   width?: number
   /** Minimum time between redraws on a terminal, in ms. Default 50. */

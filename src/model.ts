@@ -70,6 +70,16 @@ export interface CompileOptions {
   metrics?: string[]
 }
 
+/**
+ * What `fit` uses of an `AbortSignal` (an `AbortController`'s `signal` is one), spelled out here so that the
+ * package's types need neither Node's nor the DOM's declarations.
+ */
+export interface AbortSignalLike {
+  readonly aborted: boolean
+  addEventListener(type: 'abort', listener: () => void): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 export interface FitOptions {
   /** Default 1. */
   epochs?: number
@@ -84,7 +94,7 @@ export interface FitOptions {
   verbose?: 0 | 1
   callbacks?: Callback[]
   /** Stops training between batches; `fit` then rejects with an `AbortError` (code `ABORTED`). */
-  signal?: AbortSignal
+  signal?: AbortSignalLike
   /** Epoch to start counting from (when resuming). Default 0. */
   initialEpoch?: number
 }

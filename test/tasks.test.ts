@@ -7,11 +7,12 @@ import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { describe, expect, it } from 'vitest'
-import { cosineDecay, generate, historySvg, imdbModel, predictReview, Sequential, trainImdb, trainWords } from '../src/index.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { cosineDecay, generate, historySvg, imdbModel, predictReview, Sequential, tensor, trainImdb, trainWords } from '../src/index.js'
 import { ROOT, scratchDir } from './helpers.js'
 
 const run = promisify(execFile)
+const PASSAGE = readFileSync(join(ROOT, 'data/meditations-5-20.txt'), 'utf8').split(/\s+/).filter(Boolean)
 
 describe('next-word model', () => {
   it('the --embedding schedule: a cosine from the rate to a tenth of it', () => {
@@ -32,20 +33,19 @@ describe('next-word model', () => {
     expect(r.reports[r.reports.length - 1].accuracy).toBeGreaterThan(r.reports[0].accuracy + 0.3)
   }, 60_000)
 
-  it('the Embedding variant trains in batches to high accuracy within seconds, and generates word by word', async () => {
+  it('the Embedding variant trains in batches to high accuracy within seconds, and generates reproducibly', async () => {
     const { dir, cleanup } = scratchDir('words')
     try {
       const path = join(dir, 'words.safetensors')
       const r = await trainWords({ units: 64, steps: 6000, embedding: true, numThreads: 2, log: () => {}, save: path })
       expect(r.finalAccuracy).toBeGreaterThan(0.85)
       const model = await Sequential.load(path)
-      const words = readFileSync(join(ROOT, 'data/meditations-5-20.txt'), 'utf8').split(/\s+/).filter(Boolean)
-      // Greedy generation from a prompt taken from the passage continues it as the model learned it.
-      const prompt = words.slice(0, 3)
+      expect(model.metadata).toMatchObject({ task: 'words', input: 'embedding', training: 'windows', contextLength: 3 })
+      const prompt = PASSAGE.slice(0, 3)
       const added = generate(model, { prompt, words: 5 })
       expect(added).toHaveLength(5)
-      expect(added[0]).toBe(words[3])
-      // Stepping is deterministic and sampling with a seed is reproducible.
+      expect(added[0]).toBe(PASSAGE[3])
+      // Greedy generation is deterministic and sampling with a seed is reproducible.
       expect(generate(model, { prompt, words: 5 })).toEqual(added)
       const hot = generate(model, { prompt, words: 8, temperature: 1.5, seed: 7 })
       expect(generate(model, { prompt, words: 8, temperature: 1.5, seed: 7 })).toEqual(hot)
@@ -54,6 +54,75 @@ describe('next-word model', () => {
       cleanup()
     }
   }, 60_000)
+
+  describe('generation follows how the model was trained', () => {
+    let model: Sequential
+    beforeAll(async () => {
+      const r = await trainWords({ units: 64, steps: 12_000, embedding: true, numThreads: 2, log: () => {} })
+      expect(r.finalAccuracy).toBeGreaterThanOrEqual(0.95)
+      model = r.model
+    }, 60_000)
+
+    /** From `start`, the passage's words up to the first whose 3-word context the passage continues in two ways. */
+    function unambiguousSpan(start: number): string[] {
+      const continuations = new Map<string, Set<string>>()
+      for (let i = 0; i + 3 < PASSAGE.length; i++) {
+        const key = PASSAGE.slice(i, i + 3).join(' ')
+        continuations.set(key, (continuations.get(key) ?? new Set()).add(PASSAGE[i + 3]))
+      }
+      let end = start + 3
+      while (end < PASSAGE.length && continuations.get(PASSAGE.slice(end - 3, end).join(' '))!.size === 1) end++
+      return PASSAGE.slice(start + 3, end)
+    }
+
+    it('a window model (trained to ≥ 95%) slides its 3-word window: greedy generation regenerates the passage', () => {
+      for (const start of [0, 40, 80]) {
+        const span = unambiguousSpan(start)
+        expect(span.length, `span from word ${start}`).toBeGreaterThanOrEqual(10)
+        const added = generate(model, { prompt: PASSAGE.slice(start, start + 3), words: span.length })
+        expect(added.join(' '), `from word ${start}`).toBe(span.join(' '))
+      }
+      // A longer prompt: only its last three words count, as in training.
+      expect(generate(model, { prompt: PASSAGE.slice(0, 40 + 3), words: 10 })).toEqual(generate(model, { prompt: PASSAGE.slice(40, 43), words: 10 }))
+    })
+
+    it('a file saved without contextLength and training reads as a window model of 3 words (the train words default)', () => {
+      const meta = model.metadata
+      const expected = generate(model, { prompt: PASSAGE.slice(0, 3), words: 10 })
+      try {
+        model.metadata = { task: 'words', vocabulary: meta.vocabulary, input: meta.input }
+        expect(generate(model, { prompt: PASSAGE.slice(0, 3), words: 10 })).toEqual(expected)
+        model.metadata = { ...meta, contextLength: 0 }
+        expect(() => generate(model, { prompt: PASSAGE.slice(0, 3) })).toThrow(/contextLength/)
+      } finally {
+        model.metadata = meta
+      }
+    })
+
+    it("a model marked training: 'running' steps one LSTM state across the prompt and the generated words", () => {
+      const meta = model.metadata
+      try {
+        model.metadata = { ...meta, training: 'running' }
+        const added = generate(model, { prompt: PASSAGE.slice(0, 3), words: 6 })
+        const vocabulary = meta.vocabulary as string[]
+        const index = new Map(vocabulary.map((w, i) => [w, i]))
+        const argmax = (row: ArrayLike<number>) => Array.from(row).reduce((best, v, i, a) => (v > a[best] ? i : best), 0)
+        model.resetStates()
+        let out = new Float32Array(0) as ArrayLike<number>
+        for (const w of PASSAGE.slice(0, 3)) out = model.predictStep(tensor(new Int32Array([index.get(w)!]), [1, 1])).data
+        const stepped: string[] = []
+        for (let k = 0; k < 6; k++) {
+          const next = argmax(out)
+          stepped.push(vocabulary[next])
+          out = model.predictStep(tensor(new Int32Array([next]), [1, 1])).data
+        }
+        model.resetStates()
+        expect(added).toEqual(stepped)
+      } finally {
+        model.metadata = meta
+      }
+    })
+  })
 })
 
 describe('sentiment model', () => {
