@@ -4,11 +4,15 @@
  * arguments with a clear message.
  */
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { cosineDecay, generate, historySvg, imdbModel, predictReview, Sequential, tensor, trainImdb, trainWords } from '../src/index.js'
+import { create } from 'tar'
+import { ensureDist } from './fixtures/dist.js'
 import { ROOT, scratchDir } from './helpers.js'
 
 const run = promisify(execFile)
@@ -176,10 +180,10 @@ describe('sentiment model', () => {
 
 describe('CLI', () => {
   const cli = join(ROOT, 'dist/cli.js')
-  const built = existsSync(cli)
-  const fails = async (args: string[]) => {
+  beforeAll(() => ensureDist(), 150_000)
+  const fails = async (args: string[], env?: NodeJS.ProcessEnv) => {
     try {
-      await run(process.execPath, [cli, ...args])
+      await run(process.execPath, [cli, ...args], { env: env ? { ...process.env, ...env } : undefined })
     } catch (e) {
       const err = e as { code: number; stderr: string }
       return err
@@ -187,7 +191,7 @@ describe('CLI', () => {
     throw new Error(`lstm-native ${args.join(' ')} succeeded`)
   }
 
-  it.skipIf(!built)('exits non-zero with a clear message on bad arguments', async () => {
+  it('exits non-zero with a clear message on bad arguments', async () => {
     expect((await fails(['train', 'words', '--steps', 'abc'])).stderr).toMatch(/--steps.*expected an integer/)
     expect((await fails(['train', 'imdb', '--validation-split', '1.5'])).stderr).toMatch(/expected a number in \[0, 1\)/)
     expect((await fails(['train', 'imdb', '--clipnorm', '0'])).stderr).toMatch(/--clipnorm.*expected a number > 0, got "0"/)
@@ -199,9 +203,109 @@ describe('CLI', () => {
     const missing = await fails(['predict', '--model', '/no/such/model.safetensors', 'great film'])
     expect(missing.code).not.toBe(0)
     expect(missing.stderr).toMatch(/IO: .*no\/such\/model/)
-    const help = await run(process.execPath, [cli, '--help'])
-    expect(help.stdout).toMatch(/train/)
-    expect(help.stdout).toMatch(/generate/)
-    expect(help.stdout).toMatch(/predict/)
   }, 30_000)
+
+  it('--help lists every command with its options', async () => {
+    const { stdout } = await run(process.execPath, [cli, '--help'])
+    for (const usage of ['train words', 'train imdb', 'generate', 'predict']) expect(stdout).toContain(`Usage: lstm-native ${usage} [options]`)
+    for (const option of ['--embedding', '--context <n>', '--data <path>', '--download', '--maxlen <n>', '--no-shuffle', '--plot <file.svg>', '--temperature <t>', '--model <file>']) {
+      expect(stdout).toContain(option)
+    }
+    expect(stdout).toContain('lstm-native train imdb --help')
+  }, 30_000)
+
+  it('checks --save and --plot before training: a missing folder is an IO error within seconds, --plot takes only .svg', async () => {
+    const { dir, cleanup } = scratchDir('cli-paths')
+    try {
+      const timed = async (args: string[]) => {
+        const start = performance.now()
+        const err = await fails(args)
+        return { ...err, ms: performance.now() - start }
+      }
+      // Each would train for a long while (50,000 steps; 3 epochs) if the path were checked at the end.
+      const words = await timed(['train', 'words', '--save', '/no/such/dir/words.safetensors'])
+      expect(words.code).not.toBe(0)
+      expect(words.stderr).toMatch(/^lstm-native: IO: save: cannot write \/no\/such\/dir\/words\.safetensors: the folder \/no\/such\/dir does not exist/)
+      const save = await timed(['train', 'imdb', '--save', '/no/such/dir/imdb.safetensors'])
+      expect(save.stderr).toMatch(/IO: save: .*\/no\/such\/dir does not exist/)
+      const plot = await timed(['train', 'imdb', '--plot', '/no/such/dir/imdb.svg'])
+      expect(plot.stderr).toMatch(/IO: plot: .*\/no\/such\/dir does not exist/)
+      const png = await timed(['train', 'imdb', '--plot', join(dir, 'imdb.png')])
+      expect(png.stderr).toMatch(/INVALID_ARGUMENT: plot: .*imdb\.png has the extension \.png, but only SVG is written: name the file \*\.svg/)
+      const folder = await timed(['train', 'imdb', '--plot', join(dir, 'x.svg'), '--save', dir])
+      expect(folder.stderr).toMatch(/IO: save: cannot write .*: it is a folder/)
+      for (const r of [words, save, plot, png, folder]) {
+        expect(r.code).not.toBe(0)
+        // Node's start and loading the addon take a fraction of a second; training would take far longer.
+        expect(r.ms).toBeLessThan(5000)
+      }
+      expect(readdirSync(dir)).toEqual([])
+    } finally {
+      cleanup()
+    }
+  }, 60_000)
+
+  it("train imdb without data names the archive's URL and --download", async () => {
+    const missing = await fails(['train', 'imdb', '--data', '/no/such/aclImdb_v1.tar.gz'])
+    expect(missing.stderr).toMatch(/IO: IMDB data not found: \/no\/such\/aclImdb_v1\.tar\.gz does not exist/)
+    expect(missing.stderr).toContain('https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz')
+    expect(missing.stderr).toContain('lstm-native train imdb --download')
+  }, 30_000)
+
+  it('train imdb --download fetches the archive (here from a local server) into the cache folder, or to --data', async () => {
+    const { dir, cleanup } = scratchDir('cli-download')
+    const archive = join(dir, 'served.tar.gz')
+    await create({ file: archive, cwd: join(ROOT, 'test', 'fixtures', 'imdb-tiny'), gzip: true, portable: true }, ['aclImdb'])
+    const bytes = readFileSync(archive)
+    let requests = 0
+    const server = createServer((request, response) => {
+      requests++
+      if (request.url !== '/aclImdb_v1.tar.gz') return void response.writeHead(404).end()
+      response.writeHead(200, { 'content-length': bytes.length }).end(bytes)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/aclImdb_v1.tar.gz`
+      const cache = join(dir, 'cache')
+      const small = ['--epochs', '1', '--units', '4', '--embedding-dim', '4', '--maxlen', '20', '--threads', '1']
+      const env = { ...process.env, LSTM_NATIVE_CACHE: cache }
+      const first = await run(process.execPath, [cli, 'train', 'imdb', '--download', '--url', url, ...small], { env })
+      expect(first.stdout).toMatch(/^IMDB: 6 training and 4 test reviews\n/)
+      expect(first.stdout).toMatch(/test accuracy: \d\.\d{4}\n/)
+      expect(first.stderr).toContain(`downloading ${url}`)
+      expect(readFileSync(join(cache, 'aclImdb_v1.tar.gz'))).toEqual(bytes)
+      expect(requests).toBe(1)
+      // Found in the cache the next time: no second request.
+      await run(process.execPath, [cli, 'train', 'imdb', '--download', '--url', url, ...small], { env })
+      expect(requests).toBe(1)
+      // With --data naming a file that is not there yet, the archive goes there.
+      const target = join(dir, 'here', 'aclImdb_v1.tar.gz')
+      mkdirSync(join(dir, 'here'))
+      const second = await run(process.execPath, [cli, 'train', 'imdb', '--data', target, '--download', '--url', url, ...small], { env })
+      expect(second.stdout).toMatch(/^IMDB: 6 training and 4 test reviews\n/)
+      expect(readFileSync(target)).toEqual(bytes)
+      expect(requests).toBe(2)
+      // A failed download is an IO error naming the URL.
+      const failed = await fails(['train', 'imdb', '--data', join(dir, 'here', 'other.tar.gz'), '--download', '--url', `${url}.missing`], { LSTM_NATIVE_CACHE: cache })
+      expect(failed.stderr).toMatch(/IO: download of .*\.missing failed: HTTP 404/)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      cleanup()
+    }
+  }, 60_000)
+
+  it("generate continues the Quick start's window model along the passage; the last line is the prompt and the new words", async () => {
+    const { dir, cleanup } = scratchDir('cli-generate')
+    try {
+      const model = join(dir, 'words.safetensors')
+      await run(process.execPath, [cli, 'train', 'words', '--embedding', '--units', '64', '--steps', '12000', '--threads', '2', '--save', model])
+      const prompt = PASSAGE.slice(0, 3).join(' ')
+      const { stdout } = await run(process.execPath, [cli, 'generate', '--model', model, '--prompt', prompt, '--words', '11'])
+      // Up to "so far as", which the passage continues in two ways.
+      expect(stdout.trimEnd().split('\n').at(-1)).toBe(PASSAGE.slice(0, 14).join(' '))
+    } finally {
+      cleanup()
+    }
+  }, 60_000)
 })
