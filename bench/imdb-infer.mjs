@@ -12,7 +12,7 @@ const batchSize = Number(o.batch)
 const maxlen = 200
 
 let t = performance.now()
-const data = await datasets.imdb.load(o.data ? { path: o.data, numWords: 1000 } : { sample: true, numWords: 1000 })
+const data = await datasets.imdb.load(o.data ? { path: o.data, numWords: 1000, shuffle: false } : { sample: true, numWords: 1000, shuffle: false })
 const xTest = padSequences(data.xTest, { maxlen })
 const loadSeconds = (performance.now() - t) / 1000
 

@@ -24,7 +24,7 @@ const enter = (name) => marks.push([name, performance.now()])
 const t0 = performance.now()
 
 enter('load')
-const data = await datasets.imdb.load(o.data ? { path: o.data, numWords: 1000 } : { sample: true, numWords: 1000 })
+const data = await datasets.imdb.load(o.data ? { path: o.data, numWords: 1000, shuffle: false } : { sample: true, numWords: 1000, shuffle: false })
 enter('pad')
 const xTrain = padSequences(data.xTrain, { maxlen: 200 })
 const xTest = padSequences(data.xTest, { maxlen: 200 })

@@ -33,7 +33,7 @@ echo "work folder: $WORK"
 
 echo "== preconditions"
 [ "$(node -p 'process.platform + "-" + process.arch')" = linux-x64 ] || fail "this test installs the $TUPLE platform package; this machine is $(node -p 'process.platform + "-" + process.arch')"
-for f in dist/index.js dist/index.mjs dist/index.d.ts dist/cli.js index.d.ts "$BINARY"; do
+for f in dist/index.js dist/index.mjs dist/index.d.ts dist/index.d.mts dist/cli.js index.d.ts "$BINARY"; do
   [ -f "$f" ] || fail "$f is missing: run \`npm run build\` first"
 done
 # Packing a dist older than src/ would test yesterday's code.
@@ -66,7 +66,7 @@ const problems = []
 if (JSON.stringify(listed) !== JSON.stringify(inTar)) problems.push(`npm's file list and the tarball differ: ${listed} vs ${inTar}`)
 const allowed = /^(dist\/[^/]+\.(js|mjs|d\.ts|d\.mts)|index\.d\.ts|data\/[^/]+|README\.md|package\.json)$/
 for (const f of inTar) if (!allowed.test(f) || f.endsWith('.node')) problems.push(`unexpected file in the tarball: ${f}`)
-for (const f of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/cli.js', 'index.d.ts', 'data/meditations-5-20.txt', 'README.md', 'package.json']) {
+for (const f of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/cli.js', 'index.d.ts', 'data/meditations-5-20.txt', 'README.md', 'package.json']) {
   if (!inTar.includes(f)) problems.push(`missing from the tarball: ${f}`)
 }
 if (problems.length) {

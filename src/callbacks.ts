@@ -66,7 +66,9 @@ export class History {
 /** Options of {@link progressBar}. */
 export interface ProgressBarOptions {
   /** Where to draw. Default `process.stdout`. */
-  stream?: NodeJS.WritableStream & {
+  stream?: {
+    /** Writes one piece of the progress output. */
+    write(text: string): unknown
     /** A terminal: redraw one line in place. Otherwise one line per epoch. */
     isTTY?: boolean
     /** The terminal's width. */

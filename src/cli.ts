@@ -1,12 +1,13 @@
 /**
  * The `lstm-native` command: the tutorial's two models end to end.
  *   lstm-native train words [--corpus FILE] [--steps 50000] [--units 512] [--seed N] [--save FILE] [--embedding]
- *   lstm-native train imdb  [--data PATH] [--epochs 3] [--batch-size 64] [--num-words 1000] [--maxlen 200]
+ *   lstm-native train imdb  [--data PATH] [--download] [--epochs 3] [--batch-size 64] [--num-words 1000] [--maxlen 200]
  *                           [--cell lstm|gru|rnn] [--conv FILTERS,KERNEL[,POOL]] ...
  *   lstm-native generate --model FILE --prompt "three words here" [--words 30] [--temperature T]
  *   lstm-native predict --model FILE "some review text"
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { IMDB_URL } from './datasets/imdb.js'
 import { LstmError } from './errors.js'
 import { generate } from './generate.js'
 import { Sequential } from './model.js'
@@ -99,6 +100,9 @@ export function program(): Command {
     .command('imdb')
     .description('the IMDB sentiment model: Embedding, Dropout, LSTM(100), Dense(250, relu), Dropout, Dense(1, sigmoid)')
     .option('--data <path>', 'aclImdb_v1.tar.gz or the extracted folder (default: the bundled 2,000-review sample)')
+    .option('--download', `fetch aclImdb_v1.tar.gz (84 MB) when it is missing: to --data's path, else to the cache folder ($LSTM_NATIVE_CACHE or ~/.cache/lstm-native)`)
+    .option('--url <url>', 'where --download fetches the archive from', IMDB_URL)
+    .option('--no-shuffle', "keep the reviews in file order (negatives, then positives) instead of Keras's load_data permutation (seed 113)")
     .option('--epochs <n>', 'epochs', integer(0), 3)
     .option('--batch-size <n>', 'batch size', integer(1), 64)
     .option('--num-words <n>', 'vocabulary size', integer(4), 1000)
@@ -118,11 +122,14 @@ export function program(): Command {
     .option('--lr-decay <f>', 'multiply the learning rate by this after every epoch (default: 1, constant)', decayFactor)
     .option('--clipnorm <c>', 'clip each gradient tensor to this L2 norm (Keras clipnorm; default: no clipping)', positive)
     .option('--save <file>', 'write the trained model to this .safetensors file')
-    .option('--plot <file.svg>', 'write loss and accuracy per epoch as an SVG chart')
+    .option('--plot <file.svg>', 'write loss and accuracy per epoch as an SVG chart (.svg only)')
     .addOption(threads())
     .action(async (o) => {
       const r = await trainImdb({
         data: o.data,
+        download: Boolean(o.download),
+        url: o.url,
+        shuffle: o.shuffle,
         epochs: o.epochs,
         batchSize: o.batchSize,
         numWords: o.numWords,
@@ -173,6 +180,9 @@ export function program(): Command {
       const p = await predictReview(model, text.join(' '))
       console.log(p.toFixed(4))
     })
+  // `lstm-native --help` shows every command's options too, not only the command names.
+  const leaves = (command: Command): Command[] => (command.commands.length ? command.commands.flatMap(leaves) : [command])
+  cli.addHelpText('after', () => ['', 'Each command and its options (also `lstm-native <command> --help`, e.g. `lstm-native train imdb --help`):', ...leaves(cli).map((c) => `\n${c.helpInformation().trimEnd()}`)].join('\n'))
   return cli
 }
 

@@ -1,6 +1,8 @@
 /**
- * Text generation: continue a prompt word by word with a next-word model, stepping the LSTM state forward one word
- * at a time (`predictStep`) rather than re-running the whole prefix.
+ * Text generation: continue a prompt word by word with a next-word model, feeding it text the way it was trained.
+ * A window model (what `train words` makes: each sample is `contextLength` words read from a zero state) sees the
+ * last `contextLength` words from a zero state for every new word; carrying one LSTM state across the whole text
+ * would show it a sequence it never saw. Only a model trained on running text steps its state word by word.
  */
 import { LstmError } from './errors.js'
 import type { Sequential } from './model.js'
@@ -26,6 +28,17 @@ export interface WordModelMetadata {
   vocabulary: string[]
   /** `'float'`: ids fed as raw floats `[B, T, 1]` (the tutorial); `'embedding'`: int32 ids `[B, T]`. */
   input: 'float' | 'embedding'
+  /**
+   * How the model was trained. `'windows'` (what `train words` does): samples of `contextLength` words, each read
+   * from a zero state; `generate` slides that window. `'running'`: running text with the LSTM state carried on;
+   * `generate` steps the state one word at a time. Default `'windows'`.
+   */
+  training?: 'windows' | 'running'
+  /**
+   * Words per training window. Files saved without it (older `train words` files): the first layer's input length,
+   * else 3, the default of `train words`.
+   */
+  contextLength?: number
 }
 
 /** A small seeded generator (mulberry32) for sampling and the training scripts' offsets. */
@@ -45,7 +58,21 @@ export function wordModelMetadata(model: Sequential): WordModelMetadata {
   if (m.task !== 'words' || !Array.isArray(m.vocabulary) || (m.input !== 'float' && m.input !== 'embedding')) {
     throw new LstmError('INVALID_ARGUMENT', 'this model carries no vocabulary: train it with `lstm-native train words` (or save metadata { task: "words", vocabulary, input })')
   }
+  if (m.training !== undefined && m.training !== 'windows' && m.training !== 'running') {
+    throw new LstmError('INVALID_ARGUMENT', `the model's metadata says training: ${JSON.stringify(m.training)}; expected 'windows' or 'running'`)
+  }
+  if (m.contextLength !== undefined && !(Number.isInteger(m.contextLength) && m.contextLength >= 1)) {
+    throw new LstmError('INVALID_ARGUMENT', `the model's metadata says contextLength: ${JSON.stringify(m.contextLength)}; expected a positive integer`)
+  }
   return m as WordModelMetadata
+}
+
+/** The window a window model reads: its metadata's, else its first layer's fixed input length, else 3. */
+function windowLength(model: Sequential, meta: WordModelMetadata): number {
+  if (meta.contextLength !== undefined) return meta.contextLength
+  const inputShape = (model.layers[0] as { inputShape?: readonly (number | null)[] }).inputShape
+  const steps = inputShape?.[0]
+  return typeof steps === 'number' && steps >= 1 ? steps : 3
 }
 
 /** Picks the next id from the model's output row (logits for a linear output, probabilities for softmax). */
@@ -82,17 +109,33 @@ export function generate(model: Sequential, options: GenerateOptions): string[] 
   const last = model.layers[model.layers.length - 1]
   const logits = !(last.type === 'dense' && last.activation === 'softmax')
   const random = seededRandom(options.seed ?? 0)
-  const step = (id: number): Float32Array =>
-    model.predictStep(meta.input === 'embedding' ? tensor(new Int32Array([id]), [1, 1]) : tensor(new Float32Array([id]), [1, 1, 1])).data as Float32Array
-  model.resetStates()
-  let out: Float32Array = new Float32Array(0)
-  for (const id of ids) out = step(id)
+  const asInput = (window: number[]) =>
+    meta.input === 'embedding' ? tensor(Int32Array.from(window), [1, window.length]) : tensor(Float32Array.from(window), [1, window.length, 1])
   const added: string[] = []
+  if (meta.training === 'running') {
+    const step = (id: number): Float32Array => model.predictStep(asInput([id])).data as Float32Array
+    model.resetStates()
+    try {
+      let out: Float32Array = new Float32Array(0)
+      for (const id of ids) out = step(id)
+      for (let k = 0; k < count; k++) {
+        const next = pick(out, logits, temperature, random)
+        added.push(meta.vocabulary[next])
+        if (k + 1 < count) out = step(next)
+      }
+    } finally {
+      model.resetStates()
+    }
+    return added
+  }
+  // A prompt shorter than the window is read as it is, a shorter window than the model was trained on.
+  const n = windowLength(model, meta)
+  const text = [...ids]
   for (let k = 0; k < count; k++) {
+    const out = model.predictSync(asInput(text.slice(-n))).data as Float32Array
     const next = pick(out, logits, temperature, random)
     added.push(meta.vocabulary[next])
-    if (k + 1 < count) out = step(next)
+    text.push(next)
   }
-  model.resetStates()
   return added
 }

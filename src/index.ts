@@ -8,6 +8,7 @@ export type {
   SequentialOptions,
   CompileOptions,
   FitOptions,
+  AbortSignalLike,
   EvaluateOptions,
   PredictOptions,
   SaveOptions,

@@ -100,6 +100,19 @@ export interface CompileOptions {
   metrics?: string[]
 }
 
+/**
+ * What `fit` uses of an `AbortSignal` (an `AbortController`'s `signal` is one), spelled out here so that the
+ * package's types need neither Node's nor the DOM's declarations.
+ */
+export interface AbortSignalLike {
+  /** Set once the operation is aborted. */
+  readonly aborted: boolean
+  /** Registers the abort listener. */
+  addEventListener(type: 'abort', listener: () => void): void
+  /** Removes the abort listener. */
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 /** Options of {@link Sequential.fit}. */
 export interface FitOptions {
   /** Default 1. */
@@ -117,7 +130,7 @@ export interface FitOptions {
   /** Hooks called during training; see {@link callbacks}. */
   callbacks?: Callback[]
   /** Stops training between batches; `fit` then rejects with an `AbortError` (code `ABORTED`). */
-  signal?: AbortSignal
+  signal?: AbortSignalLike
   /** Epoch to start counting from (when resuming). Default 0. */
   initialEpoch?: number
 }
@@ -585,21 +598,35 @@ export class Sequential {
     call(() => this.nativeModel.setWeights(list))
   }
 
-  /** A Keras-style table of layers, output shapes and parameter counts; printed and returned. */
+  /**
+   * A Keras-style table of layers, output shapes and parameter counts; printed and returned. An LSTM's count is that
+   * of its weights (PyTorch's layout: two bias vectors per gate) followed by Keras's (one), e.g.
+   * `60,800 (Keras: 60,400)`, and the totals likewise.
+   */
   summary(print: (line: string) => void = console.log): string {
     this.assertIdle('summary')
     const rowsOut = call(() => this.nativeModel.summary())
     const counts = new Map<string, number>()
+    // PyTorch's LSTM layout, which the weights follow, has two bias vectors (b_ih, b_hh) where Keras has one: an
+    // LSTM row shows both counts, so the figures match Keras's summary as well as PyTorch's.
+    const kerasParams = rowsOut.map((r, i) => {
+      const spec = this.specs[i] as { type: string; units?: number; bidirectional?: boolean }
+      return spec.type === 'lstm' ? r.params - 4 * (spec.units ?? 0) * (spec.bidirectional ? 2 : 1) : r.params
+    })
+    const count = (ours: number, keras: number) => `${ours.toLocaleString('en-US')}${keras === ours ? '' : ` (Keras: ${keras.toLocaleString('en-US')})`}`
     const lines: [string, string, string][] = rowsOut.map((r, i) => {
       const kind = this.specs[i].type
       const k = counts.get(kind) ?? 0
       counts.set(kind, k + 1)
       const klass = KERAS_CLASS[kind] + ((kind === 'lstm' || kind === 'gru' || kind === 'simpleRnn') && (this.specs[i] as { bidirectional?: boolean }).bidirectional ? ', bidirectional' : '')
       const shape = `(${r.outputShape.map((d) => (d == null ? 'None' : String(d))).join(', ')})`
-      return [`${i}: ${kind}${k ? `_${k}` : ''} (${klass})`, shape, r.params.toLocaleString('en-US')]
+      return [`${i}: ${kind}${k ? `_${k}` : ''} (${klass})`, shape, count(r.params, kerasParams[i])]
     })
-    const total = rowsOut.reduce((a, r) => a + r.params, 0)
-    const w = [Math.max(28, ...lines.map((l) => l[0].length + 2)), 26, 12]
+    const total = count(
+      rowsOut.reduce((a, r) => a + r.params, 0),
+      kerasParams.reduce((a, n) => a + n, 0),
+    )
+    const w = [Math.max(28, ...lines.map((l) => l[0].length + 2)), 26, Math.max(12, ...lines.map((l) => l[2].length))]
     const rule = (c: string) => c.repeat(w[0] + w[1] + w[2])
     const row = (a: string, b: string, c: string) => ` ${a.padEnd(w[0] - 1)}${b.padEnd(w[1])}${c}`
     const out = [
@@ -609,9 +636,10 @@ export class Sequential {
       rule('='),
       ...lines.flatMap((l, i) => [row(...l), ...(i < lines.length - 1 ? [''] : [])]),
       rule('='),
-      `Total params: ${total.toLocaleString('en-US')}`,
-      `Trainable params: ${total.toLocaleString('en-US')}`,
+      `Total params: ${total}`,
+      `Trainable params: ${total}`,
       'Non-trainable params: 0',
+      ...(kerasParams.some((n, i) => n !== rowsOut[i].params) ? ['(Keras: as Keras counts, one LSTM bias per gate; PyTorch has two)'] : []),
       rule('_'),
     ].join('\n')
     print(out)

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { dirname, extname, join, resolve } from 'node:path'
 import { LstmError } from './errors.js'
 
 const PACKAGE_NAME = 'lstm-native'
@@ -59,4 +59,34 @@ export function bundledDataPath(name: string): string {
 export function defaultCacheDir(): string {
   const fromEnv = process.env.LSTM_NATIVE_CACHE
   return fromEnv ? resolve(fromEnv) : join(homedir(), '.cache', PACKAGE_NAME)
+}
+
+/**
+ * Checks, before any work starts, that a file can be written at `path`: its folder exists and is writable, and the
+ * path is not a folder. `extension` (e.g. '.svg') is the only file type the writer makes. A training run checks
+ * its output paths with this so that a typo fails at once rather than after the whole run.
+ * @throws LstmError('IO') for a missing or read-only folder or a path that is a folder; LstmError('INVALID_ARGUMENT')
+ *   for another extension.
+ */
+export function checkOutputPath(path: string, what: string, extension?: string): void {
+  if (typeof path !== 'string' || path === '') throw new LstmError('INVALID_ARGUMENT', `${what}: expected a file path, got ${JSON.stringify(path)}`)
+  if (extension && extname(path).toLowerCase() !== extension) {
+    const given = extname(path) ? `the extension ${extname(path)}` : 'no extension'
+    throw new LstmError('INVALID_ARGUMENT', `${what}: ${path} has ${given}, but only ${extension.slice(1).toUpperCase()} is written: name the file *${extension}`)
+  }
+  const absolute = resolve(path)
+  const folder = dirname(absolute)
+  let stats
+  try {
+    stats = statSync(folder)
+  } catch {
+    throw new LstmError('IO', `${what}: cannot write ${path}: the folder ${folder} does not exist`)
+  }
+  if (!stats.isDirectory()) throw new LstmError('IO', `${what}: cannot write ${path}: ${folder} is not a folder`)
+  try {
+    accessSync(folder, constants.W_OK)
+  } catch {
+    throw new LstmError('IO', `${what}: cannot write ${path}: the folder ${folder} is not writable`)
+  }
+  if (existsSync(absolute) && statSync(absolute).isDirectory()) throw new LstmError('IO', `${what}: cannot write ${path}: it is a folder`)
 }

@@ -8,7 +8,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { layers, Sequential, tensor } from '../src/index.js'
+import { imdbModel, layers, Sequential, tensor } from '../src/index.js'
 import { DIST_CJS, DIST_ESM, distState as builtDistState } from './fixtures/dist.js'
 import { ROOT, scratchDir, tokenModel, toyFloats, toyTokens, weightsAsArrays } from './helpers.js'
 
@@ -71,11 +71,30 @@ describe('summary', () => {
     expect(s).toMatch(/Layer \(type\)\s+Output Shape\s+Param #/)
     expect(s).toMatch(/0: embedding \(Embedding\)\s+\(None, None, 6\)\s+120\n/)
     expect(s).toMatch(/1: dropout \(Dropout\)\s+\(None, None, 6\)\s+0\n/)
-    expect(s).toMatch(/2: lstm \(LSTM\)\s+\(None, 5\)\s+260\n/)
+    // Keras stores one bias per gate where PyTorch's layout (these weights) has two: 4·5 fewer.
+    expect(s).toMatch(/2: lstm \(LSTM\)\s+\(None, 5\)\s+260 \(Keras: 240\)\n/)
     expect(s).toMatch(/3: dense \(Dense\)\s+\(None, 3\)\s+18\n/)
-    expect(s).toContain(`Total params: ${total}`)
-    expect(s).toContain(`Trainable params: ${total}`)
+    expect(s).toContain(`Total params: ${total} (Keras: ${total - 20})\n`)
+    expect(s).toContain(`Trainable params: ${total} (Keras: ${total - 20})\n`)
     expect(s).toContain('Non-trainable params: 0')
+    // The table's rules span the widest row.
+    const rule = s.split('\n')[1]
+    expect(Math.max(...s.split('\n').map((l) => l.length))).toBeLessThanOrEqual(rule.length + 1)
+  })
+
+  it("shows the tutorial IMDB model's LSTM as 60,800 (Keras: 60,400), a bidirectional one with both directions", () => {
+    const s = imdbModel({ numThreads: 1 }).summary(() => {})
+    expect(s).toMatch(/lstm \(LSTM\)\s+\(None, 100\)\s+60,800 \(Keras: 60,400\)\n/)
+    // Keras's summary of the tutorial model: 50,000 + 60,400 + 25,250 + 251.
+    expect(s).toContain('Total params: 136,301 (Keras: 135,901)\n')
+    const bi = imdbModel({ numThreads: 1, bidirectional: true }).summary(() => {})
+    expect(bi).toMatch(/\(LSTM, bidirectional\)\s+\(None, 200\)\s+121,600 \(Keras: 120,800\)\n/)
+  })
+
+  it('a model without an LSTM shows one count', () => {
+    const s = new Sequential([layers.dense({ units: 3, inputShape: [null, 2] })], { numThreads: 1 }).summary(() => {})
+    expect(s).toContain('Total params: 9\n')
+    expect(s).not.toContain('Keras:')
   })
 })
 

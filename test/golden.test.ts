@@ -148,7 +148,8 @@ describe('golden cases (PyTorch) through the TypeScript API', () => {
       expectClose([loss], tensors.get('expected.loss')!.data, 'loss')
     })
 
-    it.skipIf(!c.optimizer)('one trainOnBatch step from fresh optimizer state matches expected.param_after', async () => {
+    // Only the cases with an optimizer hold expected.param_after: the others get no such test (rather than a skipped one).
+    if (c.optimizer) it('one trainOnBatch step from fresh optimizer state matches expected.param_after', async () => {
       const model = fresh()
       model.compile({ loss: c.loss as unknown as Loss, optimizer: c.optimizer as unknown as Optimizer })
       const { loss } = await model.trainOnBatch(input, tensors.get('target')!)

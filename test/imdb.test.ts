@@ -7,6 +7,7 @@ import { create } from 'tar'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { downloadFile } from '../src/datasets/download.js'
 import { IMDB_ARCHIVE_NAME, load, type ImdbData, type ImdbLoadOptions } from '../src/datasets/imdb.js'
+import { NumpyRandomState } from '../src/datasets/numpy-random.js'
 import { LstmError } from '../src/errors.js'
 
 const FIXTURE = join(__dirname, 'fixtures', 'imdb-tiny')
@@ -38,9 +39,9 @@ afterAll(() => {
   rmSync(scratch, { recursive: true, force: true })
 })
 
-/** Load with a cache folder of its own unless one is given. */
+/** Load with a cache folder of its own unless one is given; in file order (the order these tests check) unless asked. */
 function loadFresh(options: ImdbLoadOptions): Promise<ImdbData> {
-  return load({ cacheDir: freshDir('cache'), ...options })
+  return load({ cacheDir: freshDir('cache'), shuffle: false, ...options })
 }
 
 async function expectLoadError(options: ImdbLoadOptions, code: string, message: RegExp): Promise<LstmError> {
@@ -183,21 +184,47 @@ describe('imdb.load options (Keras load_data)', () => {
     await expectLoadError({ path: fixtureArchive, maxlen: 2 }, 'INVALID_ARGUMENT', /maxlen=2/)
   })
 
-  it('seed shuffles reproducibly, keeping each review with its label', async () => {
+  it("shuffles by default with Keras' permutation: numpy RandomState(113), train then test", async () => {
     const ordered = await loadFresh({ path: fixtureArchive })
-    const first = await loadFresh({ path: fixtureArchive, seed: 113 })
-    const again = await loadFresh({ path: fixtureArchive, seed: 113 })
-    const other = await loadFresh({ path: fixtureArchive, seed: 7 })
-    expect(again).toEqual(first)
-    expect(other.xTrain).not.toEqual(first.xTrain)
-    const pairs = (d: ImdbData) => d.xTrain.map((x, i) => `${d.yTrain[i]}:${x.join(',')}`).sort()
-    expect(pairs(first)).toEqual(pairs(ordered))
+    const shuffled = await load({ path: fixtureArchive, cacheDir: freshDir('cache') })
+    const random = new NumpyRandomState(113)
+    const trainOrder = random.shuffle(Array.from({ length: ordered.xTrain.length }, (_, i) => i))
+    const testOrder = random.shuffle(Array.from({ length: ordered.xTest.length }, (_, i) => i))
+    expect(trainOrder).not.toEqual([...trainOrder].sort())
+    expect(shuffled.xTrain).toEqual(trainOrder.map((i) => ordered.xTrain[i]))
+    expect(Array.from(shuffled.yTrain)).toEqual(trainOrder.map((i) => ordered.yTrain[i]))
+    expect(shuffled.xTest).toEqual(testOrder.map((i) => ordered.xTest[i]))
+    expect(Array.from(shuffled.yTest)).toEqual(testOrder.map((i) => ordered.yTest[i]))
+    expect(shuffled.wordIndex).toEqual(ordered.wordIndex)
+    expect(await loadFresh({ path: fixtureArchive, shuffle: true, seed: 113 })).toEqual(shuffled)
+  })
+
+  it('seed changes the permutation; shuffling comes before the maxlen filter, as in Keras', async () => {
+    const ordered = await loadFresh({ path: fixtureArchive })
+    const other = await loadFresh({ path: fixtureArchive, shuffle: true, seed: 7 })
+    const random = new NumpyRandomState(7)
+    const trainOrder = random.shuffle(Array.from({ length: ordered.xTrain.length }, (_, i) => i))
+    expect(other.xTrain).toEqual(trainOrder.map((i) => ordered.xTrain[i]))
+    const short = await loadFresh({ path: fixtureArchive, shuffle: true, seed: 7, maxlen: 8 })
+    expect(short.xTrain).toEqual(other.xTrain.filter((x) => x.length < 8))
+  })
+
+  it('the bundled sample comes shuffled: the last tenth (validationSplit: 0.1) holds both classes', async () => {
+    const data = await loadFresh({ sample: true, numWords: 1000, shuffle: true })
+    const tail = Array.from(data.yTrain.subarray(900))
+    expect(tail.filter((y) => y === 1).length).toBeGreaterThan(30)
+    expect(tail.filter((y) => y === 0).length).toBeGreaterThan(30)
+    const ordered = await loadFresh({ sample: true, numWords: 1000 })
+    expect(Array.from(ordered.yTrain.subarray(900))).toEqual(new Array(100).fill(1))
   })
 
   it('rejects bad options', async () => {
     await expectLoadError({ path: fixtureArchive, numWords: 0 }, 'INVALID_ARGUMENT', /numWords/)
     await expectLoadError({ path: fixtureArchive, skipTop: -1 }, 'INVALID_ARGUMENT', /skipTop/)
     await expectLoadError({ path: fixtureArchive, maxlen: 1.5 }, 'INVALID_ARGUMENT', /maxlen/)
+    await expectLoadError({ path: fixtureArchive, seed: -1 }, 'INVALID_ARGUMENT', /seed/)
+    await expectLoadError({ path: fixtureArchive, seed: 2 ** 32 }, 'INVALID_ARGUMENT', /seed must be an integer in \[0, 2\^32 - 1\]/)
+    await expectLoadError({ path: fixtureArchive, shuffle: 'yes' as unknown as boolean }, 'INVALID_ARGUMENT', /shuffle/)
     await expectLoadError({ path: fixtureArchive, sample: true }, 'INVALID_ARGUMENT', /either path or sample/)
   })
 })
@@ -284,7 +311,7 @@ describe('tokenized cache', () => {
     writeFileSync(archive, Buffer.alloc(statSync(archive).size, 0x42))
     utimesSync(archive, mtime, mtime)
     expect(await load({ path: archive, cacheDir })).toEqual(first)
-    expect(await load({ path: archive, cacheDir, numWords: 6 })).toEqual(await loadFresh({ path: fixtureArchive, numWords: 6 }))
+    expect(await load({ path: archive, cacheDir, numWords: 6 })).toEqual(await loadFresh({ path: fixtureArchive, numWords: 6, shuffle: true }))
 
     // Without the cache, or once the mtime changes, the archive is read again (and found corrupt).
     await expect(load({ path: archive, cacheDir, cache: false })).rejects.toThrow(/cannot read the IMDB archive/)
@@ -296,9 +323,9 @@ describe('tokenized cache', () => {
     const root = freshDir('growing')
     cpSync(FIXTURE, root, { recursive: true })
     const cacheDir = freshDir('cache')
-    const before = await load({ path: root, cacheDir })
+    const before = await load({ path: root, cacheDir, shuffle: false })
     writeFileSync(join(root, 'aclImdb', 'test', 'pos', '99_9.txt'), 'great')
-    const after = await load({ path: root, cacheDir })
+    const after = await load({ path: root, cacheDir, shuffle: false })
     expect(after.xTest.length).toBe(before.xTest.length + 1)
     expect(after.xTest.at(-1)).toEqual([1, 4])
   })
@@ -371,7 +398,7 @@ describe('download', () => {
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true)
     const url = `${baseUrl}/aclImdb_v1.tar.gz`
     const data = await load({ download: true, url, cacheDir })
-    expect(data).toEqual(await loadFresh({ path: fixtureArchive }))
+    expect(data).toEqual(await loadFresh({ path: fixtureArchive, shuffle: true }))
     expect(readFileSync(join(cacheDir, IMDB_ARCHIVE_NAME))).toEqual(archiveBytes)
     expect(readdirSync(cacheDir).filter((name) => name.endsWith('.part'))).toEqual([])
     const printed = stderr.mock.calls.map(([chunk]) => String(chunk)).join('')

@@ -76,7 +76,13 @@ describe('npm/ platform packages', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'lstm-native-npm-dirs-'))
     try {
       cpSync(join(root, 'package.json'), join(tmp, 'package.json'))
-      await new NapiCli().createNpmDirs({ cwd: tmp })
+      // napi-rs logs one "INFO … created" line per package through console.error: keep them out of the test output.
+      const quiet = vi.spyOn(console, 'error').mockImplementation(() => {})
+      try {
+        await new NapiCli().createNpmDirs({ cwd: tmp })
+      } finally {
+        quiet.mockRestore()
+      }
       for (const t of targets) {
         for (const file of ['package.json', 'README.md']) {
           const committed = readFileSync(join(root, 'npm', t.platformArchABI, file), 'utf8')

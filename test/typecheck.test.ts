@@ -1,12 +1,15 @@
 /**
  * The public types, checked by the compiler: `tsc --noEmit` over test/types/example.ts (a strict program using the
  * API, with `@ts-expect-error` on deliberate mistakes such as a wrong option name). A second run over a copy without
- * those directives proves each marked line really is a type error, so the check cannot pass vacuously.
+ * those directives proves each marked line really is a type error, so the check cannot pass vacuously. A third
+ * checks the built declarations as a consumer sees them: through package.json's exports (ESM gets dist/index.d.mts,
+ * CommonJS dist/index.d.ts), in a project without @types/node.
  */
 import { execFile } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { ensureDist } from './fixtures/dist.js'
 import { ROOT, scratchDir } from './helpers.js'
 
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
@@ -58,5 +61,33 @@ describe.concurrent('types', () => {
     // The wrong option names are caught as unknown properties, naming the option (TS2561 "Did you mean…").
     expect(errors.some((e) => e.code === 'TS2561' && e.text.includes("'epoch'"))).toBe(true)
     expect(errors.some((e) => e.code === 'TS2561' && e.text.includes("'unit'"))).toBe(true)
+  })
+
+  it('a project without @types/node type-checks against the package: ESM gets index.d.mts, CommonJS index.d.ts', { timeout: 150_000 }, async () => {
+    await ensureDist()
+    const app = join(scratch, 'consumer')
+    mkdirSync(join(app, 'node_modules'), { recursive: true })
+    symlinkSync(ROOT, join(app, 'node_modules', 'lstm-native'), 'dir')
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
+    const body = [
+      "const model = new Sequential([layers.embedding({ inputDim: 10, outputDim: 4 }), layers.lstm({ units: 3 }), layers.dense({ units: 1, activation: 'sigmoid' })])",
+      "model.compile({ loss: 'binaryCrossentropy', optimizer: 'adam', metrics: ['accuracy'] })",
+      'const controller = { aborted: false, addEventListener() {}, removeEventListener() {} }',
+      'export const fitted = model.fit(tensor(new Int32Array(6), [2, 3]), tensor(new Float32Array(2), [2, 1]), { epochs: 1, verbose: 0, signal: controller })',
+      'export const data = datasets.imdb.load({ sample: true, shuffle: false, seed: 113 })',
+      "export const summary: string = model.summary(() => {})",
+    ].join('\n')
+    writeFileSync(join(app, 'esm.mts'), `import { Sequential, datasets, layers, tensor } from 'lstm-native'\n${body}\n`)
+    writeFileSync(join(app, 'cjs.cts'), `import { Sequential, datasets, layers, tensor } from 'lstm-native'\n${body}\n`)
+    // No @types/node, no DOM: only the ES2022 library. skipLibCheck off, so the declarations themselves are checked.
+    const compilerOptions = { strict: true, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', lib: ['ES2022'], types: [], skipLibCheck: false }
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['esm.mts', 'cjs.cts'] }))
+    const r = await tsc(['-p', join(app, 'tsconfig.json'), '--listFiles'])
+    expect(r.out.split('\n').filter((l) => l.includes('error TS')), r.out).toEqual([])
+    expect(r.code).toBe(0)
+    const files = r.out.split('\n').map((l) => l.trim())
+    expect(files).toContain(join(ROOT, 'dist', 'index.d.mts'))
+    expect(files).toContain(join(ROOT, 'dist', 'index.d.ts'))
+    expect(files.some((f) => f.includes('@types/node'))).toBe(false)
   })
 })

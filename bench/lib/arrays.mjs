@@ -5,7 +5,7 @@ import { capture } from './proc.mjs'
 const NODE = `
 const { datasets, padSequences } = require(process.argv[1]); const { createHash } = require('node:crypto')
 const h = (a) => createHash('sha256').update(Buffer.from(a.buffer, a.byteOffset, a.byteLength)).digest('hex').slice(0, 16)
-const src = process.argv[2] ? { path: process.argv[2], numWords: 1000 } : { sample: true, numWords: 1000 }
+const src = process.argv[2] ? { path: process.argv[2], numWords: 1000, shuffle: false } : { sample: true, numWords: 1000, shuffle: false }
 datasets.imdb.load(src).then((d) => console.log(JSON.stringify({
   x_train: h(padSequences(d.xTrain, { maxlen: 200 }).data), x_test: h(padSequences(d.xTest, { maxlen: 200 }).data), y_train: h(d.yTrain), y_test: h(d.yTest) })))`
 

@@ -49,7 +49,7 @@ export async function prepareImdb(ctx) {
   }
   // lstm-native's tokenized cache, filled untimed: the counterpart of the peers' NPZ.
   const distIndex = join(repo, 'dist/index.js')
-  const warm = `require(${JSON.stringify(distIndex)}).datasets.imdb.load({ path: ${JSON.stringify(opts.data)}, numWords: 1000 }).then(() => {})`
+  const warm = `require(${JSON.stringify(distIndex)}).datasets.imdb.load({ path: ${JSON.stringify(opts.data)}, numWords: 1000, shuffle: false }).then(() => {})`
   const r = await run(process.execPath, ['-e', warm], { env: lstmEnv })
   if (r.code !== 0) console.log(`  warming lstm-native's IMDB cache failed: ${r.stderr.trim().split('\n').slice(-1)[0]}`)
   if (!ctx.npz) return undefined

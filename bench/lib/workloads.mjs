@@ -27,7 +27,7 @@ function row(id, workload, unit, better, cells, runs, extra = {}) {
 /** 1 and 4: whole-process IMDB training (load + fit + 25,000-review test pass), wall time and peak RSS. */
 export async function imdb(ctx) {
   const { opts } = ctx
-  const cli = (threads) => [join(ctx.repo, 'dist/cli.js'), 'train', 'imdb', '--data', opts.data, '--epochs', String(opts.epochs), '--threads', String(threads)]
+  const cli = (threads) => [join(ctx.repo, 'dist/cli.js'), 'train', 'imdb', '--data', opts.data, '--epochs', String(opts.epochs), '--threads', String(threads), '--no-shuffle']
   const parseLstm = (r) => ({ testAccuracy: grab(r.stdout, /test accuracy: ([\d.]+)/, '"test accuracy"'), reportedSeconds: grab(r.stdout, /done in ([\d.]+) s/, '"done in N s"') })
   const parsePeer = (prefix) => (r) => {
     const epochs = [...r.stdout.matchAll(new RegExp(`^${prefix}.*epoch (\\d+) train_s ([\\d.]+) loss ([\\d.]+) test_acc ([\\d.]+) infer_reviews_per_s (\\d+)`, 'gm'))]

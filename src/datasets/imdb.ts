@@ -7,6 +7,7 @@ import { Parser, type ReadEntry } from 'tar'
 import { LstmError } from '../errors.js'
 import { bundledDataPath, defaultCacheDir } from '../paths.js'
 import { downloadFile } from './download.js'
+import { NumpyRandomState } from './numpy-random.js'
 
 /** The Large Movie Review Dataset (Maas et al., 2011): 25,000 training and 25,000 test reviews. */
 export const IMDB_URL = 'https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz'
@@ -49,10 +50,13 @@ export interface ImdbLoadOptions {
   /** Drop the reviews whose sequence (start mark included) is `maxlen` long or longer, as Keras' `load_data` does. Default: keep all. */
   maxlen?: number | null
   /**
-   * Shuffle each split with this seed (train first, then test, from one generator). Default: no shuffle: reviews
-   * stay in the order of the reference arrays (negatives then positives, by file name).
+   * Shuffle the reviews as Keras' `load_data` does: the permutation numpy's `RandomState(seed).shuffle` gives, the
+   * training reviews first, then the test reviews with the same generator going on. Default: `true`. With `false`
+   * the reviews stay in the order of the reference arrays (each split's negatives, then its positives, by file name).
    */
-  seed?: number | null
+  shuffle?: boolean
+  /** Seed of that shuffle, an integer in [0, 2³² − 1]. Default: `113`, Keras'. */
+  seed?: number
   /** Id put at the start of every sequence; `null` for none. Default: `1`. */
   startChar?: number | null
   /** Id of words outside the kept vocabulary (or unseen in training); `null` to drop them. Default: `2`. */
@@ -334,7 +338,7 @@ export interface ReviewFile {
   /** "ID_RATING.txt" */
   fileName: string
   /** The file's UTF-8 bytes. */
-  bytes: Buffer
+  bytes: Uint8Array
 }
 
 /**
@@ -460,7 +464,11 @@ function sourceFromPath(path: string): Source {
   try {
     stats = statSync(absolute)
   } catch {
-    throw new LstmError('IO', `IMDB data not found: ${absolute} does not exist (pass the path of ${IMDB_ARCHIVE_NAME} or of its extracted aclImdb folder)`)
+    throw new LstmError(
+      'IO',
+      `IMDB data not found: ${absolute} does not exist. Pass the path of ${IMDB_ARCHIVE_NAME} (84 MB from ${IMDB_URL}) or of its ` +
+        'extracted aclImdb folder; `{ download: true }` (the CLI: `lstm-native train imdb --download`) fetches it for you.',
+    )
   }
   if (stats.isFile()) return { kind: 'archive', path: absolute }
   if (!stats.isDirectory()) throw new LstmError('IO', `${absolute} is neither a file nor a folder`)
@@ -611,29 +619,11 @@ async function readCache(file: string, fingerprint: string): Promise<TokenizedIm
 // Encoding with Keras' load_data options
 // ---------------------------------------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded generator, enough to shuffle reproducibly (not numpy's stream: see `seed`). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function shuffledOrder(length: number, random: (() => number) | undefined): Uint32Array {
+/** Review indices `0 .. length - 1`, shuffled in place by `random` when given. */
+function shuffledOrder(length: number, random: NumpyRandomState | undefined): Uint32Array {
   const order = new Uint32Array(length)
   for (let i = 0; i < length; i++) order[i] = i
-  if (random) {
-    for (let i = length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1))
-      const swap = order[i]
-      order[i] = order[j]
-      order[j] = swap
-    }
-  }
+  random?.shuffle(order)
   return order
 }
 
@@ -697,7 +687,13 @@ function checkOptions(options: ImdbLoadOptions): void {
   checkInteger('numWords', options.numWords, 1, true)
   checkInteger('skipTop', options.skipTop, 0, false)
   checkInteger('maxlen', options.maxlen, 1, true)
-  checkInteger('seed', options.seed, Number.MIN_SAFE_INTEGER, true)
+  checkInteger('seed', options.seed, 0, false)
+  if (options.seed !== undefined && options.seed > 0xffffffff) {
+    throw new LstmError('INVALID_ARGUMENT', `imdb.load: seed must be an integer in [0, 2^32 - 1] (numpy's RandomState), got ${options.seed}`)
+  }
+  if (options.shuffle !== undefined && typeof options.shuffle !== 'boolean') {
+    throw new LstmError('INVALID_ARGUMENT', `imdb.load: shuffle must be true or false, got ${String(options.shuffle)}`)
+  }
   checkInteger('startChar', options.startChar, 0, true)
   checkInteger('oovChar', options.oovChar, 0, true)
   checkInteger('indexFrom', options.indexFrom, 0, false)
@@ -706,7 +702,9 @@ function checkOptions(options: ImdbLoadOptions): void {
 /**
  * Load the IMDB review dataset as Keras' `imdb.load_data` does, but from the original text archive: the ids are
  * those of shared/anchors/prep_imdb.py (0 padding, 1 start, 2 unknown, words by training-set frequency from 3),
- * so `padSequences(xTrain, { maxlen: 200 })` with `numWords: 1000` equals its `x_train` exactly.
+ * so with `shuffle: false`, `padSequences(xTrain, { maxlen: 200 })` with `numWords: 1000` equals its `x_train` exactly.
+ * By default the reviews are shuffled with Keras' permutation (`shuffle`, `seed`), so that a `validationSplit`
+ * holds both classes.
  *
  * The first load of the full archive decompresses and tokenizes 50,000 reviews (a few seconds); the result is
  * cached in `cacheDir`, so later loads take a fraction of a second.
@@ -740,7 +738,7 @@ export async function load(options: ImdbLoadOptions = {}): Promise<ImdbData> {
   }
 
   const {
-    numWords = null, skipTop = 0, maxlen = null, seed = null, startChar = 1, oovChar = 2, indexFrom = 3,
+    numWords = null, skipTop = 0, maxlen = null, shuffle = true, seed = 113, startChar = 1, oovChar = 2, indexFrom = 3,
   } = options
   const encoding: Encoding = {
     numWords: numWords ?? Infinity,
@@ -750,8 +748,8 @@ export async function load(options: ImdbLoadOptions = {}): Promise<ImdbData> {
     oovChar,
     indexFrom,
   }
-  const random = seed === null ? undefined : seededRandom(seed)
-  // Like Keras: one generator shuffles train, then test.
+  // Like Keras: one generator shuffles train, then test, before the maxlen filter.
+  const random = shuffle ? new NumpyRandomState(seed) : undefined
   const trainOrder = shuffledOrder(tokenized.train.labels.length, random)
   const testOrder = shuffledOrder(tokenized.test.labels.length, random)
   const train = await encodeSplit(tokenized.train, trainOrder, encoding)

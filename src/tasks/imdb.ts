@@ -4,13 +4,14 @@
  * reviews padded and cut to 200 tokens ('pre'), as the tutorial does.
  */
 import { availableParallelism } from 'node:os'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import { earlyStopping, learningRateScheduler, type Callback, type History } from '../callbacks.js'
-import { load } from '../datasets/imdb.js'
+import { downloadFile } from '../datasets/download.js'
+import { IMDB_URL, load, type ImdbLoadOptions } from '../datasets/imdb.js'
 import { LstmError } from '../errors.js'
-import { seededRandom } from '../generate.js'
 import * as layers from '../layers.js'
 import { Sequential } from '../model.js'
+import { checkOutputPath } from '../paths.js'
 import { historySvg } from '../plot.js'
 import { tensor } from '../tensor.js'
 import { padSequences } from '../text.js'
@@ -31,8 +32,14 @@ export interface TrainImdbOptions {
   validationSplit?: number
   /** Stop after this many epochs without a better validation loss, and restore the best weights. */
   earlyStopping?: number
-  /** Default 0. */
+  /** Seeds the weights, the dropout masks and the order of each epoch. Default 0. */
   seed?: number
+  /**
+   * Shuffle the reviews once as Keras' `imdb.load_data` does (its permutation, seed 113) before training. Default
+   * true. With false they stay in file order (negatives, then positives): a `validationSplit` then holds only
+   * positive reviews.
+   */
+  shuffle?: boolean
   /** Read both directions (Bidirectional LSTM). Default false. */
   bidirectional?: boolean
   /** Mask the padding (id 0) so the LSTM skips it. Default false. */
@@ -61,8 +68,16 @@ export interface TrainImdbOptions {
   verbose?: 0 | 1
   /** Write the trained model here (it carries the word index for `predict`). */
   save?: string
-  /** Write an SVG of loss and accuracy per epoch here. */
+  /** Write an SVG of loss and accuracy per epoch here (a `.svg` file). */
   plot?: string
+  /**
+   * Without `data`: read the full dataset from the cache folder, downloading it there first (84 MB from
+   * {@link IMDB_URL}) when it is missing. With `data` naming a file that does not exist yet: download it to there.
+   * Default false: never download unasked.
+   */
+  download?: boolean
+  /** Where `download` fetches the archive from. Default {@link IMDB_URL}. */
+  url?: string
   /** Where the summary lines go (the sizes, the test accuracy). Default console.log. */
   log?: (line: string) => void
 }
@@ -163,10 +178,24 @@ export function imdbModel(
 export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainImdbResult> {
   const start = performance.now()
   const log = options.log ?? console.log
-  const { epochs = 3, batchSize = 64, numWords = 1000, maxlen = 200, seed = 0, verbose = 1 } = options
+  const { epochs = 3, batchSize = 64, numWords = 1000, maxlen = 200, verbose = 1 } = options
   const validationSplit = options.validationSplit ?? (options.earlyStopping !== undefined ? 0.1 : 0)
-  const data = await load(options.data ? { path: options.data, numWords } : { sample: true, numWords })
-  if (verbose) log(`IMDB: ${data.xTrain.length} training and ${data.xTest.length} test reviews${options.data ? '' : ' (the bundled sample; pass --data for the full dataset)'}`)
+  // Output paths first: a typo must fail now, not after the whole run.
+  if (options.save !== undefined) checkOutputPath(options.save, 'save')
+  if (options.plot !== undefined) checkOutputPath(options.plot, 'plot', '.svg')
+  const shuffle = options.shuffle ?? true
+  const url = options.url ?? IMDB_URL
+  let source: ImdbLoadOptions
+  if (options.data !== undefined) {
+    if (options.download && !existsSync(options.data)) {
+      checkOutputPath(options.data, 'download')
+      await downloadFile(url, options.data)
+    }
+    source = { path: options.data }
+  } else source = options.download ? { download: true, url } : { sample: true }
+  const data = await load({ ...source, numWords, shuffle })
+  const full = options.data !== undefined || options.download
+  if (verbose) log(`IMDB: ${data.xTrain.length} training and ${data.xTest.length} test reviews${full ? '' : ' (the bundled sample; pass --data FILE or --download for the full dataset)'}`)
   const xTrain = padSequences(data.xTrain, { maxlen })
   const xTest = padSequences(data.xTest, { maxlen })
   const yTrain = tensor(data.yTrain, [data.yTrain.length, 1])
@@ -180,10 +209,7 @@ export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainIm
   if (!(lrDecay > 0 && lrDecay <= 1)) throw new LstmError('INVALID_ARGUMENT', `lrDecay must be in (0, 1], got ${lrDecay}`)
   if (lrDecay !== 1) callbacks.push(learningRateScheduler((epoch, lr) => (epoch === 0 ? lr : lr * lrDecay)))
   if (options.earlyStopping !== undefined) callbacks.push(earlyStopping({ monitor: 'val_loss', patience: options.earlyStopping, restoreBestWeights: true }))
-  // Keras's validation_split takes the last reviews before shuffling; the loader's order is negatives then
-  // positives, so shuffle once (seeded) to keep both classes in the validation set.
-  const [xFit, yFit] = validationSplit > 0 ? shuffled(xTrain.data as Int32Array, data.yTrain, maxlen, seed) : [xTrain, yTrain]
-  const history = await model.fit(xFit, yFit, { epochs, batchSize, validationSplit, verbose, callbacks })
+  const history = await model.fit(xTrain, yTrain, { epochs, batchSize, validationSplit, verbose, callbacks })
   const test = await model.evaluate(xTest, yTest, { batchSize: 500 })
   const testAccuracy = test.accuracy ?? Number.NaN
   log(`test accuracy: ${testAccuracy.toFixed(4)}`)
@@ -193,25 +219,14 @@ export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainIm
   const metadata: ImdbModelMetadata = { task: 'imdb', maxlen, startChar: 1, oovChar: 2, indexFrom: 3, words }
   model.metadata = { ...metadata }
   if (options.save) await model.save(options.save)
-  if (options.plot) writeFileSync(options.plot, historySvg(history))
-  return { model, history, testLoss: test.loss, testAccuracy, seconds: (performance.now() - start) / 1000, trainSize: data.xTrain.length, testSize: data.xTest.length }
-}
-
-function shuffled(x: Int32Array, y: Float32Array, maxlen: number, seed: number) {
-  const n = y.length
-  const order = Array.from({ length: n }, (_, i) => i)
-  const random = seededRandom(seed ^ 0x9e3779b9)
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[order[i], order[j]] = [order[j], order[i]]
+  if (options.plot) {
+    try {
+      writeFileSync(options.plot, historySvg(history))
+    } catch (err) {
+      throw new LstmError('IO', `plot: cannot write ${options.plot}: ${(err as Error).message}`, { cause: err })
+    }
   }
-  const xs = new Int32Array(x.length)
-  const ys = new Float32Array(n)
-  order.forEach((src, dst) => {
-    xs.set(x.subarray(src * maxlen, (src + 1) * maxlen), dst * maxlen)
-    ys[dst] = y[src]
-  })
-  return [tensor(xs, [n, maxlen]), tensor(ys, [n, 1])] as const
+  return { model, history, testLoss: test.loss, testAccuracy, seconds: (performance.now() - start) / 1000, trainSize: data.xTrain.length, testSize: data.xTest.length }
 }
 
 /** Words of a review as the loader tokenizes them: lower case, `<br />` as space, tokens `[a-z0-9']+`. */

@@ -9,7 +9,7 @@ import { LstmError } from '../errors.js'
 import { seededRandom, type WordModelMetadata } from '../generate.js'
 import * as layers from '../layers.js'
 import { Sequential } from '../model.js'
-import { bundledDataPath } from '../paths.js'
+import { bundledDataPath, checkOutputPath } from '../paths.js'
 import { tensor } from '../tensor.js'
 import { buildVocabulary, readWords } from '../text.js'
 
@@ -113,6 +113,8 @@ export async function trainWords(options: TrainWordsOptions = {}): Promise<Train
   const log = options.log ?? console.log
   const seed = options.seed ?? 0
 
+  // The output path first: a typo must fail now, not after the whole run.
+  if (options.save !== undefined) checkOutputPath(options.save, 'save')
   const words = readWords(corpus)
   const { dictionary, reverseDictionary } = buildVocabulary(words)
   if (words.length < n + 2) throw new LstmError('INVALID_ARGUMENT', `${corpus} has ${words.length} tokens; the model needs at least ${n + 2}`)
@@ -129,7 +131,7 @@ export async function trainWords(options: TrainWordsOptions = {}): Promise<Train
   })
   const lr0 = model.getLearningRate()
   const decay = embedding && (options.learningRateDecay ?? true)
-  const metadata: WordModelMetadata = { task: 'words', vocabulary: reverseDictionary, input: embedding ? 'embedding' : 'float' }
+  const metadata: WordModelMetadata = { task: 'words', vocabulary: reverseDictionary, input: embedding ? 'embedding' : 'float', training: 'windows', contextLength: n }
   model.metadata = { ...metadata }
 
   // The tutorial's walk: start at a random offset in [0, n+1], take n words and the next, move on by n+1,
