@@ -173,7 +173,8 @@ impl Layer for Conv1d {
     }
 
     fn stateful_unsupported(&self) -> Option<String> {
-        (self.config.kernel_size > 1 || self.config.strides > 1).then(|| "predictStep cannot step through a conv1d with kernelSize or strides above 1 (its windows span several steps)".into())
+        (self.config.kernel_size > 1 || self.config.strides > 1)
+            .then(|| "predictStep cannot step through a conv1d with kernelSize or strides above 1 (its windows span several steps)".into())
     }
 
     fn backward(&mut self, bw: Backward<'_>) {

@@ -84,7 +84,8 @@ impl Layer for MaxPooling1d {
     }
 
     fn stateful_unsupported(&self) -> Option<String> {
-        (self.config.pool_size > 1 || self.config.stride() > 1).then(|| "predictStep cannot step through a maxPooling1d with poolSize or strides above 1 (its windows span several steps)".into())
+        (self.config.pool_size > 1 || self.config.stride() > 1)
+            .then(|| "predictStep cannot step through a maxPooling1d with poolSize or strides above 1 (its windows span several steps)".into())
     }
 
     fn backward(&mut self, bw: Backward<'_>) {

@@ -17,8 +17,7 @@
 //! `implementation=1`), and its products run gate by gate.
 
 use super::lstm::{
-    add_masked, block_of_samples, gate_mask_row, gemm_step, mask_copies, masked_input, recurrent_input, row_pair, set_mask, sized, LstmDims,
-    OutputGrad,
+    add_masked, block_of_samples, gate_mask_row, gemm_step, mask_copies, masked_input, recurrent_input, row_pair, set_mask, sized, LstmDims, OutputGrad,
 };
 use super::{checked_mul, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
 use crate::config::Initializer;
@@ -240,7 +239,9 @@ pub fn recurrent_backward<C: Cell>(
                     let dh = &mut carry[bi * h..(bi + 1) * h];
                     // The output's gradient joins the one flowing back from the next step.
                     let from_output = match dout {
-                        OutputGrad::Sequence { dy, features, offset, zero_masked } if !(zero_masked && masked) => Some(&dy[(bg * t + tt) * features + offset..][..h]),
+                        OutputGrad::Sequence { dy, features, offset, zero_masked } if !(zero_masked && masked) => {
+                            Some(&dy[(bg * t + tt) * features + offset..][..h])
+                        }
                         OutputGrad::Last { dy, features, offset } if s == t - 1 => Some(&dy[bg * features + offset..][..h]),
                         _ => None,
                     };
@@ -405,8 +406,11 @@ impl<C: Cell> Layer for Recurrent<C> {
         let copies = if spec.recurrent_dropout > 0.0 { C::GATES } else { 1 };
         for (d, cache) in self.caches.iter_mut().enumerate() {
             // The layer index keys the stream, so these do not collide with an LSTM's draws.
-            let (s_in, s_rec) =
-                if d == 0 { (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT) } else { (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE) };
+            let (s_in, s_rec) = if d == 0 {
+                (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT)
+            } else {
+                (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE)
+            };
             let key = |stream| CounterKey::new(fw.seed, rng::stream(self.index, stream), fw.step);
             set_mask(&mut cache.in_mask, fw.training, spec.dropout, key(s_in), copies * shape.b * shape.f);
             set_mask(&mut cache.rec_mask, fw.training, spec.recurrent_dropout, key(s_rec), copies * shape.b * h);
