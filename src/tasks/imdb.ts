@@ -124,8 +124,11 @@ export type ImdbCell = 'lstm' | 'gru' | 'rnn'
 
 /** A convolution block before the recurrent layer: Conv1D(filters, kernelSize, relu), then MaxPooling1D(poolSize, default 2). */
 export interface ImdbConv {
+  /** The Conv1D's output channels. */
   filters: number
+  /** The Conv1D's window length in steps (relu activation, Keras's default `valid` padding). */
   kernelSize: number
+  /** The pool size of the MaxPooling1D after it. Default 2. */
   poolSize?: number
 }
 
