@@ -32,6 +32,5 @@ export interface Backend {
  * ```
  */
 export function backend(): Backend {
-  const info = call(() => native().backend())
-  return { simd: info.simd as SimdLevel, threads: availableParallelism() }
+  return { simd: call(() => native().simdLevel()) as SimdLevel, threads: availableParallelism() }
 }

@@ -50,21 +50,6 @@ export declare class NativeModel {
   loadWeights(path: string): Promise<void>
 }
 
-/**
- * The SIMD level the kernels run at (the best this CPU has, or the cap `LSTM_NATIVE_SIMD` sets) and the core's
- * default thread count. Fails with INVALID_CONFIG when `LSTM_NATIVE_SIMD` names an unknown level or one this CPU
- * lacks.
- */
-export declare function backend(): BackendInfo
-
-/** What the native core runs on. */
-export interface BackendInfo {
-  /** The SIMD level the kernels run at: `scalar`, `avx2` or `avx512`. */
-  simd: string
-  /** The threads the core gives a model asked for 0 (one per core this process may use). */
-  threads: number
-}
-
 export interface BatchProgress {
   /** Index of the batch within this call's run. */
   batch: number
@@ -88,6 +73,13 @@ export interface NamedTensor {
   data: Float32Array
   shape: Array<number>
 }
+
+/**
+ * The SIMD level the kernels run at: `scalar`, `avx2` or `avx512` (the best this CPU has, or the cap
+ * `LSTM_NATIVE_SIMD` sets). Fails with INVALID_CONFIG when `LSTM_NATIVE_SIMD` names an unknown level or one this CPU
+ * lacks. (The default thread count is the TypeScript side's, which picks it for `Sequential`.)
+ */
+export declare function simdLevel(): string
 
 export interface TensorOut {
   data: Float32Array

@@ -95,22 +95,12 @@ pub struct LayerSummary {
     pub params: u32,
 }
 
-/// What the native core runs on.
-#[napi(object)]
-pub struct BackendInfo {
-    /// The SIMD level the kernels run at: `scalar`, `avx2` or `avx512`.
-    pub simd: String,
-    /// The threads the core gives a model asked for 0 (one per core this process may use).
-    pub threads: u32,
-}
-
-/// The SIMD level the kernels run at (the best this CPU has, or the cap `LSTM_NATIVE_SIMD` sets) and the core's
-/// default thread count. Fails with INVALID_CONFIG when `LSTM_NATIVE_SIMD` names an unknown level or one this CPU
-/// lacks.
+/// The SIMD level the kernels run at: `scalar`, `avx2` or `avx512` (the best this CPU has, or the cap
+/// `LSTM_NATIVE_SIMD` sets). Fails with INVALID_CONFIG when `LSTM_NATIVE_SIMD` names an unknown level or one this CPU
+/// lacks. (The default thread count is the TypeScript side's, which picks it for `Sequential`.)
 #[napi]
-pub fn backend() -> Result<BackendInfo> {
-    let b = lstm_core::backend().map_err(from_core)?;
-    Ok(BackendInfo { simd: b.simd.name().to_string(), threads: b.threads.min(u32::MAX as usize) as u32 })
+pub fn simd_level() -> Result<String> {
+    Ok(lstm_core::kernels::simd::level().map_err(from_core)?.name().to_string())
 }
 
 fn to_u32s(v: &[usize]) -> Vec<u32> {

@@ -196,6 +196,18 @@ pub enum OutputGrad<'a> {
     Last { dy: &'a [f32], features: usize, offset: usize },
 }
 
+impl<'a> OutputGrad<'a> {
+    /// The output's gradient at sample `b`, time `tt`, processing step `s` of `t` (`None` where the step's output
+    /// receives none: a masked step of a bidirectional sequence, or any step but the last for a final state).
+    pub(super) fn at(&self, b: usize, t: usize, tt: usize, s: usize, masked: bool, h: usize) -> Option<&'a [f32]> {
+        match *self {
+            OutputGrad::Sequence { dy, features, offset, zero_masked } if !(zero_masked && masked) => Some(&dy[(b * t + tt) * features + offset..][..h]),
+            OutputGrad::Last { dy, features, offset } if s == t - 1 => Some(&dy[b * features + offset..][..h]),
+            _ => None,
+        }
+    }
+}
+
 /// Runs one direction over x `[B,T,I]`. `mask[b·T+t] == 0` marks a padded step. The dropout masks must already be
 /// in `cache.in_mask` / `cache.rec_mask` (or those be empty).
 pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]>, p: LstmParams, cache: &mut LstmCache) {
@@ -648,13 +660,7 @@ pub fn lstm_backward(
                         let masked = mask.is_some_and(|m| m[bg * t + tt] == 0);
                         let dh = &mut carry_dh[bi * h..(bi + 1) * h];
                         // The output's gradient joins the one flowing back from the next step.
-                        let from_output = match dout {
-                            OutputGrad::Sequence { dy, features, offset, zero_masked } if !(zero_masked && masked) => {
-                                Some(&dy[(bg * t + tt) * features + offset..][..h])
-                            }
-                            OutputGrad::Last { dy, features, offset } if s == t - 1 => Some(&dy[bg * features + offset..][..h]),
-                            _ => None,
-                        };
+                        let from_output = dout.at(bg, t, tt, s, masked, h);
                         if let Some(g) = from_output {
                             dh.iter_mut().zip(g).for_each(|(d, g)| *d += g);
                         }
@@ -821,7 +827,7 @@ pub fn build(c: &LstmConfig, index: usize, input: FeatureShape) -> Result<Built>
 }
 
 pub fn output_shape(c: &LstmConfig, input: ActShape) -> ActShape {
-    ActShape { b: input.b, t: if c.return_sequences { input.t } else { None }, f: c.units * if c.bidirectional { 2 } else { 1 } }
+    super::recurrent::output_shape(c.units, c.return_sequences, c.bidirectional, input)
 }
 
 /// Whether an LSTM draws its dropout masks per gate in training: with recurrent dropout, as Keras 3 (whose cell then
@@ -831,7 +837,7 @@ fn per_gate_masks(c: &LstmConfig) -> bool {
 }
 
 /// Draws a dropout mask of `len` multipliers into `mask` in training when `rate` > 0, else empties it.
-pub(super) fn set_mask(mask: &mut Vec<f32>, training: bool, rate: f32, key: CounterKey, len: usize) {
+fn set_mask(mask: &mut Vec<f32>, training: bool, rate: f32, key: CounterKey, len: usize) {
     if training && rate > 0.0 {
         mask.resize(len, 0.0);
         key.dropout_mask(rate, mask);
@@ -840,12 +846,25 @@ pub(super) fn set_mask(mask: &mut Vec<f32>, training: bool, rate: f32, key: Coun
     }
 }
 
-/// Copies the LSTM's states into its output: the whole sequence or the final state, directions concatenated.
-/// In a bidirectional layer that returns sequences, masked steps output zeros (Keras).
-fn assemble_output(b: usize, t: usize, h: usize, seq: bool, caches: &[LstmCache], mask: Option<&[u8]>, out: &mut [f32]) {
-    let dirs = caches.len();
+/// Draws direction `d`'s dropout masks for a training pass (`rates`: input and recurrent): `copies` per sample of
+/// `[F]` and of `[H]` (one per gate with per-gate masks), from the layer's counter streams (the layer index keys
+/// them, so layers never share draws); empty when a rate is 0 or at inference.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn draw_masks(fw: &Forward, d: usize, rates: (f32, f32), copies: usize, h: usize, in_mask: &mut Vec<f32>, rec_mask: &mut Vec<f32>) {
+    let (s_in, s_rec) =
+        if d == 0 { (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT) } else { (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE) };
+    let key = |stream| CounterKey::new(fw.seed, rng::stream(fw.index, stream), fw.step);
+    set_mask(in_mask, fw.training, rates.0, key(s_in), copies * fw.shape.b * fw.shape.f);
+    set_mask(rec_mask, fw.training, rates.1, key(s_rec), copies * fw.shape.b * h);
+}
+
+/// Copies a recurrent layer's states into its output: the whole sequence or the final state, directions concatenated
+/// (`hs[d]` is direction d's h `[B,T,H]`). In a bidirectional layer that returns sequences, masked steps output zeros
+/// (Keras).
+pub(super) fn assemble_output(b: usize, t: usize, h: usize, seq: bool, hs: &[&[f32]], mask: Option<&[u8]>, out: &mut [f32]) {
+    let dirs = hs.len();
     let f = h * dirs;
-    for (d, cache) in caches.iter().enumerate() {
+    for (d, hd) in hs.iter().enumerate() {
         for bi in 0..b {
             if seq {
                 for tt in 0..t {
@@ -853,13 +872,13 @@ fn assemble_output(b: usize, t: usize, h: usize, seq: bool, caches: &[LstmCache]
                     if dirs == 2 && mask.is_some_and(|m| m[bi * t + tt] == 0) {
                         dst.fill(0.0);
                     } else {
-                        dst.copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
+                        dst.copy_from_slice(&hd[(bi * t + tt) * h..][..h]);
                     }
                 }
             } else {
                 // The final state: after t = T-1 forward, after t = 0 reversed.
                 let tt = if d == 0 { t - 1 } else { 0 };
-                out[bi * f + d * h..][..h].copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
+                out[bi * f + d * h..][..h].copy_from_slice(&hd[(bi * t + tt) * h..][..h]);
             }
         }
     }
@@ -889,14 +908,7 @@ impl Layer for Lstm {
         // With recurrent dropout Keras draws the masks per gate: 4 copies each.
         let copies = if per_gate_masks(c) { 4 } else { 1 };
         for (d, cache) in self.caches.iter_mut().enumerate() {
-            let (s_in, s_rec) = if d == 0 {
-                (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT)
-            } else {
-                (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE)
-            };
-            let key = |stream| CounterKey::new(fw.seed, rng::stream(self.index, stream), fw.step);
-            set_mask(&mut cache.in_mask, fw.training, c.dropout, key(s_in), copies * shape.b * shape.f);
-            set_mask(&mut cache.rec_mask, fw.training, c.recurrent_dropout, key(s_rec), copies * shape.b * h);
+            draw_masks(&fw, d, (c.dropout, c.recurrent_dropout), copies, h, &mut cache.in_mask, &mut cache.rec_mask);
             let p = |k: usize| fw.params.get(4 * d + k);
             let lp = LstmParams { w_ih: p(0), w_hh: p(1), b_ih: p(2), b_hh: p(3) };
             if final_only {
@@ -906,7 +918,8 @@ impl Layer for Lstm {
             }
         }
         if !final_only {
-            assemble_output(shape.b, t, h, c.return_sequences, &self.caches, fw.mask, out);
+            let hs: Vec<&[f32]> = self.caches.iter().map(|c| c.h.as_slice()).collect();
+            assemble_output(shape.b, t, h, c.return_sequences, &hs, fw.mask, out);
         }
         Ok((out_shape, if c.return_sequences { MaskOut::Keep } else { MaskOut::Drop }))
     }

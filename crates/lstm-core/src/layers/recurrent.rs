@@ -17,14 +17,14 @@
 //! `implementation=1`), and its products run gate by gate.
 
 use super::lstm::{
-    add_masked, block_of_samples, gate_mask_row, gemm_step, mask_copies, masked_input, recurrent_input, row_pair, set_mask, sized, LstmDims, OutputGrad,
+    add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_copies, masked_input, recurrent_input, row_pair, sized, LstmDims,
+    OutputGrad,
 };
 use super::{checked_mul, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
 use crate::config::Initializer;
 use crate::error::{LstmError, Result};
 use crate::kernels::gemm::{par_col_sums_add, par_gemm, Mat, Strides, SMALL};
 use crate::model::ActShape;
-use crate::rng::{self, CounterKey};
 use rayon::prelude::*;
 
 /// One step of a recurrent cell for one sample, on rows of `G·H` gate pre-activations.
@@ -238,13 +238,7 @@ pub fn recurrent_backward<C: Cell>(
                     let masked = mask.is_some_and(|m| m[bg * t + tt] == 0);
                     let dh = &mut carry[bi * h..(bi + 1) * h];
                     // The output's gradient joins the one flowing back from the next step.
-                    let from_output = match dout {
-                        OutputGrad::Sequence { dy, features, offset, zero_masked } if !(zero_masked && masked) => {
-                            Some(&dy[(bg * t + tt) * features + offset..][..h])
-                        }
-                        OutputGrad::Last { dy, features, offset } if s == t - 1 => Some(&dy[bg * features + offset..][..h]),
-                        _ => None,
-                    };
+                    let from_output = dout.at(bg, t, tt, s, masked, h);
                     if let Some(g) = from_output {
                         dh.iter_mut().zip(g).for_each(|(d, g)| *d += g);
                     }
@@ -368,31 +362,6 @@ pub fn output_shape(units: usize, return_sequences: bool, bidirectional: bool, i
     ActShape { b: input.b, t: if return_sequences { input.t } else { None }, f: units * if bidirectional { 2 } else { 1 } }
 }
 
-/// Copies the states into the output: the whole sequence or the final state, directions concatenated. In a
-/// bidirectional layer that returns sequences, masked steps output zeros (Keras).
-fn assemble_output(b: usize, t: usize, h: usize, seq: bool, caches: &[RecurrentCache], mask: Option<&[u8]>, out: &mut [f32]) {
-    let dirs = caches.len();
-    let f = h * dirs;
-    for (d, cache) in caches.iter().enumerate() {
-        for bi in 0..b {
-            if seq {
-                for tt in 0..t {
-                    let dst = &mut out[(bi * t + tt) * f + d * h..][..h];
-                    if dirs == 2 && mask.is_some_and(|m| m[bi * t + tt] == 0) {
-                        dst.fill(0.0);
-                    } else {
-                        dst.copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
-                    }
-                }
-            } else {
-                // The final state: after t = T-1 forward, after t = 0 reversed.
-                let tt = if d == 0 { t - 1 } else { 0 };
-                out[bi * f + d * h..][..h].copy_from_slice(&cache.h[(bi * t + tt) * h..][..h]);
-            }
-        }
-    }
-}
-
 impl<C: Cell> Layer for Recurrent<C> {
     fn forward(&mut self, fw: Forward<'_>, out: &mut Vec<f32>) -> Result<(ActShape, MaskOut)> {
         let spec = self.spec;
@@ -405,21 +374,14 @@ impl<C: Cell> Layer for Recurrent<C> {
         // With recurrent dropout Keras draws the masks per gate.
         let copies = if spec.recurrent_dropout > 0.0 { C::GATES } else { 1 };
         for (d, cache) in self.caches.iter_mut().enumerate() {
-            // The layer index keys the stream, so these do not collide with an LSTM's draws.
-            let (s_in, s_rec) = if d == 0 {
-                (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT)
-            } else {
-                (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE)
-            };
-            let key = |stream| CounterKey::new(fw.seed, rng::stream(self.index, stream), fw.step);
-            set_mask(&mut cache.in_mask, fw.training, spec.dropout, key(s_in), copies * shape.b * shape.f);
-            set_mask(&mut cache.rec_mask, fw.training, spec.recurrent_dropout, key(s_rec), copies * shape.b * h);
+            draw_masks(&fw, d, (spec.dropout, spec.recurrent_dropout), copies, h, &mut cache.in_mask, &mut cache.rec_mask);
             let p = |k: usize| fw.params.get(4 * d + k);
             let rp = RecurrentParams { w_ih: p(0), w_hh: p(1), b_ih: p(2), b_hh: p(3) };
             recurrent_forward(&self.cell, dims, d == 1, fw.x, fw.mask, rp, cache);
         }
         if shape.b > 0 && t > 0 {
-            assemble_output(shape.b, t, h, spec.return_sequences, &self.caches, fw.mask, out);
+            let hs: Vec<&[f32]> = self.caches.iter().map(|c| c.h.as_slice()).collect();
+            assemble_output(shape.b, t, h, spec.return_sequences, &hs, fw.mask, out);
         } else {
             out.fill(0.0);
         }
