@@ -88,20 +88,18 @@ timed "npm pack (main package, with optionalDeps)" \
 MAIN_TGZ="$WORK/tarballs/lstm-native-$VERSION.tgz"
 check_tarball "$MAIN_TGZ" "$WORK/release-pack.json" || fail "the release tarball's contents"
 
-# The platform package: npm/linux-x64-gnu with the built binary copied in.
-mkdir -p "$WORK/stage/platform"
-cp "npm/$TUPLE/package.json" "npm/$TUPLE/README.md" "$WORK/stage/platform/"
-cp "$BINARY" "$WORK/stage/platform/"
-[ "$(node -p "require('$WORK/stage/platform/package.json').main")" = "$BINARY" ] || fail "npm/$TUPLE/package.json's main is not $BINARY"
-timed "npm pack (platform package)" \
-  bash -c 'cd "$1" && npm pack --ignore-scripts --json --pack-destination "$2" >"$3" 2>"$3.log"' _ "$WORK/stage/platform" "$WORK/tarballs" "$WORK/platform-pack.json" || fail "npm pack of npm/$TUPLE"
-PLATFORM_TGZ="$WORK/tarballs/lstm-native-$TUPLE-$VERSION.tgz"
-node - "$PLATFORM_TGZ" "$WORK/platform-pack.json" "$BINARY" <<'EOF' || fail "the platform tarball's contents"
-const { readFileSync, statSync } = require('node:fs')
-const [tgz, json, binary] = process.argv.slice(2)
-const [info] = JSON.parse(readFileSync(json, 'utf8'))
-const files = info.files.map((f) => f.path).sort()
-console.log(`${info.filename}: ${statSync(tgz).size} bytes packed, files: ${files.join(', ')}`)
+# The platform package: npm/linux-x64-gnu with the built binary, packed by `npm run pack:local` (the documented way
+# to use a local build from another project), which also packs the main package as the repository has it.
+timed "npm run pack:local" node scripts/pack-local.mjs --out "$WORK/local-pack" >"$WORK/local-pack.log" 2>&1 || { cat "$WORK/local-pack.log" >&2; fail "npm run pack:local"; }
+cat "$WORK/local-pack.log"
+PLATFORM_TGZ="$WORK/local-pack/lstm-native-$TUPLE-$VERSION.tgz"
+[ -f "$WORK/local-pack/lstm-native-$VERSION.tgz" ] || fail "pack:local wrote no main tarball"
+node - "$PLATFORM_TGZ" "$BINARY" <<'EOF' || fail "the platform tarball's contents"
+const { statSync } = require('node:fs')
+const { execFileSync } = require('node:child_process')
+const [tgz, binary] = process.argv.slice(2)
+const files = execFileSync('tar', ['tzf', tgz], { encoding: 'utf8' }).split('\n').filter((l) => l && !l.endsWith('/')).map((l) => l.replace(/^package\//, '')).sort()
+console.log(`${tgz}: ${statSync(tgz).size} bytes packed, files: ${files.join(', ')}`)
 if (JSON.stringify(files) !== JSON.stringify(['README.md', binary, 'package.json'].sort())) {
   console.error(`expected README.md, ${binary} and package.json`)
   process.exit(1)
@@ -230,6 +228,16 @@ MISSING=$(clean bash -c 'cd "$1" && node -e "const { Sequential, layers } = requ
 mv "$WORK/platform-moved-away" "$APP/node_modules/lstm-native-$TUPLE"
 [ "$MISSING" = NATIVE_BINDING_NOT_FOUND ] || fail "without lstm-native-$TUPLE the addon still loaded ($MISSING)"
 echo "without node_modules/lstm-native-$TUPLE: NATIVE_BINDING_NOT_FOUND, as expected"
+# What `npm pack` alone makes in a checkout (the JavaScript without the binary), installed by itself: the error says
+# to use `npm run pack:local`, not to reinstall optional dependencies that such a tarball does not list.
+PACKED_APP="$WORK/app-npm-pack-only"
+mkdir -p "$PACKED_APP"
+# The app's package.json without its dependencies (which name the platform tarball): only the main tarball goes in.
+node -e 'const fs = require("node:fs"); const app = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); delete app.dependencies; fs.writeFileSync(process.argv[2], JSON.stringify(app, null, 2))' "$APP/package.json" "$PACKED_APP/package.json"
+(cd "$PACKED_APP" && clean npm install --offline --no-audit --no-fund --loglevel=error "$REPO_TGZ") >"$WORK/install-pack-only.log" 2>&1 || { cat "$WORK/install-pack-only.log"; fail "npm install of the npm pack tarball alone"; }
+PACK_ONLY=$(clean bash -c 'cd "$1" && node -e "const { Sequential, layers } = require(\"lstm-native\"); try { new Sequential([layers.dense({ units: 1 })]); console.log(\"loaded anyway\") } catch (e) { console.log(e.code, e.message.includes(\"npm run pack:local\") ? \"names pack:local\" : \"does not name pack:local\") }"' _ "$PACKED_APP")
+[ "$PACK_ONLY" = "NATIVE_BINDING_NOT_FOUND names pack:local" ] || fail "the npm pack tarball alone: $PACK_ONLY"
+echo "the npm pack tarball alone: NATIVE_BINDING_NOT_FOUND, and the message names npm run pack:local"
 
 echo "== d. the documentation's examples: examples/*.mts type-checked and compiled as the README says, then run"
 # Each TypeScript block of README.md and docs/ is one of these files verbatim (scripts/docs-check.mjs checks that).

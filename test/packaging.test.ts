@@ -214,6 +214,20 @@ describe('loadNative', () => {
     expect((err.cause as AggregateError).errors).toHaveLength(3)
   })
 
+  test('an installed copy packed by `npm pack` (no optionalDependencies) says to use npm run pack:local', () => {
+    vi.stubEnv('NAPI_RS_NATIVE_LIBRARY_PATH', '')
+    writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: 'lstm-native', version: '0.1.0' }))
+    const packed = catchError(() => loadNative({ packageRoot: tmp, platform: 'linux', arch: 'x64', libc: 'gnu' }))
+    expect(packed.message).toContain('packed from a source checkout without its binary')
+    expect(packed.message).toContain('npm run pack:local')
+    expect(packed.message).not.toContain('--omit=optional')
+    // A published copy lists its platform packages: there the binary was skipped at install time.
+    writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: 'lstm-native', version: '0.1.0', optionalDependencies: { 'lstm-native-linux-x64-gnu': '0.1.0' } }))
+    const published = catchError(() => loadNative({ packageRoot: tmp, platform: 'linux', arch: 'x64', libc: 'gnu' }))
+    expect(published.message).toContain('reinstall lstm-native without --omit=optional')
+    expect(published.message).not.toContain('pack:local')
+  })
+
   test('in a source checkout, says to run npm run build there', () => {
     writeFileSync(join(tmp, 'Cargo.toml'), '[workspace]\n')
     vi.stubEnv('NAPI_RS_NATIVE_LIBRARY_PATH', '')

@@ -118,6 +118,16 @@ function findPackageRoot(start: string): string | undefined {
   }
 }
 
+/** Whether the package.json in `packageRoot` lists optionalDependencies (as a published lstm-native does). */
+function listsOptionalDependencies(packageRoot: string): boolean {
+  try {
+    const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { optionalDependencies?: unknown }
+    return typeof pkg.optionalDependencies === 'object' && pkg.optionalDependencies !== null && Object.keys(pkg.optionalDependencies).length > 0
+  } catch {
+    return false
+  }
+}
+
 function firstLine(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err)
   return message.split('\n')[0]
@@ -191,7 +201,15 @@ export function loadNative<T = NativeBinding>(options: LoadNativeOptions = {}): 
     'Tried:',
     ...tried.map((t, i) => `  ${i + 1}. ${t}`),
   ]
-  if (target.prebuilt) {
+  if (target.prebuilt && !isCheckout && packageRoot !== undefined && !listsOptionalDependencies(packageRoot)) {
+    // The published package.json lists the platform packages (scripts/optional-deps.mjs); one without them was
+    // packed from a checkout by `npm pack`, which leaves the binary behind, so reinstalling cannot help.
+    lines.push(
+      `This lstm-native was packed from a source checkout without its binary (its package.json lists no optionalDependencies). ` +
+        `In that checkout run \`npm run build && npm run pack:local\` and install both tarballs it writes, ` +
+        `or install the checkout folder itself (\`npm install path/to/checkout\`).`,
+    )
+  } else if (target.prebuilt) {
     lines.push(
       `The prebuilt binary comes in the optional dependency ${target.packageName}: reinstall lstm-native without --omit=optional / --no-optional.`,
     )
