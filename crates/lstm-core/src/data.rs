@@ -46,12 +46,6 @@ pub struct Batch {
     pub tokens_wanted: bool,
 }
 
-impl Default for ActShape {
-    fn default() -> Self {
-        ActShape { b: 0, t: None, f: 0 }
-    }
-}
-
 impl Batch {
     /// Copies `rows` (all rows when `None`) of x, and of y when given. Int tokens feeding a float layer become floats.
     pub fn gather(&mut self, x: &Data, y: Option<&Data>, rows: Option<&[usize]>) {
@@ -64,7 +58,7 @@ impl Batch {
         self.floats.clear();
         let each = |f: &mut dyn FnMut(usize)| match rows {
             Some(r) => r.iter().for_each(|&i| f(i)),
-            None => (0..n).for_each(|i| f(i)),
+            None => (0..n).for_each(&mut *f),
         };
         match x {
             Data::Tokens(v, _) if embedding_input => each(&mut |i| self.tokens.extend_from_slice(&v[i * rl..(i + 1) * rl])),

@@ -206,7 +206,7 @@ fn fused_small_steps_match_stored_gradients() {
                     if fused {
                         losses.push(m.train_rows(&x, &y, &row).unwrap().loss.to_bits());
                     } else {
-                        let (xs, yv) = (x.shape().to_vec(), (step % 5) as usize);
+                        let (xs, yv) = (x.shape().to_vec(), step % 5);
                         let xr = match x {
                             Data::Floats(v, _) => Data::Floats(&v[yv * 3..yv * 3 + 3], &[1, 3, 1][..xs.len()]),
                             Data::Tokens(v, _) => Data::Tokens(&v[yv * 3..yv * 3 + 3], &[1, 3]),

@@ -351,7 +351,10 @@ fn write_st(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], meta: Optio
 }
 
 /// The tensors and metadata of a saved file.
-fn read_st(path: &Path) -> (Vec<(String, Vec<usize>, Vec<f32>)>, HashMap<String, String>) {
+/// A stored tensor: name, shape, values.
+type StoredTensor = (String, Vec<usize>, Vec<f32>);
+
+fn read_st(path: &Path) -> (Vec<StoredTensor>, HashMap<String, String>) {
     let bytes = std::fs::read(path).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();

@@ -283,7 +283,7 @@ fn apply(base: &[u8], m: &Mutation) -> Vec<u8> {
 fn unmutated_files_load() {
     for base in bases() {
         let mut out = Outcomes::default();
-        check(&base.bytes, &base, &mut None, &mut out).unwrap();
+        check(&base.bytes, base, &mut None, &mut out).unwrap();
         assert_eq!(out.ok, 2, "both loads of the valid file succeed");
         println!("valid file of {} bytes: largest allocation during the loads {} bytes", base.bytes.len(), out.largest);
     }
@@ -298,7 +298,7 @@ fn huge_header_lengths_allocate_nothing_big() {
             let mut b = base.bytes.clone();
             b[..8].copy_from_slice(&n.to_le_bytes());
             let mut out = Outcomes::default();
-            check(&b, &base, &mut None, &mut out).unwrap_or_else(|e| panic!("header length {n}: {e}"));
+            check(&b, base, &mut None, &mut out).unwrap_or_else(|e| panic!("header length {n}: {e}"));
             assert_eq!(out.corrupt, 2, "header length {n}");
             assert!(out.largest <= allowed(b.len()), "header length {n}: allocated {}", out.largest);
         }

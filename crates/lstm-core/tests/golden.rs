@@ -22,6 +22,8 @@ fn i32s(st: &SafeTensors, name: &str) -> (Vec<i32>, Vec<usize>) {
     (t.data().chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect(), t.shape().to_vec())
 }
 
+// `!(err <= tol)` rather than `err > tol`: a NaN must fail the comparison.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn close(case: &str, what: &str, got: &[f32], want: &[f32]) -> Result<(), String> {
     if got.len() != want.len() {
         return Err(format!("{case}: {what}: length {} vs expected {}", got.len(), want.len()));

@@ -136,6 +136,8 @@ struct Tally {
 impl Tally {
     /// Compares one tensor's analytic gradient with finite differences from `eval(k, delta)` (the loss with element
     /// k moved by delta; returns the loss and the actual f32 step taken).
+    // `!(err <= tol)` rather than `err > tol`: a NaN must fail the comparison.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn compare(&mut self, case: &Case, what: &str, analytic: &[f32], l0: f64, mut eval: impl FnMut(usize, f32) -> (f64, f64)) {
         let (mut num, mut den) = (0.0f64, 0.0f64);
         let eps = if case.kinks { EPS / 10.0 } else { EPS };

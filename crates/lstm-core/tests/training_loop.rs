@@ -11,7 +11,7 @@ fn model() -> Model {
 }
 
 fn data() -> (Vec<i32>, Vec<f32>) {
-    let x: Vec<i32> = (0..10 * 6).map(|k| (k * 5 % 7) as i32).collect();
+    let x: Vec<i32> = (0..10 * 6).map(|k| k * 5 % 7).collect();
     let y: Vec<f32> = (0..10).map(|k| (k % 2) as f32).collect();
     (x, y)
 }

@@ -75,7 +75,8 @@ impl Model {
             return Err(LstmError::shape("y samples (first axis), to match x", xs.first().copied().unwrap_or(0), ys.first().copied().unwrap_or(0)));
         }
         let n = xs[0];
-        let t = if xs.len() >= 2 && !(xs.len() == 2 && !matches!(self.config.layers[0], LayerConfig::Embedding(_))) { Some(xs[1]) } else { None };
+        // [B, T] is a sequence only when it is token ids for an embedding; otherwise 2-D data is [B, F].
+        let t = if xs.len() >= 3 || (xs.len() == 2 && matches!(self.config.layers[0], LayerConfig::Embedding(_))) { Some(xs[1]) } else { None };
         let out = *self.layer_output_shapes(n, t).last().unwrap();
         let out_dims = out.dims();
         let y_len: usize = ys.iter().product();

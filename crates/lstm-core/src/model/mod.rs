@@ -58,7 +58,7 @@ struct Slot {
 }
 
 /// The shape of an activation: `[b, t, f]` for sequences, `[b, f]` otherwise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ActShape {
     pub b: usize,
     pub t: Option<usize>,
@@ -640,7 +640,7 @@ impl Model {
 }
 
 /// Separates the shuffling stream from the initializers'.
-const SHUFFLE_STREAM: u64 = 0x5348_5546_464c_45;
+const SHUFFLE_STREAM: u64 = 0x53_4855_4646_4c45;
 
 fn not_compiled() -> LstmError {
     LstmError::InvalidConfig("the model is not compiled: call compile() first".into())
