@@ -218,6 +218,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if !dir.is_dir() {
         return Err(LstmError::io(path, format!("the folder {} does not exist (save never creates folders)", dir.display())));
     }
+    remove_stale_temporaries(dir, &name.to_string_lossy());
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let tmp = dir.join(format!(".{}.{}-{nonce}.tmp", name.to_string_lossy(), std::process::id()));
     let result = (|| {
@@ -231,4 +232,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         return Err(LstmError::io(path, e));
     }
     Ok(())
+}
+
+/// Removes the temporary files that earlier saves to the same target left when their process died mid-write
+/// (`.NAME.<pid>-<nonce>.tmp` whose pid no longer runs). A temporary of a live process, ours included (another
+/// thread may be saving to the same path), is left alone, as is anything not named like one of ours. Best effort: a
+/// temporary that cannot be removed does not stop the save.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file.to_str().and_then(|f| temporary_writer(f, &prefix)) else { continue };
+        if pid != std::process::id() && !process_alive(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The writer's pid when `file` is `{prefix}<pid>-<nonce>.tmp`.
+fn temporary_writer(file: &str, prefix: &str) -> Option<u32> {
+    let (pid, nonce) = file.strip_prefix(prefix)?.strip_suffix(".tmp")?.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(pid) || !digits(nonce) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether a process with this pid exists (signal 0 checks without sending; EPERM means it exists under another
+/// user). A reused pid makes a dead writer look alive, which only keeps its temporary a while longer.
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return true };
+    if pid <= 0 {
+        return true;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
+    unsafe { libc::kill(pid, 0) == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+}
+
+/// Elsewhere there is no cheap check, so no temporary is taken for dead.
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    true
 }
