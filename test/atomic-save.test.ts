@@ -7,7 +7,9 @@
  *
  * `save` writes a temporary file beside the target (`.model.safetensors.<pid>-<nonce>.tmp`), syncs it and renames it
  * over the target. A kill before the rename leaves that temporary file behind: such strays may remain, and this
- * test checks that they are the only other files in the folder and that they never take the target's place.
+ * test checks that they are the only other files in the folder and that they never take the target's place. The
+ * next save to the path removes the strays of writers that are gone: once a child has finished a save, the only
+ * stray left can be its own (the one it was writing when killed).
  * POSIX only: it relies on rename(2) replacing the target atomically and on SIGKILL.
  */
 import { spawn } from 'node:child_process'
@@ -31,6 +33,7 @@ beforeAll(() => ensureDist(), 150_000)
 type When = { kind: 'after-ready'; ms: number } | { kind: 'inside-save'; saves: number; ms: number }
 
 interface Killed {
+  pid: number
   saving: number[]
   saved: number[]
   signal: NodeJS.Signals | null
@@ -71,7 +74,7 @@ function runAndKill(first: number, when: When): Promise<Killed> {
     child.on('close', (_code, signal) => {
       clearTimeout(guard)
       for (const line of buffered.split('\n')) if (line.startsWith('saved ')) saved.push(Number(line.split(' ')[1]))
-      resolve({ saving, saved, signal, stderr })
+      resolve({ pid: child.pid ?? -1, saving, saved, signal, stderr })
     })
   })
 }
@@ -109,6 +112,8 @@ describe.skipIf(process.platform === 'win32')('save is atomic under SIGKILL', ()
       // Beside the target, nothing but stray temporary files of killed saves.
       const others = readdirSync(scratch).filter((f) => f !== 'model.safetensors')
       for (const f of others) expect(f, `unexpected file ${f} beside the target`).toMatch(STRAY)
+      // Its first save removed the strays of the children killed before it.
+      if (r.saved.length > 0) for (const f of others) expect(f, `a stray of a dead writer outlived a save by process ${r.pid}`).toMatch(new RegExp(`^\\.model\\.safetensors\\.${r.pid}-`))
 
       let outcome: string
       if (!existsSync(TARGET)) {

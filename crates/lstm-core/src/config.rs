@@ -3,11 +3,28 @@
 //! Field names are camelCase in JSON; every optional field documents its default.
 
 use crate::error::{LstmError, Result};
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
 
 /// Lower-case and drop `_`, so `glorot_uniform`, `glorotUniform` and `GlorotUniform` are one name.
 fn normalize(name: &str) -> String {
     name.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect()
+}
+
+/// A value written as a name (`"adam"`) or as an object of fields `F`. Read by hand rather than as an untagged
+/// enum: serde's untagged enums report any problem as "did not match any variant", while this keeps the object's
+/// own error, which names an unknown or misspelt key (every `F` denies unknown fields).
+enum NameOr<F> {
+    Name(String),
+    Object(F),
+}
+
+fn name_or_object<'de, D: Deserializer<'de>, F: DeserializeOwned>(d: D) -> Result<NameOr<F>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(name) => Ok(NameOr::Name(name)),
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map(NameOr::Object).map_err(D::Error::custom),
+        other => Err(D::Error::custom(format!("expected a name or an object, got {other}"))),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -47,6 +64,7 @@ pub enum Initializer {
 }
 
 #[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct InitializerFields {
     #[serde(rename = "type")]
     kind: String,
@@ -65,11 +83,20 @@ struct InitializerFields {
 }
 
 /// An initializer is written as a name (`"glorot_uniform"`) or an object (`{"type": "random_normal", "stddev": 1}`).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 enum InitializerRepr {
     Name(String),
     Object(InitializerFields),
+}
+
+impl<'de> Deserialize<'de> for InitializerRepr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match name_or_object(d)? {
+            NameOr::Name(n) => InitializerRepr::Name(n),
+            NameOr::Object(f) => InitializerRepr::Object(f),
+        })
+    }
 }
 
 impl TryFrom<InitializerRepr> for Initializer {
@@ -173,7 +200,7 @@ fn embedding_uniform() -> Initializer {
 
 /// Token ids `[B,T]` to vectors `[B,T,outputDim]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmbeddingConfig {
     /// Vocabulary size: ids must lie in `[0, inputDim)`.
     pub input_dim: usize,
@@ -189,7 +216,7 @@ pub struct EmbeddingConfig {
 
 /// A long short-term memory layer; gates i, f, g, o as PyTorch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LstmConfig {
     /// Size of the hidden state H.
     pub units: usize,
@@ -225,7 +252,7 @@ pub struct LstmConfig {
 
 /// A gated recurrent unit, Keras's with `reset_after=True` (PyTorch's GRU); gates r, z, n as PyTorch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GruConfig {
     /// Size of the hidden state H.
     pub units: usize,
@@ -258,7 +285,7 @@ pub struct GruConfig {
 
 /// A fully connected recurrent layer (Keras's SimpleRNN, PyTorch's `nn.RNN` names).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SimpleRnnConfig {
     /// Size of the hidden state H.
     pub units: usize,
@@ -307,7 +334,7 @@ pub enum Padding {
 /// A 1-D convolution over time on `[B,T,C]` (channels last, as Keras); weight `[filters, C, kernelSize]` as PyTorch.
 /// It does not carry a mask: after an embedding with `maskZero` the mask is dropped (as Keras).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Conv1dConfig {
     /// Output channels F.
     pub filters: usize,
@@ -338,7 +365,7 @@ pub struct Conv1dConfig {
 
 /// Max pooling over time windows, Keras's MaxPooling1D: `[B,T,F]` → `[B,T',F]`. It does not carry a mask.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MaxPooling1dConfig {
     /// Window length (default 2).
     #[serde(default = "two")]
@@ -362,7 +389,7 @@ impl MaxPooling1dConfig {
 
 /// A fully connected layer on the last axis.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DenseConfig {
     pub units: usize,
     /// Default linear.
@@ -380,7 +407,7 @@ pub struct DenseConfig {
 
 /// Inverted dropout, active only in training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DropoutConfig {
     pub rate: f32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -389,7 +416,7 @@ pub struct DropoutConfig {
 
 /// Global pooling over the time axis: `[B,T,F]` → `[B,F]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GlobalPoolingConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_shape: Option<Vec<Option<usize>>>,
@@ -572,16 +599,29 @@ pub struct LossConfig {
     pub from_logits: bool,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 enum LossRepr {
     Name(String),
-    Object {
-        #[serde(rename = "type")]
-        kind: String,
-        #[serde(default, rename = "fromLogits")]
-        from_logits: bool,
-    },
+    Object(LossFields),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LossFields {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, rename = "fromLogits")]
+    from_logits: bool,
+}
+
+impl<'de> Deserialize<'de> for LossRepr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match name_or_object(d)? {
+            NameOr::Name(n) => LossRepr::Name(n),
+            NameOr::Object(f) => LossRepr::Object(f),
+        })
+    }
 }
 
 impl TryFrom<LossRepr> for LossConfig {
@@ -589,7 +629,7 @@ impl TryFrom<LossRepr> for LossConfig {
     fn try_from(r: LossRepr) -> Result<Self, String> {
         let (name, from_logits) = match r {
             LossRepr::Name(n) => (n, false),
-            LossRepr::Object { kind, from_logits } => (kind, from_logits),
+            LossRepr::Object(LossFields { kind, from_logits }) => (kind, from_logits),
         };
         let kind = match normalize(&name).as_str() {
             "binarycrossentropy" | "bce" => LossKind::BinaryCrossentropy,
@@ -614,7 +654,7 @@ impl From<LossConfig> for LossRepr {
             LossKind::CategoricalCrossentropy => "categorical_crossentropy",
             LossKind::MeanSquaredError => "mse",
         };
-        LossRepr::Object { kind: kind.into(), from_logits: l.from_logits }
+        LossRepr::Object(LossFields { kind: kind.into(), from_logits: l.from_logits })
     }
 }
 
@@ -644,7 +684,7 @@ pub enum OptimizerKind {
 }
 
 #[derive(Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OptimizerFields {
     #[serde(rename = "type")]
     kind: String,
@@ -668,11 +708,20 @@ struct OptimizerFields {
     clipvalue: Option<f32>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 #[serde(untagged)]
 enum OptimizerRepr {
     Name(String),
     Object(OptimizerFields),
+}
+
+impl<'de> Deserialize<'de> for OptimizerRepr {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match name_or_object(d)? {
+            NameOr::Name(n) => OptimizerRepr::Name(n),
+            NameOr::Object(f) => OptimizerRepr::Object(f),
+        })
+    }
 }
 
 impl TryFrom<OptimizerRepr> for OptimizerConfig {
@@ -764,7 +813,7 @@ impl From<OptimizerConfig> for OptimizerRepr {
 
 /// A whole model: the golden cases' `case` schema plus the seed and the float input's feature size.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModelConfig {
     pub layers: Vec<LayerConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,7 @@ use crate::kernels::small::par_gemm_a_b_then;
 use crate::kernels::SendPtr;
 use rayon::prelude::*;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Elements per parallel task: large enough to amortise scheduling, small enough to balance two threads.
 const CHUNK: usize = 16 * 1024;
@@ -19,11 +20,20 @@ pub struct Optimizer {
     pub s2: Vec<f32>,
     /// Updates applied so far.
     pub step: u64,
+    /// Raised by an update that wrote a non-finite weight or state value; read and cleared by
+    /// [`Optimizer::take_non_finite`]. Each update task computes it in the loop that writes the values, so
+    /// detecting an overflow costs a compare per element instead of another pass over the arena.
+    non_finite: AtomicBool,
 }
 
 impl Optimizer {
     pub fn new(config: OptimizerConfig, len: usize) -> Self {
-        Optimizer { config, s1: vec![0.0; len], s2: vec![0.0; len], step: 0 }
+        Optimizer { config, s1: vec![0.0; len], s2: vec![0.0; len], step: 0, non_finite: AtomicBool::new(false) }
+    }
+
+    /// Whether an update since the last call wrote a non-finite value into the weights or the state.
+    pub fn take_non_finite(&self) -> bool {
+        self.non_finite.swap(false, Ordering::Relaxed)
     }
 
     /// Names of the state slots, used as `optimizer.<slot>.<param>` in saved files.
@@ -80,6 +90,7 @@ impl Optimizer {
     /// [`Optimizer::begin_step`], each with its share of the optimizer state.
     pub fn tensor_updates<const N: usize>(&mut self, step: StepRule, ranges: [Range<usize>; N]) -> [TensorUpdate<'_>; N] {
         let (mut s1, mut s2, mut offset) = (&mut self.s1[..], &mut self.s2[..], 0);
+        let non_finite = &self.non_finite;
         ranges.map(|r| {
             assert!(r.start >= offset, "tensor ranges overlap or are out of order");
             let (_, rest1) = std::mem::take(&mut s1).split_at_mut(r.start - offset);
@@ -87,7 +98,7 @@ impl Optimizer {
             let (a, rest1) = rest1.split_at_mut(r.len());
             let (b, rest2) = rest2.split_at_mut(r.len());
             (s1, s2, offset) = (rest1, rest2, r.end);
-            TensorUpdate { rule: step.0, s1: a, s2: b }
+            TensorUpdate { rule: step.0, s1: a, s2: b, non_finite }
         })
     }
 
@@ -140,10 +151,17 @@ impl Optimizer {
                 }
             }
         }
-        tasks.into_par_iter().for_each(|t| match t.grad {
-            TaskGrad::Stored(g) => stored_task(&rule, t.p, g, t.s1, t.s2),
-            TaskGrad::LowRank(lr, j0) => low_rank_task(&rule, lr, j0, t.p, t.s1, t.s2),
-        });
+        // Not `all`, which would stop early and leave tasks of this step undone.
+        let finite = tasks
+            .into_par_iter()
+            .map(|t| match t.grad {
+                TaskGrad::Stored(g) => stored_task(&rule, t.p, g, t.s1, t.s2),
+                TaskGrad::LowRank(lr, j0) => low_rank_task(&rule, lr, j0, t.p, t.s1, t.s2),
+            })
+            .reduce(|| true, |a, b| a & b);
+        if !finite {
+            self.non_finite.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -181,6 +199,7 @@ pub struct TensorUpdate<'a> {
     rule: Rule,
     s1: &'a mut [f32],
     s2: &'a mut [f32],
+    non_finite: &'a AtomicBool,
 }
 
 impl TensorUpdate<'_> {
@@ -195,6 +214,7 @@ impl TensorUpdate<'_> {
         let rule = self.rule;
         let len = self.s1.len();
         let (s1, s2) = (SendPtr::new(self.s1), SendPtr::new(self.s2));
+        let non_finite = self.non_finite;
         let after = move |i0: usize, rows: &mut [f32]| {
             let (s1, s2) = (&s1, &s2);
             assert!(i0 * n + rows.len() <= len);
@@ -202,7 +222,9 @@ impl TensorUpdate<'_> {
             // offsets are disjoint between calls; they lie inside this tensor's state (asserted above).
             let (a, b) =
                 unsafe { (std::slice::from_raw_parts_mut(s1.0.add(i0 * n), rows.len()), std::slice::from_raw_parts_mut(s2.0.add(i0 * n), rows.len())) };
-            low_rank_task(&rule, grad, i0, rows, a, b);
+            if !low_rank_task(&rule, grad, i0, rows, a, b) {
+                non_finite.store(true, Ordering::Relaxed);
+            }
         };
         par_gemm_a_b_then(m, w.len() / n, n, a, lda, w, beta, c, ldc, &after);
     }
@@ -244,9 +266,9 @@ impl Rule {
         }
     }
 
-    /// The rule on one chunk, inside a kernel already compiled for `M`.
+    /// The rule on one chunk, inside a kernel already compiled for `M`; false if it wrote a non-finite value.
     #[inline(always)]
-    fn run<M: MulAdd>(&self, p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32]) {
+    fn run<M: MulAdd>(&self, p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32]) -> bool {
         match *self {
             Rule::Adam { lr, beta1, beta2, epsilon, inv_bc1, inv_bc2 } => adam_body::<M>(p, g, s1, s2, lr, beta1, beta2, epsilon, inv_bc1, inv_bc2),
             Rule::Rmsprop { lr, rho, epsilon, momentum } => rmsprop_body::<M>(p, g, s1, s2, lr, rho, epsilon, momentum),
@@ -256,12 +278,12 @@ impl Rule {
 }
 
 #[inline(always)]
-fn stored_body<M: MulAdd>(rule: &Rule, p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32]) {
+fn stored_body<M: MulAdd>(rule: &Rule, p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32]) -> bool {
     rule.run::<M>(p, g, s1, s2)
 }
 dispatch!(
-    /// One chunk of a tensor whose gradient is stored.
-    fn stored_task(rule: &Rule, p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32]) => stored_body
+    /// One chunk of a tensor whose gradient is stored; false if it wrote a non-finite value.
+    fn stored_task(rule: &Rule, p: &mut [f32], g: &[f32], s1: &mut [f32], s2: &mut [f32]) -> bool => stored_body
 );
 
 /// Columns of a low-rank gradient formed at a time: few enough to stay in registers.
@@ -290,7 +312,8 @@ fn low_rank_piece<M: MulAdd>(lr: &LowRankGrad, j: usize, c0: usize, g: &mut [f32
 /// Rows `j0..` of a tensor whose gradient is low-rank: each row's gradient is formed a piece at a time next to its
 /// update, then the rule runs on it.
 #[inline(always)]
-fn low_rank_body<M: MulAdd>(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f32], s1: &mut [f32], s2: &mut [f32]) {
+fn low_rank_body<M: MulAdd>(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f32], s1: &mut [f32], s2: &mut [f32]) -> bool {
+    let mut finite = true;
     for (jr, ((p, s1), s2)) in p.chunks_exact_mut(lr.n).zip(s1.chunks_exact_mut(lr.n)).zip(s2.chunks_exact_mut(lr.n)).enumerate() {
         let j = j0 + jr;
         for c0 in (0..lr.n).step_by(LOW_RANK_COLS) {
@@ -301,22 +324,24 @@ fn low_rank_body<M: MulAdd>(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f3
                 // A constant length lets the compiler keep the piece in registers rather than in memory.
                 let g: &mut [f32; LOW_RANK_COLS] = g.try_into().unwrap();
                 low_rank_piece::<M>(&lr, j, c0, g);
-                rule.run::<M>(&mut p[c0..c1], g, &mut s1[c0..c1], &mut s2[c0..c1]);
+                finite &= rule.run::<M>(&mut p[c0..c1], g, &mut s1[c0..c1], &mut s2[c0..c1]);
             } else {
                 low_rank_piece::<M>(&lr, j, c0, g);
-                rule.run::<M>(&mut p[c0..c1], g, &mut s1[c0..c1], &mut s2[c0..c1]);
+                finite &= rule.run::<M>(&mut p[c0..c1], g, &mut s1[c0..c1], &mut s2[c0..c1]);
             }
         }
     }
+    finite
 }
 dispatch!(
-    fn low_rank_task(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f32], s1: &mut [f32], s2: &mut [f32]) => low_rank_body
+    fn low_rank_task(rule: &Rule, lr: LowRankGrad, j0: usize, p: &mut [f32], s1: &mut [f32], s2: &mut [f32]) -> bool => low_rank_body
 );
 
 #[inline(always)]
 // SGD has no multiply-add to fuse, so every target rounds alike; `M` keeps the bodies' shape.
 #[allow(clippy::extra_unused_type_parameters)]
-fn sgd_body<M: MulAdd>(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32, nesterov: bool) {
+fn sgd_body<M: MulAdd>(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32, nesterov: bool) -> bool {
+    let mut finite = true;
     for ((p, g), v) in p.iter_mut().zip(g).zip(vel.iter_mut()) {
         if momentum == 0.0 {
             *p -= lr * g;
@@ -324,11 +349,13 @@ fn sgd_body<M: MulAdd>(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momen
             *v = flushed(momentum * *v - lr * g, STATE_FLUSH);
             *p += if nesterov { momentum * *v - lr * g } else { *v };
         }
+        finite &= p.is_finite() & v.is_finite();
     }
+    finite
 }
 dispatch!(
-    /// SGD on one chunk of the arena (Keras's momentum and Nesterov forms).
-    pub fn sgd_update(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32, nesterov: bool) => sgd_body
+    /// SGD on one chunk of the arena (Keras's momentum and Nesterov forms); false if it wrote a non-finite value.
+    pub fn sgd_update(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32, nesterov: bool) -> bool => sgd_body
 );
 
 /// Optimizer state (m, v, mean squares, velocities) below this magnitude is stored as zero, and gradients below
@@ -351,38 +378,46 @@ fn flushed(v: f32, below: f32) -> f32 {
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn adam_body<M: MulAdd>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, b1: f32, b2: f32, eps: f32, inv_bc1: f32, inv_bc2: f32) {
+fn adam_body<M: MulAdd>(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, b1: f32, b2: f32, eps: f32, inv_bc1: f32, inv_bc2: f32) -> bool {
+    let mut finite = true;
     for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         let g = flushed(*g, GRAD_TINY);
         *m = flushed(M::mul_add(b1, *m, (1.0 - b1) * g), STATE_FLUSH);
         *v = flushed(M::mul_add(b2, *v, (1.0 - b2) * g * g), STATE_FLUSH);
         *p -= lr * (*m * inv_bc1) / ((*v * inv_bc2).sqrt() + eps);
+        finite &= p.is_finite() & m.is_finite() & v.is_finite();
     }
+    finite
 }
 dispatch!(
-    /// Adam on one chunk of the arena (PyTorch's ε placement).
-    pub fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, b1: f32, b2: f32, eps: f32, inv_bc1: f32, inv_bc2: f32) => adam_body
+    /// Adam on one chunk of the arena (PyTorch's ε placement); false if it wrote a non-finite value.
+    pub fn adam_update(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr: f32, b1: f32, b2: f32, eps: f32, inv_bc1: f32, inv_bc2: f32) -> bool => adam_body
 );
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn rmsprop_body<M: MulAdd>(p: &mut [f32], g: &[f32], ms: &mut [f32], mom: &mut [f32], lr: f32, rho: f32, eps: f32, momentum: f32) {
+fn rmsprop_body<M: MulAdd>(p: &mut [f32], g: &[f32], ms: &mut [f32], mom: &mut [f32], lr: f32, rho: f32, eps: f32, momentum: f32) -> bool {
+    let mut finite = true;
     if momentum > 0.0 {
         for (((p, g), s), mo) in p.iter_mut().zip(g).zip(ms.iter_mut()).zip(mom.iter_mut()) {
             let g = flushed(*g, GRAD_TINY);
             *s = flushed(M::mul_add(rho, *s, (1.0 - rho) * g * g), STATE_FLUSH);
             *mo = flushed(M::mul_add(momentum, *mo, lr * g / (s.sqrt() + eps)), STATE_FLUSH);
             *p -= *mo;
+            finite &= p.is_finite() & s.is_finite() & mo.is_finite();
         }
     } else {
         for ((p, g), s) in p.iter_mut().zip(g).zip(ms.iter_mut()) {
             let g = flushed(*g, GRAD_TINY);
             *s = flushed(M::mul_add(rho, *s, (1.0 - rho) * g * g), STATE_FLUSH);
             *p -= lr * g / (s.sqrt() + eps);
+            finite &= p.is_finite() & s.is_finite();
         }
     }
+    finite
 }
 dispatch!(
-    /// RMSProp on one chunk of the arena (PyTorch's ε placement; Keras's momentum form).
-    pub fn rmsprop_update(p: &mut [f32], g: &[f32], ms: &mut [f32], mom: &mut [f32], lr: f32, rho: f32, eps: f32, momentum: f32) => rmsprop_body
+    /// RMSProp on one chunk of the arena (PyTorch's ε placement; Keras's momentum form); false if it wrote a
+    /// non-finite value.
+    pub fn rmsprop_update(p: &mut [f32], g: &[f32], ms: &mut [f32], mom: &mut [f32], lr: f32, rho: f32, eps: f32, momentum: f32) -> bool => rmsprop_body
 );

@@ -4,11 +4,14 @@
 //! Inputs start from valid saved files (a token model with Adam state and user metadata, and a float-input model
 //! for `load_weights` into an unbuilt model) and are truncated, bit-flipped, byte-inserted, byte-deleted, overwritten,
 //! digit-mutated (the architecture and the shapes are numbers in the JSON header) or given another header length.
-//! Every input must give `CorruptWeights`, or `Ok` when the mutation happens to be harmless (then the model must
-//! also predict), and never panic. A counting allocator checks that no single allocation during a load is larger
-//! than the input justifies: a header length or an architecture from the file never sizes a buffer by itself.
+//! Besides, every single-bit flip of every byte of both files (length prefix, header JSON: keys, values, digits,
+//! structure, padding; tensor data) is tried. Every input that differs from the valid file must give
+//! `CorruptWeights`: the files carry checksums, so no change goes unnoticed. Each input is counted as a crash (a
+//! panic), an untyped error (another error kind), accepted (loaded although changed), or rejected; the tests fail
+//! unless the first three counts are 0. A counting allocator checks that no single allocation during a load is
+//! larger than the input justifies: a header length or an architecture from the file never sizes a buffer by itself.
 //!
-//! `LSTM_FUZZ_CASES` sets the number of inputs (default 100000).
+//! `LSTM_FUZZ_CASES` sets the number of random inputs (default 100000).
 
 use lstm_core::{Data, LstmError, Model, ModelConfig};
 use proptest::prelude::*;
@@ -16,6 +19,7 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::Instant;
 
@@ -66,30 +70,71 @@ fn allowed(len: usize) -> usize {
 
 const PATH: &str = "fuzzed.safetensors";
 
-/// What a load did, for the statistics.
+/// What the loads did, for the statistics.
 #[derive(Default, Debug)]
 struct Outcomes {
     ok: usize,
     corrupt: usize,
+    /// Loads that panicked.
+    crashes: usize,
+    /// Loads that failed with another error than CorruptWeights.
+    untyped: usize,
+    /// Loads of a changed file that succeeded.
+    accepted: usize,
     largest: usize,
+    /// The first few failures, for the report.
+    examples: Vec<String>,
 }
 
-/// Loads `bytes` both ways; fails on a panic (caught by proptest), an error other than CorruptWeights, or a large
-/// allocation.
+impl Outcomes {
+    fn failures(&self) -> usize {
+        self.crashes + self.untyped + self.accepted
+    }
+    fn note(&mut self, what: String) {
+        if self.examples.len() < 8 {
+            self.examples.push(what);
+        }
+    }
+    fn summary(&self) -> String {
+        format!(
+            "{} loads: {} crashes, {} untyped errors, {} changed files accepted, {} rejected (CORRUPT_WEIGHTS), {} valid loads",
+            self.ok + self.corrupt + self.crashes + self.untyped,
+            self.crashes,
+            self.untyped,
+            self.accepted,
+            self.corrupt,
+            self.ok - self.accepted
+        )
+    }
+}
+
+/// Loads `bytes` both ways and counts the outcomes; fails (an `Err`) only on what must stop the run: a large
+/// allocation, a failed load that built the model, a loaded model that cannot predict.
 /// `target` caches the model to `load_weights` into: a failed load changes nothing, so it is reused (a fresh model
 /// per input would cost a thread pool each); after a successful load into an unbuilt model it is made again.
 fn check(bytes: &[u8], base: &Base, target: &mut Option<Model>, out: &mut Outcomes) -> Result<(), String> {
+    let changed = bytes != base.bytes.as_slice();
     let into = target.get_or_insert_with(base.target);
     let was_built = into.is_built();
     LARGEST.with(|l| l.set(0));
     ARMED.with(|a| a.set(true));
-    let loaded = Model::load_from_bytes(bytes, Path::new(PATH), 1);
-    let weights = into.load_weights_from_bytes(bytes, Path::new(PATH));
+    let loaded = catch_unwind(AssertUnwindSafe(|| Model::load_from_bytes(bytes, Path::new(PATH), 1)));
+    let weights = catch_unwind(AssertUnwindSafe(|| into.load_weights_from_bytes(bytes, Path::new(PATH))));
     ARMED.with(|a| a.set(false));
-    if weights.is_err() && into.is_built() != was_built {
-        return Err("a failed load_weights built the model".into());
+    let weights = match weights {
+        Ok(w) => Some(w),
+        Err(_) => {
+            // The model may be half-changed by a panic: make a fresh one.
+            *target = None;
+            None
+        }
+    };
+    if let Some(into) = target.as_ref() {
+        if weights.as_ref().is_some_and(|w| w.is_err()) && into.is_built() != was_built {
+            return Err("a failed load_weights built the model".into());
+        }
     }
-    if weights.is_ok() && !was_built {
+    if weights.as_ref().is_some_and(|w| w.is_ok()) && !was_built {
         *target = None;
     }
     let largest = LARGEST.with(|l| l.get());
@@ -97,15 +142,29 @@ fn check(bytes: &[u8], base: &Base, target: &mut Option<Model>, out: &mut Outcom
     if largest > allowed(bytes.len()) {
         return Err(format!("a load of {} bytes allocated {largest} bytes at once", bytes.len()));
     }
-    for (what, r) in [("load", loaded.as_ref().map(|_| ())), ("load_weights", weights.as_ref().map(|_| ()))] {
+    let results = [("load", loaded.as_ref().ok().map(|r| r.as_ref().map(|_| ()))), ("load_weights", weights.as_ref().map(|r| r.as_ref().map(|_| ())))];
+    for (what, r) in results {
         match r {
-            Ok(()) => out.ok += 1,
-            Err(LstmError::CorruptWeights { .. }) => out.corrupt += 1,
-            Err(e) => return Err(format!("{what}: {} instead of CORRUPT_WEIGHTS: {e}", e.code())),
+            None => {
+                out.crashes += 1;
+                out.note(format!("{what} panicked"));
+            }
+            Some(Ok(())) => {
+                out.ok += 1;
+                if changed {
+                    out.accepted += 1;
+                    out.note(format!("{what} accepted a changed file"));
+                }
+            }
+            Some(Err(LstmError::CorruptWeights { .. })) => out.corrupt += 1,
+            Some(Err(e)) => {
+                out.untyped += 1;
+                out.note(format!("{what}: {} instead of CORRUPT_WEIGHTS: {e}", e.code()));
+            }
         }
     }
-    // A harmless mutation loads a model that works.
-    if let Ok((mut m, _)) = loaded {
+    // A load that succeeds gives a model that works.
+    if let Ok(Ok((mut m, _))) = loaded {
         let x = (base.input)();
         let data = match &x {
             Input::Tokens(v, s) => Data::Tokens(v, s),
@@ -289,6 +348,45 @@ fn unmutated_files_load() {
     }
 }
 
+/// Every bit of every byte flipped, one at a time: the length prefix, every character of the header (keys, values,
+/// digits, JSON structure, the padding) and the tensor data. Every flip must be rejected.
+#[test]
+fn every_single_bit_flip_is_rejected() {
+    let mut failed = Vec::new();
+    for (which, base) in bases().iter().enumerate() {
+        let header_end = 8 + header_len(&base.bytes);
+        let mut by_class: std::collections::BTreeMap<&str, Outcomes> = Default::default();
+        let mut target = None;
+        for k in 0..base.bytes.len() {
+            let class = match k {
+                0..8 => "length prefix",
+                _ if k >= header_end => "tensor data",
+                _ => match base.bytes[k] {
+                    b'0'..=b'9' => "header digits",
+                    b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'-' | b'.' => "header letters",
+                    b' ' if base.bytes[k..header_end].iter().all(|&b| b == b' ') => "header padding",
+                    _ => "header punctuation",
+                },
+            };
+            let out = by_class.entry(class).or_default();
+            for bit in 0..8 {
+                let mut b = base.bytes.clone();
+                b[k] ^= 1 << bit;
+                if let Err(e) = check(&b, base, &mut target, out) {
+                    failed.push(format!("file {which}, byte {k} bit {bit}: {e}"));
+                }
+            }
+        }
+        for (class, out) in &by_class {
+            println!("file {which} ({} bytes), flips in the {class}: {}", base.bytes.len(), out.summary());
+            if out.failures() > 0 {
+                failed.push(format!("file {which}, {class}: {}; e.g. {:?}", out.summary(), out.examples));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
 /// Header lengths that claim far more than the file: safetensors bounds the header by the buffer before reading it.
 #[test]
 fn huge_header_lengths_allocate_nothing_big() {
@@ -299,7 +397,7 @@ fn huge_header_lengths_allocate_nothing_big() {
             b[..8].copy_from_slice(&n.to_le_bytes());
             let mut out = Outcomes::default();
             check(&b, base, &mut None, &mut out).unwrap_or_else(|e| panic!("header length {n}: {e}"));
-            assert_eq!(out.corrupt, 2, "header length {n}");
+            assert_eq!(out.corrupt, 2, "header length {n}: {}: {:?}", out.summary(), out.examples);
             assert!(out.largest <= allowed(b.len()), "header length {n}: allocated {}", out.largest);
         }
     }
@@ -319,15 +417,19 @@ fn fuzz_load_and_load_weights() {
         let bytes = apply(&base.bytes, &m);
         let mut s = stats.borrow_mut();
         s.1 += 1;
-        check(&bytes, base, &mut targets[which].borrow_mut(), &mut s.0).map_err(|e| TestCaseError::fail(format!("{e}\nmutation {m:?}")))
+        let before = s.0.examples.len();
+        check(&bytes, base, &mut targets[which].borrow_mut(), &mut s.0).map_err(|e| TestCaseError::fail(format!("{e}\nmutation {m:?}")))?;
+        if s.0.examples.len() > before {
+            let last = s.0.examples.pop().unwrap_or_default();
+            s.0.examples.push(format!("{last} (mutation {m:?})"));
+        }
+        Ok(())
     });
     let elapsed = start.elapsed();
     let (out, inputs) = stats.into_inner();
     println!(
-        "fuzz: {inputs} inputs ({} loads: {} Ok, {} CorruptWeights) in {:.2} s ({:.1} µs per input); largest allocation {} bytes",
-        out.ok + out.corrupt,
-        out.ok,
-        out.corrupt,
+        "fuzz: {inputs} inputs, {} in {:.2} s ({:.1} µs per input); largest allocation {} bytes",
+        out.summary(),
         elapsed.as_secs_f64(),
         elapsed.as_secs_f64() * 1e6 / inputs.max(1) as f64,
         out.largest
@@ -336,5 +438,6 @@ fn fuzz_load_and_load_weights() {
         panic!("{e}");
     }
     assert!(inputs >= cases as usize);
-    assert!(out.corrupt > 0 && out.ok > 0, "the mutations should give both outcomes");
+    assert_eq!(out.failures(), 0, "{}; e.g. {:#?}", out.summary(), out.examples);
+    assert!(out.corrupt > 0, "the mutations should be rejected");
 }

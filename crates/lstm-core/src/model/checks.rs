@@ -151,7 +151,7 @@ pub fn check_finite(what: &str, v: &[f32], shape: &[usize]) -> Result<()> {
     Ok(())
 }
 
-fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
+pub(super) fn unravel(mut k: usize, shape: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];
     for (d, &s) in shape.iter().enumerate().rev() {
         if s > 0 {

@@ -64,6 +64,6 @@ impl Model {
             None => pool.install(|| c.optimizer.apply_fused(params, &ranges, &sources)),
         }
         self.step += 1;
-        Ok(())
+        self.check_update()
     }
 }

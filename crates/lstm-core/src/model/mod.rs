@@ -470,6 +470,31 @@ impl Model {
         let c = compiled.as_mut().ok_or_else(not_compiled)?;
         pool.install(|| c.optimizer.apply(params, grads, &ranges));
         self.step += 1;
+        self.check_update()
+    }
+
+    /// After an update: `NonFinite` naming the first tensor the update made non-finite (weight or optimizer state)
+    /// and the step, if the update kernels raised their flag. The search runs only then, so a sound step pays
+    /// nothing beyond the compares inside the update loops.
+    pub(super) fn check_update(&self) -> Result<()> {
+        let Some(c) = &self.compiled else { return Ok(()) };
+        if !c.optimizer.take_non_finite() {
+            return Ok(());
+        }
+        let (s1, s2) = c.optimizer.slot_names();
+        for e in &self.entries {
+            let tensors = [("weight", &self.params), (s1, &c.optimizer.s1), (s2, &c.optimizer.s2)];
+            for (what, values) in tensors {
+                if let Some((k, &value)) = values[e.range.clone()].iter().enumerate().find(|(_, x)| !x.is_finite()) {
+                    let what = if what == "weight" { format!("weight {}", e.name) } else { format!("optimizer state {what} of {}", e.name) };
+                    return Err(LstmError::NonFinite {
+                        what: format!("{what}, written by the optimizer update of training step {}", self.step),
+                        value,
+                        position: format!("{}{:?}", e.name, checks::unravel(k, &e.shape)),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
