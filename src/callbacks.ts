@@ -26,7 +26,8 @@ export interface FitParams {
 
 /**
  * A training callback: every hook is optional and may be async. While a hook runs, training is paused, so it may
- * call the model's `save`, `getWeights`, `setWeights` and `setLearningRate`, or set `model.stopTraining = true`.
+ * call any method of the model but `compile` and `fit` (`save`, `getWeights`, `setWeights`, `setLearningRate`...), or
+ * set `model.stopTraining = true`.
  */
 export interface Callback {
   /** Called once before training with the model being trained. */
@@ -45,7 +46,8 @@ export interface Callback {
   onTrainEnd?(logs?: Logs): void | Promise<void>
   /**
    * Set when `onBatchEnd` only observes (a progress display): `fit` may then run many batches per native call and
-   * report them as they finish, without pausing training for the hook.
+   * report them as they finish, without pausing training for the hook. If such a hook throws or rejects, training
+   * stops and `fit` rejects with that error.
    */
   readonly observesBatchesOnly?: boolean
 }

@@ -581,7 +581,7 @@ export class Sequential {
 
   /**
    * Changes the learning rate and keeps the optimizer's state, for schedules (see `callbacks.learningRateScheduler`).
-   * Allowed between `fit` calls and from callbacks, not while a native call runs.
+   * Allowed between `fit` calls and from fit's callbacks; from anywhere else while `fit` runs it is `MODEL_BUSY`.
    */
   setLearningRate(learningRate: number): void {
     this.assertIdle('setLearningRate')
