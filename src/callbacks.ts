@@ -5,6 +5,7 @@
  */
 import type { Sequential } from './model.js'
 import { LstmError } from './errors.js'
+import { checkBool, checkInt, describe, INT32_MAX, optionsOf } from './validate.js'
 
 /** Metric values of a batch or an epoch: `loss`, `accuracy`, `val_loss`, `val_accuracy`. */
 export type Logs = Record<string, number>
@@ -25,7 +26,8 @@ export interface FitParams {
 
 /**
  * A training callback: every hook is optional and may be async. While a hook runs, training is paused, so it may
- * call the model's `save`, `getWeights`, `setWeights` and `setLearningRate`, or set `model.stopTraining = true`.
+ * call any method of the model but `compile` and `fit` (`save`, `getWeights`, `setWeights`, `setLearningRate`...), or
+ * set `model.stopTraining = true`.
  */
 export interface Callback {
   /** Called once before training with the model being trained. */
@@ -44,7 +46,8 @@ export interface Callback {
   onTrainEnd?(logs?: Logs): void | Promise<void>
   /**
    * Set when `onBatchEnd` only observes (a progress display): `fit` may then run many batches per native call and
-   * report them as they finish, without pausing training for the hook.
+   * report them as they finish, without pausing training for the hook. If such a hook throws or rejects, training
+   * stops and `fit` rejects with that error.
    */
   readonly observesBatchesOnly?: boolean
 }
@@ -109,10 +112,15 @@ export class ProgressBar implements Callback {
   private readonly width: number
   private readonly intervalMs: number
 
-  constructor(options: ProgressBarOptions = {}) {
-    this.stream = options.stream ?? process.stdout
-    this.width = options.width ?? 30
-    this.intervalMs = options.intervalMs ?? 50
+  constructor(options?: ProgressBarOptions | null) {
+    const { stream = process.stdout, width = 30, intervalMs = 50 } = optionsOf('progressBar', options)
+    if (typeof stream !== 'object' || stream === null || typeof stream.write !== 'function') {
+      throw new LstmError('INVALID_ARGUMENT', `progressBar: stream must have a write(text) method, got ${describe(stream)}`)
+    }
+    this.stream = stream
+    this.width = checkInt('progressBar: width', width, 1, 1000)
+    if (typeof intervalMs !== 'number' || !(intervalMs >= 0)) throw new LstmError('INVALID_ARGUMENT', `progressBar: intervalMs must be a number ≥ 0, got ${describe(intervalMs)}`)
+    this.intervalMs = intervalMs
   }
 
   setParams(params: FitParams): void {
@@ -158,6 +166,11 @@ export class ProgressBar implements Callback {
 
 /** Whether a lower (`min`) or higher (`max`) metric is better; `auto` takes accuracy-like names as `max`. */
 export type Mode = 'auto' | 'min' | 'max'
+
+function checkMode(who: string, mode: unknown): Mode {
+  if (mode !== 'auto' && mode !== 'min' && mode !== 'max') throw new LstmError('INVALID_ARGUMENT', `${who}: mode must be auto, min or max, got ${describe(mode)}`)
+  return mode
+}
 
 function isBetter(mode: Mode, monitor: string, current: number, best: number, minDelta: number): boolean {
   const max = mode === 'max' || (mode === 'auto' && /acc|auc|precision|recall/.test(monitor))
@@ -208,14 +221,15 @@ export class EarlyStopping implements Callback {
   private model?: Sequential
   private bestWeights?: ReturnType<Sequential['getWeights']>
 
-  constructor(options: EarlyStoppingOptions = {}) {
-    this.monitor = options.monitor ?? 'val_loss'
-    this.patience = options.patience ?? 0
-    this.minDelta = Math.abs(options.minDelta ?? 0)
-    this.mode = options.mode ?? 'auto'
-    this.restoreBestWeights = options.restoreBestWeights ?? false
-    if (!Number.isInteger(this.patience) || this.patience < 0) throw new LstmError('INVALID_ARGUMENT', `earlyStopping: patience must be a non-negative integer, got ${options.patience}`)
-    if (!['auto', 'min', 'max'].includes(this.mode)) throw new LstmError('INVALID_ARGUMENT', `earlyStopping: mode must be auto, min or max, got ${String(options.mode)}`)
+  constructor(options?: EarlyStoppingOptions | null) {
+    const { monitor = 'val_loss', patience = 0, minDelta = 0, mode = 'auto', restoreBestWeights = false } = optionsOf('earlyStopping', options)
+    if (typeof monitor !== 'string') throw new LstmError('INVALID_ARGUMENT', `earlyStopping: monitor must be a metric name, got ${describe(monitor)}`)
+    if (typeof minDelta !== 'number' || !Number.isFinite(minDelta)) throw new LstmError('INVALID_ARGUMENT', `earlyStopping: minDelta must be a finite number, got ${describe(minDelta)}`)
+    this.monitor = monitor
+    this.patience = checkInt('earlyStopping: patience', patience, 0, INT32_MAX)
+    this.minDelta = Math.abs(minDelta)
+    this.mode = checkMode('earlyStopping', mode)
+    this.restoreBestWeights = checkBool('earlyStopping: restoreBestWeights', restoreBestWeights) ?? false
   }
 
   setModel(model: Sequential): void {
@@ -275,8 +289,12 @@ export class ModelCheckpoint implements Callback {
   private model?: Sequential
 
   constructor(options: ModelCheckpointOptions) {
-    if (!options || typeof options.path !== 'string' || options.path === '') throw new LstmError('INVALID_ARGUMENT', 'modelCheckpoint: path is required')
-    this.options = { monitor: 'val_loss', saveBestOnly: false, mode: 'auto', saveWeightsOnly: false, ...options }
+    const { path, monitor = 'val_loss', saveBestOnly = false, mode = 'auto', saveWeightsOnly = false } = optionsOf('modelCheckpoint', options)
+    if (typeof path !== 'string' || path === '') throw new LstmError('INVALID_ARGUMENT', `modelCheckpoint: path is required (a non-empty string), got ${describe(path)}`)
+    if (typeof monitor !== 'string') throw new LstmError('INVALID_ARGUMENT', `modelCheckpoint: monitor must be a metric name, got ${describe(monitor)}`)
+    checkBool('modelCheckpoint: saveBestOnly', saveBestOnly)
+    checkBool('modelCheckpoint: saveWeightsOnly', saveWeightsOnly)
+    this.options = { path, monitor, saveBestOnly, mode: checkMode('modelCheckpoint', mode), saveWeightsOnly }
   }
 
   setModel(model: Sequential): void {
@@ -317,7 +335,8 @@ export class LearningRateScheduler implements Callback {
     /** 1 prints each epoch's rate. */
     readonly verbose = 0,
   ) {
-    if (typeof schedule !== 'function') throw new LstmError('INVALID_ARGUMENT', 'learningRateScheduler: schedule must be a function (epoch, learningRate) => number')
+    if (typeof schedule !== 'function') throw new LstmError('INVALID_ARGUMENT', `learningRateScheduler: schedule must be a function (epoch, learningRate) => number, got ${describe(schedule)}`)
+    if (verbose !== 0 && verbose !== 1) throw new LstmError('INVALID_ARGUMENT', `learningRateScheduler: verbose must be 0 or 1, got ${describe(verbose)}`)
   }
 
   setModel(model: Sequential): void {
@@ -341,12 +360,12 @@ export class LearningRateScheduler implements Callback {
 }
 
 /** The Keras-like progress bar (the default at `verbose: 1`). */
-export function progressBar(options?: ProgressBarOptions): ProgressBar {
+export function progressBar(options?: ProgressBarOptions | null): ProgressBar {
   return new ProgressBar(options)
 }
 
 /** Stop when a metric stops improving (Keras's EarlyStopping). */
-export function earlyStopping(options?: EarlyStoppingOptions): EarlyStopping {
+export function earlyStopping(options?: EarlyStoppingOptions | null): EarlyStopping {
   return new EarlyStopping(options)
 }
 

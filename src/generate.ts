@@ -7,6 +7,7 @@
 import { LstmError } from './errors.js'
 import type { Sequential } from './model.js'
 import { tensor } from './tensor.js'
+import { checkInt, describe, optionsOf } from './validate.js'
 
 /** Options of {@link generate}. */
 export interface GenerateOptions {
@@ -54,6 +55,9 @@ export function seededRandom(seed: number): () => number {
 }
 
 export function wordModelMetadata(model: Sequential): WordModelMetadata {
+  if (typeof model !== 'object' || model === null || typeof model.metadata !== 'object' || model.metadata === null) {
+    throw new LstmError('INVALID_ARGUMENT', `expected a Sequential model with metadata, got ${describe(model)}`)
+  }
   const m = model.metadata as Partial<WordModelMetadata>
   if (m.task !== 'words' || !Array.isArray(m.vocabulary) || (m.input !== 'float' && m.input !== 'embedding')) {
     throw new LstmError('INVALID_ARGUMENT', 'this model carries no vocabulary: train it with `lstm-native train words` (or save metadata { task: "words", vocabulary, input })')
@@ -94,12 +98,16 @@ function pick(row: ArrayLike<number>, logits: boolean, temperature: number, rand
 /** Continues `prompt` by `words` words; returns only the new words. */
 export function generate(model: Sequential, options: GenerateOptions): string[] {
   const meta = wordModelMetadata(model)
-  const prompt = typeof options.prompt === 'string' ? options.prompt.split(/\s+/).filter(Boolean) : options.prompt
-  const count = options.words ?? 30
-  const temperature = options.temperature ?? 0
+  const o = optionsOf('generate', options)
+  const prompt = typeof o.prompt === 'string' ? o.prompt.split(/\s+/).filter(Boolean) : o.prompt
+  if (!Array.isArray(prompt) || prompt.some((w) => typeof w !== 'string')) {
+    throw new LstmError('INVALID_ARGUMENT', `generate: prompt must be a string or an array of words, got ${describe(o.prompt)}`)
+  }
+  const { words: count = 30, temperature = 0 } = o
+  checkInt('generate: words', count, 0)
   if (prompt.length === 0) throw new LstmError('INVALID_ARGUMENT', 'generate: the prompt is empty')
-  if (!Number.isInteger(count) || count < 0) throw new LstmError('INVALID_ARGUMENT', `generate: words must be a non-negative integer, got ${count}`)
-  if (!(temperature >= 0)) throw new LstmError('INVALID_ARGUMENT', `generate: temperature must be ≥ 0, got ${temperature}`)
+  if (typeof temperature !== 'number' || !(temperature >= 0 && temperature < Infinity)) throw new LstmError('INVALID_ARGUMENT', `generate: temperature must be a finite number ≥ 0, got ${describe(temperature)}`)
+  if (o.seed !== undefined && (typeof o.seed !== 'number' || !Number.isFinite(o.seed))) throw new LstmError('INVALID_ARGUMENT', `generate: seed must be a number, got ${describe(o.seed)}`)
   const index = new Map(meta.vocabulary.map((w, i) => [w, i]))
   const ids = prompt.map((w) => {
     const id = index.get(w)
@@ -108,7 +116,7 @@ export function generate(model: Sequential, options: GenerateOptions): string[] 
   })
   const last = model.layers[model.layers.length - 1]
   const logits = !(last.type === 'dense' && last.activation === 'softmax')
-  const random = seededRandom(options.seed ?? 0)
+  const random = seededRandom(o.seed ?? 0)
   const asInput = (window: number[]) =>
     meta.input === 'embedding' ? tensor(Int32Array.from(window), [1, window.length]) : tensor(Float32Array.from(window), [1, window.length, 1])
   const added: string[] = []

@@ -3,6 +3,7 @@
  * `INVALID_CONFIG` synchronously) and returns a plain description that the Rust core builds.
  */
 import { LstmError } from './errors.js'
+import { checkInt, describe, INT32_MAX } from './validate.js'
 
 /** An initializer by name (`'glorotUniform'` or `'glorot_uniform'`), or with parameters. */
 export type InitializerName =
@@ -248,46 +249,67 @@ function bad(layer: string, message: string): never {
 }
 
 function checkObject(layer: string, config: unknown, known: readonly string[]): Record<string, unknown> {
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) bad(layer, `expected a config object, got ${String(config)}`)
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) bad(layer, `expected a config object, got ${describe(config)}`)
   for (const key of Object.keys(config)) {
     if (!known.includes(key)) bad(layer, `unknown option ${JSON.stringify(key)}; expected one of ${known.join(', ')}`)
   }
   return config as Record<string, unknown>
 }
 
+/** A size or count: 1 to 2³¹ − 1, as every integer of the API. */
 function positiveInt(layer: string, name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) bad(layer, `${name} must be a positive integer, got ${String(v)}`)
-  return v
+  return checkInt(`${layer}: ${name}`, v, 1, INT32_MAX, 'INVALID_CONFIG')
 }
 
 function rate(layer: string, name: string, v: unknown): void {
   if (v === undefined) return
-  if (typeof v !== 'number' || !(v >= 0 && v < 1)) bad(layer, `${name} must be a number in [0, 1), got ${String(v)}`)
+  if (typeof v !== 'number' || !(v >= 0 && v < 1)) bad(layer, `${name} must be a number in [0, 1), got ${describe(v)}`)
 }
 
 function bool(layer: string, name: string, v: unknown): void {
-  if (v !== undefined && typeof v !== 'boolean') bad(layer, `${name} must be true or false, got ${String(v)}`)
+  if (v !== undefined && typeof v !== 'boolean') bad(layer, `${name} must be true or false, got ${describe(v)}`)
 }
 
 const INITIALIZERS = ['glorotuniform', 'glorotnormal', 'heuniform', 'henormal', 'lecununiform', 'orthogonal', 'zeros', 'ones', 'constant', 'randomnormal', 'normal', 'randomuniform', 'uniform']
 
+/** The parameters each initializer takes in its object form, and which of them it needs. */
+const INITIALIZER_PARAMS: Record<string, { keys: readonly string[]; required?: string }> = {
+  orthogonal: { keys: ['gain'] },
+  constant: { keys: ['value'], required: 'value' },
+  randomnormal: { keys: ['mean', 'stddev'] },
+  normal: { keys: ['mean', 'stddev'] },
+  randomuniform: { keys: ['minval', 'maxval'] },
+  uniform: { keys: ['minval', 'maxval'] },
+}
+
+/**
+ * An initializer, by name or as an object whose parameters are all checked here: JSON would turn NaN and Infinity
+ * into null, which the core reads as "the default", and a misspelt key would silently keep the default.
+ */
 function initializer(layer: string, name: string, v: unknown): void {
   if (v === undefined) return
   const kind = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { type?: unknown }).type : undefined
-  if (typeof kind !== 'string' || !INITIALIZERS.includes(kind.replace(/[_-]/g, '').toLowerCase())) {
-    bad(layer, `${name}: unknown initializer ${JSON.stringify(v)}`)
+  const key = typeof kind === 'string' ? kind.replace(/[_-]/g, '').toLowerCase() : ''
+  if (!INITIALIZERS.includes(key)) bad(layer, `${name}: unknown initializer ${describe(typeof v === 'object' ? kind : v)}`)
+  if (typeof v !== 'object' || v === null) return
+  const params = INITIALIZER_PARAMS[key] ?? { keys: [] }
+  const what = `${name} ${JSON.stringify(kind)}`
+  for (const [k, value] of Object.entries(v)) {
+    if (k === 'type' || value === undefined) continue
+    if (!params.keys.includes(k)) bad(layer, `${what}: unknown option ${JSON.stringify(k)}; expected ${params.keys.length ? `one of ${params.keys.join(', ')}` : 'none'}`)
+    if (typeof value !== 'number' || !Number.isFinite(value) || Math.abs(value) > 3.4e38) bad(layer, `${what}: ${k} must be a finite float32 number, got ${describe(value)}`)
   }
+  const o = v as Record<string, number | undefined>
+  if (params.required !== undefined && o[params.required] === undefined) bad(layer, `${what}: ${params.required} is required`)
+  if (o.stddev !== undefined && o.stddev < 0) bad(layer, `${what}: stddev must be ≥ 0, got ${o.stddev}`)
+  if ((o.minval ?? -0.05) > (o.maxval ?? 0.05)) bad(layer, `${what}: minval ${o.minval ?? -0.05} must not exceed maxval ${o.maxval ?? 0.05}`)
 }
 
 function inputShape(layer: string, v: unknown): void {
   if (v === undefined) return
-  const ok =
-    Array.isArray(v) &&
-    (v.length === 1 || v.length === 2) &&
-    Number.isInteger(v[v.length - 1]) &&
-    v[v.length - 1] >= 1 &&
-    (v.length === 1 || v[0] === null || (Number.isInteger(v[0]) && v[0] >= 1))
-  if (!ok) bad(layer, `inputShape must be [timesteps, features] or [features], got ${JSON.stringify(v)}`)
+  const dim = (d: unknown) => Number.isInteger(d) && (d as number) >= 1 && (d as number) <= INT32_MAX
+  const ok = Array.isArray(v) && (v.length === 1 || v.length === 2) && dim(v[v.length - 1]) && (v.length === 1 || v[0] === null || dim(v[0]))
+  if (!ok) bad(layer, `inputShape must be [timesteps, features] or [features] (positive integers up to ${INT32_MAX}; timesteps may be null), got ${describe(v)}`)
 }
 
 /** Token ids `[B, T]` → vectors `[B, T, outputDim]`. */
@@ -351,13 +373,13 @@ function globalPooling(type: 'globalAveragePooling1d' | 'globalMaxPooling1d', co
  * The mean over time, `[B, T, F]` → `[B, F]`, over the steps the mask keeps (Keras's GlobalAveragePooling1D). After an
  * LSTM with `returnSequences: true` it lets a classifier read every step, not only the last state.
  */
-export function globalAveragePooling1d(config: GlobalPoolingConfig = {}): LayerSpec {
-  return globalPooling('globalAveragePooling1d', config)
+export function globalAveragePooling1d(config?: GlobalPoolingConfig | null): LayerSpec {
+  return globalPooling('globalAveragePooling1d', config ?? {})
 }
 
 /** The maximum over time, `[B, T, F]` → `[B, F]`, over every step: like Keras's GlobalMaxPooling1D, it ignores the mask. */
-export function globalMaxPooling1d(config: GlobalPoolingConfig = {}): LayerSpec {
-  return globalPooling('globalMaxPooling1d', config)
+export function globalMaxPooling1d(config?: GlobalPoolingConfig | null): LayerSpec {
+  return globalPooling('globalMaxPooling1d', config ?? {})
 }
 
 function sequenceInputShape(layer: string, v: unknown): void {
@@ -430,9 +452,9 @@ export function conv1d(config: Conv1dConfig): LayerSpec {
 }
 
 /** The maximum of each channel over windows of `poolSize` steps (Keras's MaxPooling1D). It does not carry a mask. */
-export function maxPooling1d(config: MaxPooling1dConfig = {}): LayerSpec {
+export function maxPooling1d(config?: MaxPooling1dConfig | null): LayerSpec {
   const layer = 'maxPooling1d'
-  const c = checkObject(layer, config, ['poolSize', 'strides', 'padding', 'inputShape'])
+  const c = checkObject(layer, config ?? {}, ['poolSize', 'strides', 'padding', 'inputShape'])
   if (c.poolSize !== undefined) positiveInt(layer, 'poolSize', c.poolSize)
   if (c.strides !== undefined) positiveInt(layer, 'strides', c.strides)
   padding(layer, c.padding, ['valid', 'same'])

@@ -6,9 +6,11 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { availableParallelism } from 'node:os'
 import { LstmError } from './errors.js'
 import { type Callback, type FitParams, History, type Logs, ProgressBar } from './callbacks.js'
+import * as layerFactories from './layers.js'
 import type { LayerSpec } from './layers.js'
 import { call, callAsync, native, type NativeModel } from './native/index.js'
-import { isTensor, type Tensor, type TensorLike, tensor } from './tensor.js'
+import { checkedTensor, fromNested, isTensor, type Tensor, type TensorLike, tensor } from './tensor.js'
+import { checkBool, checkInt, checkPath, describe, MAX_THREADS, optionsOf, toJson } from './validate.js'
 
 /** Options of `new Sequential(layers, options)`. */
 export interface SequentialOptions {
@@ -174,36 +176,6 @@ const KERAS_CLASS: Record<LayerSpec['type'], string> = {
   globalMaxPooling1d: 'GlobalMaxPooling1D',
 }
 
-/** nested number arrays → a flat typed array and its shape (rectangular only). */
-function fromNested(v: unknown[], int: boolean, what: string): Tensor {
-  const shape: number[] = []
-  for (let level: unknown = v; Array.isArray(level); level = level[0]) shape.push(level.length)
-  const size = shape.reduce((a, b) => a * b, 1)
-  const out = int ? new Int32Array(size) : new Float32Array(size)
-  let k = 0
-  const walk = (node: unknown, depth: number, index: number[]): void => {
-    if (depth === shape.length) {
-      if (typeof node !== 'number') throw new LstmError('INVALID_ARGUMENT', `${what}[${index.join(', ')}] is ${String(node)}, not a number`)
-      if (int && !Number.isInteger(node)) {
-        if (!Number.isFinite(node)) throw new LstmError('NON_FINITE', `non-finite value ${node} in ${what} at ${what}[${index.join(', ')}]`)
-        throw new LstmError('INVALID_ARGUMENT', `token ids must be integers, got ${node} at ${what}[${index.join(', ')}]`)
-      }
-      // An Int32Array would wrap larger ids around silently; report them as the core does.
-      if (int && (node < 0 || node > 2 ** 31 - 1)) {
-        throw new LstmError('INDEX_OUT_OF_RANGE', `index ${node} out of range at ${what}[${index.join(', ')}]: token ids must be in [0, inputDim)`)
-      }
-      out[k++] = node
-      return
-    }
-    if (!Array.isArray(node) || node.length !== shape[depth]) {
-      throw new LstmError('SHAPE_MISMATCH', `${what} is ragged: ${what}[${index.join(', ')}] should have ${shape[depth]} elements`)
-    }
-    node.forEach((child, i) => walk(child, depth + 1, [...index, i]))
-  }
-  walk(v, 0, [])
-  return tensor(out, shape)
-}
-
 function checkTokens(t: Tensor, what: string): void {
   if (t.dtype === 'float32') {
     throw new LstmError('INVALID_ARGUMENT', `an embedding takes int32 token ids, but ${what} is a float32 tensor; pass an Int32Array (tensor(new Int32Array(...), shape))`)
@@ -216,11 +188,62 @@ function rows(t: Tensor, from: number, to: number): Tensor {
   return tensor(t.data.subarray(from * rowLen, to * rowLen), [to - from, ...t.shape.slice(1)])
 }
 
-function checkPositiveInt(name: string, v: unknown, min = 1): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new LstmError('INVALID_ARGUMENT', `${name} must be an integer ≥ ${min}, got ${String(v)}`)
+/** The options each optimizer takes besides `type`, by its name as the core normalises it. */
+const OPTIMIZER_KEYS: Record<string, readonly string[]> = {
+  adam: ['learningRate', 'beta1', 'beta2', 'epsilon', 'clipnorm', 'clipvalue'],
+  rmsprop: ['learningRate', 'rho', 'epsilon', 'momentum', 'clipnorm', 'clipvalue'],
+  sgd: ['learningRate', 'momentum', 'nesterov', 'clipnorm', 'clipvalue'],
+}
+
+/**
+ * An optimizer object's keys and values, checked before they become JSON: a misspelt key (`lr`) would be dropped
+ * and a NaN, an Infinity or a null would arrive as null, all of which the core reads as "use the default".
+ */
+function checkOptimizer(optimizer: unknown): void {
+  if (typeof optimizer !== 'object' || optimizer === null) return
+  const o = optimizer as Record<string, unknown>
+  const keys = typeof o.type === 'string' ? OPTIMIZER_KEYS[o.type.replace(/[_-]/g, '').toLowerCase()] : undefined
+  if (!keys) throw new LstmError('INVALID_CONFIG', `compile(): unknown optimizer ${describe(o.type)}; expected adam, rmsprop or sgd`)
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'type' || v === undefined) continue
+    if (!keys.includes(k)) throw new LstmError('INVALID_CONFIG', `compile(): unknown ${String(o.type)} option ${JSON.stringify(k)}; expected one of ${keys.join(', ')}`)
+    if (k === 'nesterov') checkBool('compile(): optimizer nesterov', v, 'INVALID_CONFIG')
+    else if (typeof v !== 'number' || !Number.isFinite(v)) throw new LstmError('INVALID_CONFIG', `compile(): optimizer ${k} must be a finite number, got ${describe(v)}`)
   }
-  return v
+}
+
+/** `numThreads` as the constructor and `load` both take it: 1 to 256, one per core when not given. */
+function threadCount(numThreads: unknown): number {
+  return checkInt('numThreads', numThreads === undefined ? availableParallelism() : numThreads, 1, MAX_THREADS, 'INVALID_CONFIG')
+}
+
+/** fit's options, checked and copied (the callback list too) at the call. */
+function fitOptions(options: FitOptions | null | undefined) {
+  const o = optionsOf('fit()', options)
+  // Destructuring defaults apply to undefined only: a null option reaches its check and is refused.
+  const { epochs = 1, batchSize = 32, initialEpoch = 0, validationSplit = 0, shuffle = true, verbose = 1, signal, callbacks = [] } = o
+  checkInt('epochs', epochs, 0)
+  checkInt('batchSize', batchSize, 1)
+  checkInt('initialEpoch', initialEpoch, 0)
+  if (typeof validationSplit !== 'number' || !(validationSplit >= 0 && validationSplit < 1)) {
+    throw new LstmError('INVALID_ARGUMENT', `validationSplit must be in [0, 1), got ${describe(validationSplit)}`)
+  }
+  checkBool('shuffle', shuffle)
+  if (verbose !== 0 && verbose !== 1) throw new LstmError('INVALID_ARGUMENT', `verbose must be 0 or 1, got ${describe(verbose)}`)
+  if (signal !== undefined && (typeof signal !== 'object' || signal === null || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function' || typeof signal.removeEventListener !== 'function')) {
+    throw new LstmError('INVALID_ARGUMENT', `signal must be an AbortSignal (with aborted, addEventListener and removeEventListener), got ${describe(signal)}`)
+  }
+  if (!Array.isArray(callbacks)) throw new LstmError('INVALID_ARGUMENT', `callbacks must be an array of callback objects, got ${describe(callbacks)}`)
+  callbacks.forEach((c: unknown, i) => {
+    if (typeof c !== 'object' || c === null) throw new LstmError('INVALID_ARGUMENT', `callbacks[${i}] must be a callback object, got ${describe(c)}`)
+  })
+  return { epochs, batchSize, validationSplit, shuffle, verbose, signal, initialEpoch, callbacks: [...callbacks] }
+}
+
+/** The `batchSize` option of evaluate and the predict methods. */
+function batchSizeOf(what: string, options: EvaluateOptions | null | undefined): number {
+  const { batchSize = 32 } = optionsOf(what, options)
+  return checkInt('batchSize', batchSize, 1)
 }
 
 function abortError(): LstmError {
@@ -247,20 +270,23 @@ export class Sequential {
   private training = false
   private hookDepth = 0
 
-  constructor(layers: LayerSpec[], options: SequentialOptions = {}) {
+  constructor(layers: LayerSpec[], options?: SequentialOptions | null) {
     if (!Array.isArray(layers) || layers.length === 0) throw new LstmError('INVALID_CONFIG', 'Sequential needs a non-empty array of layers')
     for (const [i, l] of layers.entries()) {
       if (typeof l !== 'object' || l === null || !Object.hasOwn(KERAS_CLASS, (l as LayerSpec).type)) {
-        throw new LstmError('INVALID_CONFIG', `layer ${i} is not a layer (make layers with layers.lstm({...}) etc.), got ${JSON.stringify(l)}`)
+        const what = typeof l === 'object' && l !== null ? `a layer of type ${describe((l as { type?: unknown }).type)}` : describe(l)
+        throw new LstmError('INVALID_CONFIG', `layer ${i} is not a layer (make layers with layers.lstm({...}) etc.), got ${what}`)
       }
     }
-    const seed = options.seed ?? 0
-    if (!Number.isInteger(seed) || seed < 0) throw new LstmError('INVALID_CONFIG', `seed must be a non-negative integer, got ${seed}`)
-    const numThreads = options.numThreads ?? availableParallelism()
-    if (!Number.isInteger(numThreads) || numThreads < 1 || numThreads > 256) throw new LstmError('INVALID_CONFIG', `numThreads must be an integer in [1, 256], got ${numThreads}`)
-    this.name = options.name ?? 'sequential'
-    this.specs = layers.map((l) => ({ ...l }))
-    this.nativeModel = call(() => new (native().NativeModel)(JSON.stringify({ layers: this.specs, seed }), numThreads))
+    const { seed = 0, numThreads, name = 'sequential' } = optionsOf('new Sequential()', options, 'INVALID_CONFIG')
+    checkInt('seed', seed, 0, Number.MAX_SAFE_INTEGER, 'INVALID_CONFIG')
+    if (typeof name !== 'string') throw new LstmError('INVALID_CONFIG', `name must be a string, got ${describe(name)}`)
+    this.name = name
+    // Each description goes through its factory again (the factory of its type has that type's name), so a
+    // hand-written `{ type: 'lstm', units: 2 ** 32 }` is checked as `layers.lstm` checks its config.
+    this.specs = layers.map(({ type, ...config }) => (layerFactories[type] as (c: unknown) => LayerSpec)(config))
+    const threads = threadCount(numThreads)
+    this.nativeModel = call(() => new (native().NativeModel)(toJson('layers', { layers: this.specs, seed }), threads))
   }
 
   /** The layer descriptions this model was built from. */
@@ -283,15 +309,15 @@ export class Sequential {
 
   /** x as a tensor of the dtype the first layer takes. */
   private toInput(x: TensorLike, what = 'x'): Tensor {
-    const t = isTensor(x) ? x : Array.isArray(x) ? fromNested(x, this.firstIsEmbedding, what) : undefined
-    if (!t) throw new LstmError('INVALID_ARGUMENT', `${what} must be a Tensor or nested number arrays, got ${Object.prototype.toString.call(x)}`)
+    const t = isTensor(x) ? checkedTensor(x, what) : Array.isArray(x) ? fromNested(x, this.firstIsEmbedding, what) : undefined
+    if (!t) throw new LstmError('INVALID_ARGUMENT', `${what} must be a Tensor or nested number arrays, got ${describe(x)}`)
     if (this.firstIsEmbedding) checkTokens(t, what)
     return t
   }
 
   private toTarget(y: TensorLike, what = 'y'): Tensor {
-    const t = isTensor(y) ? y : Array.isArray(y) ? fromNested(y, false, what) : undefined
-    if (!t) throw new LstmError('INVALID_ARGUMENT', `${what} must be a Tensor or nested number arrays, got ${Object.prototype.toString.call(y)}`)
+    const t = isTensor(y) ? checkedTensor(y, what) : Array.isArray(y) ? fromNested(y, false, what) : undefined
+    if (!t) throw new LstmError('INVALID_ARGUMENT', `${what} must be a Tensor or nested number arrays, got ${describe(y)}`)
     return t
   }
 
@@ -305,21 +331,27 @@ export class Sequential {
 
   /** Sets the loss, optimizer and metrics; resets the optimizer state. */
   compile(options: CompileOptions): void {
-    this.assertIdle('compile')
+    // Refused from callbacks too: the rest of the run would use a loss the data was not checked against.
+    if (this.training) throw new LstmError('MODEL_BUSY', 'compile() was called while the model is training (from a callback too); wait for fit() to finish')
     if (typeof options !== 'object' || options === null) throw new LstmError('INVALID_CONFIG', 'compile() needs an options object with a loss')
     const { loss, optimizer = 'adam', metrics = [] } = options
-    if (loss === undefined) throw new LstmError('INVALID_CONFIG', 'compile(): loss is required')
+    if (loss === undefined || loss === null) throw new LstmError('INVALID_CONFIG', 'compile(): loss is required')
+    if (typeof loss !== 'string' && typeof loss !== 'object') throw new LstmError('INVALID_CONFIG', `compile(): loss must be a name or { type, fromLogits }, got ${describe(loss)}`)
+    if (typeof optimizer !== 'string' && (typeof optimizer !== 'object' || optimizer === null)) {
+      throw new LstmError('INVALID_CONFIG', `compile(): optimizer must be a name or { type, ... }, got ${describe(optimizer)}`)
+    }
     if (!Array.isArray(metrics)) throw new LstmError('INVALID_CONFIG', `compile(): metrics must be an array, got ${String(metrics)}`)
     for (const m of metrics) {
       if (m !== 'accuracy' && m !== 'acc') throw new LstmError('INVALID_CONFIG', `compile(): unknown metric ${JSON.stringify(m)}; supported: 'accuracy'`)
     }
-    if (typeof optimizer === 'object' && optimizer !== null) {
-      // JSON would turn NaN and Infinity into null, which the core reads as "use the default".
-      for (const [k, v] of Object.entries(optimizer)) {
-        if (typeof v === 'number' && !Number.isFinite(v)) throw new LstmError('INVALID_CONFIG', `compile(): optimizer ${k} must be a finite number, got ${v}`)
+    checkOptimizer(optimizer)
+    if (typeof loss === 'object' && loss !== null) {
+      for (const k of Object.keys(loss)) {
+        if (k !== 'type' && k !== 'fromLogits') throw new LstmError('INVALID_CONFIG', `compile(): unknown loss option ${JSON.stringify(k)}; expected type, fromLogits`)
       }
+      checkBool('compile(): loss fromLogits', loss.fromLogits, 'INVALID_CONFIG')
     }
-    call(() => this.nativeModel.compile(JSON.stringify(loss), JSON.stringify(optimizer)))
+    call(() => this.nativeModel.compile(toJson('loss', loss), toJson('optimizer', optimizer)))
     this.compiled = { loss, optimizer, metrics: metrics.map(() => 'accuracy') }
   }
 
@@ -352,7 +384,7 @@ export class Sequential {
    * Trains for `epochs` epochs (Keras's `fit`). Resolves to the History; rejects with `ABORTED` when `signal`
    * aborts, and with the error of the first bad input it meets.
    */
-  async fit(x: TensorLike, y: TensorLike, options: FitOptions = {}): Promise<History> {
+  async fit(x: TensorLike, y: TensorLike, options?: FitOptions | null): Promise<History> {
     // The busy flag is set before the first await, so a call right after fit() sees it.
     // Refused even from a callback: a nested fit would reset stopTraining and clear the busy flag in its `finally`
     // while the outer fit is still training.
@@ -363,23 +395,18 @@ export class Sequential {
     this.stopTraining = false
     const datasets: number[] = []
     try {
-      const compiled = this.requireCompiled('fit')
-      const { epochs = 1, batchSize = 32, validationSplit = 0, shuffle = true, verbose = 1, signal, initialEpoch = 0 } = options
-      checkPositiveInt('epochs', epochs, 0)
-      checkPositiveInt('batchSize', batchSize)
-      checkPositiveInt('initialEpoch', initialEpoch, 0)
-      if (typeof validationSplit !== 'number' || !(validationSplit >= 0 && validationSplit < 1)) {
-        throw new LstmError('INVALID_ARGUMENT', `validationSplit must be in [0, 1), got ${String(validationSplit)}`)
-      }
+      this.requireCompiled('fit')
+      // Everything fit reads of its arguments is read and copied here, before the first await: the caller may
+      // reuse its buffers, options and callback list as soon as fit() returns its promise.
+      const { epochs, batchSize, validationSplit, shuffle, verbose, signal, initialEpoch, callbacks: given } = fitOptions(options)
       if (signal?.aborted) throw abortError()
       let [xt, yt] = this.toPair(x, y)
       if (xt.shape.length === 0 || xt.shape[0] === 0) throw new LstmError('INVALID_ARGUMENT', `empty dataset: x has shape [${xt.shape.join(', ')}]`)
       let val: [Tensor, Tensor] | undefined
-      if (options.validationData !== undefined) {
-        if (!Array.isArray(options.validationData) || options.validationData.length !== 2) {
-          throw new LstmError('INVALID_ARGUMENT', `validationData must be a pair [x, y], got ${Array.isArray(options.validationData) ? `an array of ${options.validationData.length}` : String(options.validationData)}`)
-        }
-        const [xv, yv] = options.validationData
+      if (options?.validationData !== undefined) {
+        const vd: unknown = options.validationData
+        if (!Array.isArray(vd) || vd.length !== 2) throw new LstmError('INVALID_ARGUMENT', `validationData must be a pair [x, y], got ${describe(vd)}`)
+        const [xv, yv] = vd as [TensorLike, TensorLike]
         val = [this.toInput(xv, 'validationData x'), this.toTarget(yv, 'validationData y')]
       } else if (validationSplit > 0) {
         const n = xt.shape[0]
@@ -389,14 +416,17 @@ export class Sequential {
         xt = rows(xt, 0, split)
         yt = rows(yt, 0, split)
       }
-      const trainId = await callAsync(() => this.nativeModel.addDataset(xt.data, [...xt.shape], yt.data, [...yt.shape]))
-      datasets.push(trainId)
-      const valId = val ? await callAsync(() => this.nativeModel.addDataset(val[0].data, [...val[0].shape], val[1].data, [...val[1].shape])) : undefined
-      if (valId !== undefined) datasets.push(valId)
+      // Both sets are handed to the binding, which copies them at the call, before anything is awaited.
+      const pending: Promise<number>[] = []
+      for (const [a, b] of val ? [[xt, yt], val] : [[xt, yt]]) pending.push(callAsync(() => this.nativeModel.addDataset(a.data, [...a.shape], b.data, [...b.shape])))
+      const settled = await Promise.allSettled(pending)
+      for (const r of settled) if (r.status === 'fulfilled') datasets.push(r.value)
+      for (const r of settled) if (r.status === 'rejected') throw r.reason
+      const [trainId, valId] = datasets as [number, number | undefined]
 
       const n = xt.shape[0]
       const steps = Math.ceil(n / batchSize)
-      const callbacks = [...(options.callbacks ?? [])]
+      const callbacks = [...given]
       if (verbose === 1 && !callbacks.some((c) => c instanceof ProgressBar)) callbacks.unshift(new ProgressBar())
       const params: FitParams = { epochs, steps, samples: n, batchSize, verbose }
       for (const cb of callbacks) {
@@ -407,6 +437,12 @@ export class Sequential {
       const pausingBatchHooks = callbacks.some((c) => typeof c.onBatchEnd === 'function' && !c.observesBatchesOnly)
       const observers = callbacks.filter((c) => typeof c.onBatchEnd === 'function' && c.observesBatchesOnly)
       const history = new History()
+      let observerError: { error: unknown } | undefined
+      const observing = new Set<Promise<void>>()
+      const observerFailed = (error: unknown) => {
+        observerError ??= { error }
+        this.nativeModel.requestStop()
+      }
       const onAbort = () => this.nativeModel.requestStop()
       signal?.addEventListener('abort', onAbort)
       try {
@@ -430,17 +466,27 @@ export class Sequential {
             const first = batch
             const onBatch = observers.length
               ? (p: { batch: number; loss: number; accuracy: number }) => {
-                  // Runs on the JS thread from a weak threadsafe function; an observer must never throw into native code.
-                  try {
-                    const logs = this.logsOf(p.loss, p.accuracy)
-                    const running = this.previewLogs(lossSum, accSum, seen, first + p.batch, batchSize, n, logs)
-                    for (const o of observers) void o.onBatchEnd?.(first + p.batch, running)
-                  } catch {
-                    /* a display error must not stop training */
+                  // Runs on the JS thread from a weak threadsafe function: nothing may throw back into native code, and
+                  // nothing may reject unhandled (that ends Node). A failing observer stops the run and fails fit.
+                  const logs = this.logsOf(p.loss, p.accuracy)
+                  const running = this.previewLogs(lossSum, accSum, seen, first + p.batch, batchSize, n, logs)
+                  for (const o of observers) {
+                    try {
+                      const r: unknown = o.onBatchEnd?.(first + p.batch, running)
+                      if (r instanceof Promise) {
+                        const settled = r.then(() => {}, observerFailed)
+                        observing.add(settled)
+                        void settled.then(() => observing.delete(settled))
+                      }
+                    } catch (err) {
+                      observerFailed(err)
+                    }
                   }
                 }
               : undefined
             const results = await callAsync(() => this.nativeModel.trainBatches(trainId, order, batchSize, first, count, onBatch))
+            await Promise.all(observing)
+            if (observerError) throw observerError.error
             for (let k = 0; k < results.length / 2; k++) {
               const logs = batchLogs(batch, results[2 * k], results[2 * k + 1])
               if (pausingBatchHooks) await this.runHooks(callbacks.filter((c) => !c.observesBatchesOnly), 'onBatchEnd', batch, logs)
@@ -465,7 +511,6 @@ export class Sequential {
       } finally {
         signal?.removeEventListener('abort', onAbort)
       }
-      void compiled
       return history
     } finally {
       for (const id of datasets) this.nativeModel.removeDataset(id)
@@ -483,10 +528,10 @@ export class Sequential {
   }
 
   /** Mean loss (and accuracy, when compiled with it) over x, y, in inference mode. */
-  async evaluate(x: TensorLike, y: TensorLike, options: EvaluateOptions = {}): Promise<EvaluateResult> {
+  async evaluate(x: TensorLike, y: TensorLike, options?: EvaluateOptions | null): Promise<EvaluateResult> {
     this.assertIdle('evaluate')
     this.requireCompiled('evaluate')
-    const batchSize = checkPositiveInt('batchSize', options.batchSize ?? 32)
+    const batchSize = batchSizeOf('evaluate()', options)
     const [xt, yt] = this.toPair(x, y)
     const id = await callAsync(() => this.nativeModel.addDataset(xt.data, [...xt.shape], yt.data, [...yt.shape]))
     try {
@@ -498,18 +543,18 @@ export class Sequential {
   }
 
   /** Outputs for x, computed on the model's thread. */
-  async predict(x: TensorLike, options: PredictOptions = {}): Promise<Tensor> {
+  async predict(x: TensorLike, options?: PredictOptions | null): Promise<Tensor> {
     this.assertIdle('predict')
-    const batchSize = checkPositiveInt('batchSize', options.batchSize ?? 32)
+    const batchSize = batchSizeOf('predict()', options)
     const xt = this.toInput(x)
     const out = await callAsync(() => this.nativeModel.predict(xt.data, [...xt.shape], batchSize))
     return tensor(out.data, out.shape)
   }
 
   /** Like `predict`, on the calling thread: for small inputs where a promise is a nuisance. */
-  predictSync(x: TensorLike, options: PredictOptions = {}): Tensor {
+  predictSync(x: TensorLike, options?: PredictOptions | null): Tensor {
     this.assertIdle('predictSync')
-    const batchSize = checkPositiveInt('batchSize', options.batchSize ?? 32)
+    const batchSize = batchSizeOf('predictSync()', options)
     const xt = this.toInput(x)
     const out = call(() => this.nativeModel.predictSync(xt.data, [...xt.shape], batchSize))
     return tensor(out.data, out.shape)
@@ -529,15 +574,17 @@ export class Sequential {
 
   /** The optimizer's learning rate (Keras's `model.optimizer.learning_rate`). */
   getLearningRate(): number {
+    this.assertIdle('getLearningRate')
     this.requireCompiled('getLearningRate')
     return call(() => this.nativeModel.learningRate())
   }
 
   /**
    * Changes the learning rate and keeps the optimizer's state, for schedules (see `callbacks.learningRateScheduler`).
-   * Allowed between `fit` calls and from callbacks, not while a native call runs.
+   * Allowed between `fit` calls and from fit's callbacks; from anywhere else while `fit` runs it is `MODEL_BUSY`.
    */
   setLearningRate(learningRate: number): void {
+    this.assertIdle('setLearningRate')
     this.requireCompiled('setLearningRate')
     if (typeof learningRate !== 'number' || !Number.isFinite(learningRate) || learningRate < 0) {
       throw new LstmError('INVALID_ARGUMENT', `setLearningRate: learningRate must be a finite number >= 0, got ${String(learningRate)}`)
@@ -587,13 +634,12 @@ export class Sequential {
     if (typeof weights !== 'object' || weights === null) throw new LstmError('INVALID_ARGUMENT', 'setWeights() takes a record of name → Tensor')
     const list = Object.entries(weights).map(([name, t]) => {
       // A value that is not a Tensor (a plain array, undefined) gets a typed error, not a bare TypeError.
-      if (!isTensor(t) || !(t.data instanceof Float32Array || t.data instanceof Int32Array)) {
-        throw new LstmError('INVALID_ARGUMENT', `setWeights(): weight ${name} must be a Tensor (tensor(new Float32Array(...), shape)), got ${Object.prototype.toString.call(t)}`)
+      if (!isTensor(t)) {
+        throw new LstmError('INVALID_ARGUMENT', `setWeights(): weight ${name} must be a Tensor (tensor(new Float32Array(...), shape)), got ${describe(t)}`)
       }
-      const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data)
-      const size = t.shape.reduce((a, b) => a * b, 1)
-      if (size !== data.length) throw new LstmError('SHAPE_MISMATCH', `weight ${name}: data has ${data.length} values but shape [${t.shape.join(', ')}] needs ${size}`)
-      return { name, data, shape: [...t.shape] }
+      const checked = checkedTensor(t, `setWeights(): weight ${name}`)
+      const data = checked.data instanceof Float32Array ? checked.data : Float32Array.from(checked.data)
+      return { name, data, shape: [...checked.shape] }
     })
     call(() => this.nativeModel.setWeights(list))
   }
@@ -647,28 +693,36 @@ export class Sequential {
   }
 
   /** Writes the architecture, weights, optional optimizer state and `metadata` to a safetensors file, atomically. */
-  async save(path: string, options: SaveOptions = {}): Promise<void> {
+  async save(path: string, options?: SaveOptions | null): Promise<void> {
     this.assertIdle('save')
-    const user = JSON.stringify({ metrics: this.compiled?.metrics ?? [], name: this.name, metadata: this.metadata })
-    await callAsync(() => this.nativeModel.save(path, options.includeOptimizer ?? true, user))
+    checkPath('save(): path', path)
+    const includeOptimizer = checkBool('includeOptimizer', optionsOf('save()', options).includeOptimizer) ?? true
+    await callAsync(() => this.nativeModel.save(path, includeOptimizer, this.userJson()))
+  }
+
+  /** What `save` writes besides the weights; `metadata` must survive JSON (no BigInt, no cycle). */
+  private userJson(): string {
+    return toJson('metadata', { metrics: this.compiled?.metrics ?? [], name: this.name, metadata: this.metadata })
   }
 
   /** Writes only the weights (and the architecture they belong to). */
   async saveWeights(path: string): Promise<void> {
     this.assertIdle('saveWeights')
-    const user = JSON.stringify({ metrics: this.compiled?.metrics ?? [], name: this.name, metadata: this.metadata })
-    await callAsync(() => this.nativeModel.save(path, false, user))
+    checkPath('saveWeights(): path', path)
+    await callAsync(() => this.nativeModel.save(path, false, this.userJson()))
   }
 
   /** Loads weights saved from a model of the same architecture (else `CORRUPT_WEIGHTS`). */
   async loadWeights(path: string): Promise<void> {
     this.assertIdle('loadWeights')
+    checkPath('loadWeights(): path', path)
     await callAsync(() => this.nativeModel.loadWeights(path))
   }
 
   /** Reads a model written by `save`: architecture, weights, compile settings, optimizer state and metadata. */
-  static async load(path: string, options: { numThreads?: number } = {}): Promise<Sequential> {
-    const numThreads = options.numThreads ?? availableParallelism()
+  static async load(path: string, options?: { numThreads?: number } | null): Promise<Sequential> {
+    checkPath('Sequential.load(): path', path)
+    const numThreads = threadCount(optionsOf('Sequential.load()', options).numThreads)
     const [nativeModel, userJson] = await callAsync(() => native().NativeModel.load(path, numThreads))
     const config = JSON.parse(call(() => nativeModel.configJson())) as { layers: LayerSpec[]; loss?: Loss; optimizer?: Optimizer }
     let user: { metrics?: string[]; name?: string; metadata?: Record<string, unknown> } = {}

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { LstmError } from './errors.js'
 import { tensor, type Tensor } from './tensor.js'
+import { checkBool, checkInt, checkPath, describe, INT32_MAX, optionsOf } from './validate.js'
 
 // ---------------------------------------------------------------------------------------------------------------
 // Word lists and vocabularies (the TensorFlow next-word tutorial's read_data / build_dataset)
@@ -11,6 +12,7 @@ import { tensor, type Tensor } from './tensor.js'
  * Punctuation is kept: the tutorial's corpora separate it with spaces already.
  */
 export function readWords(path: string): string[] {
+  checkPath('readWords: path', path)
   let content: string
   try {
     content = readFileSync(path, 'utf8')
@@ -36,7 +38,7 @@ export interface Vocabulary {
 export function buildVocabulary(words: Iterable<string>): Vocabulary {
   // A Map iterates in insertion order, i.e. first appearance; Array.prototype.sort is stable, so ties keep it.
   const counts = new Map<string, number>()
-  for (const word of words) counts.set(word, (counts.get(word) ?? 0) + 1)
+  for (const word of iterable('buildVocabulary', words)) counts.set(word, (counts.get(word) ?? 0) + 1)
   const reverseDictionary = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([word]) => word)
   const dictionary = new Map(reverseDictionary.map((word, id) => [word, id]))
   return { dictionary, reverseDictionary }
@@ -67,6 +69,14 @@ export interface TokenizerOptions {
    * were never seen or whose index is `>= numWords`; when unset those words are dropped. Default: none.
    */
   oovToken?: string | null
+}
+
+/** `v` when it can be iterated (an array, a Set, a generator); a string, null or a number is `INVALID_ARGUMENT`. */
+function iterable<T>(what: string, v: Iterable<T>): Iterable<T> {
+  if (typeof v !== 'object' || v === null || typeof (v as Partial<Iterable<T>>)[Symbol.iterator] !== 'function') {
+    throw new LstmError('INVALID_ARGUMENT', `${what}: expected an array (or another iterable) of texts or sequences, got ${describe(v)}`)
+  }
+  return v
 }
 
 /** Split a text into words the way Keras' `text_to_word_sequence` does. */
@@ -113,14 +123,15 @@ export class Tokenizer {
   documentCount = 0
   private readonly filtersPattern: RegExp | null
 
-  constructor(options: TokenizerOptions = {}) {
-    const { numWords = null, filters = KERAS_FILTERS, lower = true, split = ' ', oovToken = null } = options
-    if (numWords !== null && (!Number.isInteger(numWords) || numWords < 0)) {
-      throw new LstmError('INVALID_ARGUMENT', `Tokenizer numWords must be a non-negative integer or null, got ${numWords}`)
-    }
+  constructor(options?: TokenizerOptions | null) {
+    const { numWords = null, filters = KERAS_FILTERS, lower = true, split = ' ', oovToken = null } = optionsOf('Tokenizer', options)
+    if (numWords !== null) checkInt('Tokenizer numWords (or null)', numWords, 0, INT32_MAX)
     if (typeof split !== 'string' || split.length === 0) {
-      throw new LstmError('INVALID_ARGUMENT', `Tokenizer split must be a non-empty string, got ${JSON.stringify(split)}`)
+      throw new LstmError('INVALID_ARGUMENT', `Tokenizer split must be a non-empty string, got ${describe(split)}`)
     }
+    if (typeof filters !== 'string') throw new LstmError('INVALID_ARGUMENT', `Tokenizer filters must be a string, got ${describe(filters)}`)
+    checkBool('Tokenizer lower', lower)
+    if (oovToken !== null && typeof oovToken !== 'string') throw new LstmError('INVALID_ARGUMENT', `Tokenizer oovToken must be a string or null, got ${describe(oovToken)}`)
     // Keras tests `if num_words and i >= num_words`: 0 means no limit, like null.
     this.numWords = numWords === 0 ? null : numWords
     this.filters = filters
@@ -131,16 +142,22 @@ export class Tokenizer {
   }
 
   /** Split one text (or lower-case an already split one) the way this tokenizer was configured. */
-  private words(text: string | readonly string[]): string[] {
+  private words(text: string | readonly string[], where: string): string[] {
     if (typeof text === 'string') return textToWordSequence(text, this.lower, this.filtersPattern, this.split)
-    return text.map((word) => (this.lower ? word.toLowerCase() : word))
+    if (!Array.isArray(text)) throw new LstmError('INVALID_ARGUMENT', `${where} must be a string or an array of words, got ${describe(text)}`)
+    return text.map((word: unknown, i) => {
+      if (typeof word !== 'string') throw new LstmError('INVALID_ARGUMENT', `${where}[${i}] must be a word (a string), got ${describe(word)}`)
+      return this.lower ? word.toLowerCase() : word
+    })
   }
 
   /** Count the words of `texts` (strings, or lists of words used as they are) and rebuild `wordIndex`. */
   fitOnTexts(texts: Iterable<string | readonly string[]>): void {
-    for (const text of texts) {
+    // Every text is split before any is counted, so a bad one leaves the tokenizer as it was.
+    const split = [...iterable('fitOnTexts', texts)].map((text, i) => this.words(text, `fitOnTexts: texts[${i}]`))
+    for (const words of split) {
       this.documentCount++
-      for (const word of this.words(text)) this.wordCounts.set(word, (this.wordCounts.get(word) ?? 0) + 1)
+      for (const word of words) this.wordCounts.set(word, (this.wordCounts.get(word) ?? 0) + 1)
     }
     // Stable sort by decreasing count: ties keep first appearance, as Python's sort(reverse=True) does.
     const byCount = [...this.wordCounts.entries()].sort((a, b) => b[1] - a[1]).map(([word]) => word)
@@ -155,9 +172,10 @@ export class Tokenizer {
   textsToSequences(texts: Iterable<string | readonly string[]>): number[][] {
     const oovIndex = this.oovToken === null ? undefined : this.wordIndex.get(this.oovToken)
     const sequences: number[][] = []
-    for (const text of texts) {
+    let i = 0
+    for (const text of iterable('textsToSequences', texts)) {
       const sequence: number[] = []
-      for (const word of this.words(text)) {
+      for (const word of this.words(text, `textsToSequences: texts[${i++}]`)) {
         const index = this.wordIndex.get(word)
         const inRange = index !== undefined && (this.numWords === null || index < this.numWords)
         if (inRange) sequence.push(index)
@@ -172,7 +190,12 @@ export class Tokenizer {
   sequencesToTexts(sequences: Iterable<ArrayLike<number>>): string[] {
     const oovIndex = this.oovToken === null ? undefined : this.wordIndex.get(this.oovToken)
     const texts: string[] = []
-    for (const sequence of sequences) {
+    let row = 0
+    for (const sequence of iterable('sequencesToTexts', sequences)) {
+      if (typeof sequence !== 'object' || sequence === null || typeof sequence.length !== 'number') {
+        throw new LstmError('INVALID_ARGUMENT', `sequencesToTexts: sequences[${row}] must be an array of indices, got ${describe(sequence)}`)
+      }
+      row++
       const words: string[] = []
       for (let i = 0; i < sequence.length; i++) {
         const index = sequence[i]
@@ -204,12 +227,9 @@ export interface PadSequencesOptions {
 }
 
 const INT32_MIN = -(2 ** 31)
-const INT32_MAX = 2 ** 31 - 1
 
-function checkInt32(value: number, what: string): void {
-  if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) {
-    throw new LstmError('INVALID_ARGUMENT', `padSequences: ${what} must be an int32 integer, got ${value}`)
-  }
+function checkInt32(value: unknown, what: string): void {
+  checkInt(`padSequences: ${what}`, value, INT32_MIN, INT32_MAX)
 }
 
 /**
@@ -217,8 +237,15 @@ function checkInt32(value: number, what: string): void {
  * [sequences.length, maxlen]. Defaults cut and pad at the start, so the end of each sequence (what an LSTM sees
  * last) is kept.
  */
-export function padSequences(sequences: readonly ArrayLike<number>[], options: PadSequencesOptions = {}): Tensor {
-  const { padding = 'pre', truncating = 'pre', value = 0 } = options
+export function padSequences(sequences: readonly ArrayLike<number>[], options?: PadSequencesOptions | null): Tensor {
+  if (!Array.isArray(sequences)) throw new LstmError('INVALID_ARGUMENT', `padSequences: sequences must be an array of sequences, got ${describe(sequences)}`)
+  sequences.forEach((sequence: unknown, row) => {
+    if (typeof sequence !== 'object' || sequence === null || typeof (sequence as ArrayLike<number>).length !== 'number') {
+      throw new LstmError('INVALID_ARGUMENT', `padSequences: sequences[${row}] must be an array of token ids, got ${describe(sequence)}`)
+    }
+  })
+  const o = optionsOf('padSequences', options)
+  const { padding = 'pre', truncating = 'pre', value = 0 } = o
   if (padding !== 'pre' && padding !== 'post') {
     throw new LstmError('INVALID_ARGUMENT', `padSequences: padding must be 'pre' or 'post', got ${JSON.stringify(padding)}`)
   }
@@ -226,13 +253,12 @@ export function padSequences(sequences: readonly ArrayLike<number>[], options: P
     throw new LstmError('INVALID_ARGUMENT', `padSequences: truncating must be 'pre' or 'post', got ${JSON.stringify(truncating)}`)
   }
   checkInt32(value, 'value')
-  let maxlen = options.maxlen
+  let maxlen = o.maxlen
   if (maxlen === undefined) {
     maxlen = 0
     for (const sequence of sequences) maxlen = Math.max(maxlen, sequence.length)
-  } else if (!Number.isInteger(maxlen) || maxlen < 0) {
-    throw new LstmError('INVALID_ARGUMENT', `padSequences: maxlen must be a non-negative integer, got ${maxlen}`)
   }
+  checkInt('padSequences: maxlen', maxlen, 0)
 
   const out = new Int32Array(sequences.length * maxlen)
   if (value !== 0) out.fill(value)

@@ -117,6 +117,10 @@ impl TryFrom<InitializerRepr> for Initializer {
         if f.stddev.is_some_and(|s| s < 0.0) {
             return Err(format!("initializer {:?}: stddev must not be negative, got {}", f.kind, f.stddev.unwrap_or(0.0)));
         }
+        let (minval, maxval) = (f.minval.unwrap_or(-0.05), f.maxval.unwrap_or(0.05));
+        if minval > maxval {
+            return Err(format!("initializer {:?}: minval {minval} must not exceed maxval {maxval}", f.kind));
+        }
         Ok(match normalize(&f.kind).as_str() {
             "glorotuniform" => Initializer::GlorotUniform,
             "glorotnormal" => Initializer::GlorotNormal,

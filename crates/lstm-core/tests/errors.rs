@@ -288,6 +288,12 @@ fn invalid_config() {
     c.err("constant initializer beyond f32", "INVALID_CONFIG", || {
         new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2],"biasInitializer":{"type":"constant","value":1e40}}]}"#)
     });
+    c.err("random_uniform with minval above maxval", "INVALID_CONFIG", || {
+        new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2],"kernelInitializer":{"type":"random_uniform","minval":1,"maxval":-1}}]}"#)
+    });
+    c.err("random_uniform with minval above the default maxval", "INVALID_CONFIG", || {
+        new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2],"kernelInitializer":{"type":"random_uniform","minval":0.5}}]}"#)
+    });
     c.err("orthogonal gain beyond f32", "INVALID_CONFIG", || {
         new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2],"kernelInitializer":{"type":"orthogonal","gain":-1e39}}]}"#)
     });

@@ -89,3 +89,27 @@ fn recurrent_layers_with_dropout_change_the_training_loss_only() {
         assert_eq!(p1, p2, "{cell}: inference is deterministic and independent of the batch split");
     }
 }
+
+/// The carried states belong to one batch size (as Keras's stateful layers): another one is SHAPE_MISMATCH naming
+/// both sizes, the states survive the refused call, and after `reset_states` any batch size starts afresh.
+#[test]
+fn another_batch_size_is_refused_until_reset() {
+    for cell in ["lstm", "gru", "simpleRnn"] {
+        let mut m = model(false, cell);
+        let first = m.predict_step(&Data::Tokens(&[3, 7], &[2, 1])).unwrap().0;
+        for (tokens, shape) in [(&[3][..], [1, 1]), (&[3, 7, 1, 9][..], [4, 1])] {
+            let e = m.predict_step(&Data::Tokens(tokens, &shape)).unwrap_err();
+            assert_eq!(e.code(), "SHAPE_MISMATCH", "{cell}");
+            assert!(e.to_string().contains("expected 2") && e.to_string().contains(&format!("got {}", shape[0])), "{cell}: {e}");
+        }
+        // The refused calls left the states alone: the second step still continues from the first.
+        let second = m.predict_step(&Data::Tokens(&[3, 7], &[2, 1])).unwrap().0;
+        let (whole, _) = m.predict(&Data::Tokens(&[3, 3, 7, 7], &[2, 2]), 8).unwrap();
+        for (a, w) in second.iter().zip(&whole) {
+            assert!((a - w).abs() < 1e-5, "{cell}: stepped {a} vs whole {w}");
+        }
+        assert_ne!(first, second, "{cell}");
+        m.reset_states();
+        m.predict_step(&Data::Tokens(&[3], &[1, 1])).unwrap();
+    }
+}

@@ -104,6 +104,8 @@ pub struct Model {
     batch: Batch,
     /// Recurrent states per layer, carried between `predict_step` calls.
     states: Vec<Option<RecurrentState>>,
+    /// The batch size the carried `states` were computed for (meaningful while `states` is not empty).
+    state_batch: usize,
     /// When set, backward also computes dL/dx for a float input (the golden tests check it).
     pub compute_input_grad: bool,
     input_grad: Vec<f32>,
@@ -167,6 +169,7 @@ impl Model {
             masks: Vec::new(),
             batch: Batch::default(),
             states: Vec::new(),
+            state_batch: 0,
             compute_input_grad: false,
             input_grad: Vec::new(),
             low_rank: Vec::new(),

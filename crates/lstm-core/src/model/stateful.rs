@@ -7,18 +7,27 @@ use crate::error::{LstmError, Result};
 impl Model {
     /// Runs `x` (usually one step, `[B,1]` tokens or `[B,1,F]`) starting from the recurrent states the previous call
     /// left, and keeps the new ones. Text generation steps one word at a time this way instead of re-running the
-    /// whole prefix. A different batch size starts from zeros.
+    /// whole prefix. A different batch size than the carried states' is `ShapeMismatch` until `reset_states`.
     pub fn predict_step(&mut self, x: &DataRef) -> Result<(Vec<f32>, Vec<usize>)> {
         self.check_input(x)?;
         if let Some(why) = self.layers.iter().find_map(|s| s.layer.stateful_unsupported()) {
             return Err(LstmError::InvalidArgument(why));
         }
+        let b = x.shape().first().copied().unwrap_or(0);
+        // As Keras's stateful layers: the states belong to one batch size, and another one is an error rather than a
+        // silent start from zeros. `reset_states` forgets them, after which any batch size starts afresh.
+        if !self.states.is_empty() && b != self.state_batch {
+            return Err(LstmError::ShapeMismatch {
+                what: "predictStep batch size (the carried states are for another batch size; call resetStates() first)".into(),
+                expected: self.state_batch.to_string(),
+                got: b.to_string(),
+            });
+        }
         self.batch.gather(x, None, None);
-        let b = self.batch.shape.b;
-        let fits = |s: &Vec<Vec<f32>>| s.first().is_some_and(|h| !h.is_empty() && h.len() % b == 0);
-        if self.states.len() != self.layers.len() || self.states.iter().flatten().any(|s| !fits(s)) {
+        if self.states.len() != self.layers.len() {
             self.states = vec![None; self.layers.len()];
         }
+        self.state_batch = b;
         for (slot, state) in self.layers.iter_mut().zip(&self.states) {
             if slot.layer.is_recurrent() {
                 slot.layer.set_initial_state(b, state.as_ref());
