@@ -22,7 +22,14 @@ enum NameOr<F> {
 fn name_or_object<'de, D: Deserializer<'de>, F: DeserializeOwned>(d: D) -> Result<NameOr<F>, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(name) => Ok(NameOr::Name(name)),
-        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map(NameOr::Object).map_err(D::Error::custom),
+        serde_json::Value::Object(fields) => {
+            // A null would read as "not given", i.e. the default: a NaN or ±Infinity that JSON.stringify turned into
+            // null must not silently become the default value.
+            if let Some((key, _)) = fields.iter().find(|(_, v)| v.is_null()) {
+                return Err(D::Error::custom(format!("`{key}` is null: give a value or leave the key out")));
+            }
+            serde_json::from_value(serde_json::Value::Object(fields)).map(NameOr::Object).map_err(D::Error::custom)
+        }
         other => Err(D::Error::custom(format!("expected a name or an object, got {other}"))),
     }
 }

@@ -294,6 +294,16 @@ fn invalid_config() {
     c.err("random_uniform with minval above the default maxval", "INVALID_CONFIG", || {
         new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2],"kernelInitializer":{"type":"random_uniform","minval":0.5}}]}"#)
     });
+    // A null in an initializer or optimizer object is what JSON.stringify makes of NaN or ±Infinity: never the default.
+    for (what, json) in [
+        ("constant initializer value null", r#"{"layers":[{"type":"dense","units":2,"inputShape":[2],"biasInitializer":{"type":"constant","value":null}}]}"#),
+        ("random_normal stddev null", r#"{"layers":[{"type":"dense","units":2,"inputShape":[2],"kernelInitializer":{"type":"random_normal","stddev":null}}]}"#),
+        ("adam learningRate null", r#"{"layers":[{"type":"dense","units":2,"inputShape":[2]}],"loss":"mse","optimizer":{"type":"adam","learningRate":null}}"#),
+    ] {
+        if let Some(e) = c.err(what, "INVALID_CONFIG", || new(json)) {
+            assert!(e.to_string().contains("is null"), "{what}: {e}");
+        }
+    }
     c.err("orthogonal gain beyond f32", "INVALID_CONFIG", || {
         new(r#"{"layers":[{"type":"dense","units":2,"inputShape":[2],"kernelInitializer":{"type":"orthogonal","gain":-1e39}}]}"#)
     });
