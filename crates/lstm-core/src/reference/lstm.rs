@@ -11,44 +11,16 @@
 //!   axis (forward first). With `returnSequences` masked steps then output zeros.
 //! - stateful inference starts from a given (h, c) instead of zeros.
 
+use super::recurrent::{direction_grads, gate_mask, layer_output, outer, RecurrentMasks, RecurrentWeights};
 use super::sigmoid;
-use ndarray::{s, Array1, Array2, Array3, ArrayView1, Axis};
-
-/// One direction's parameters, PyTorch layouts.
-#[derive(Clone, Debug)]
-pub struct LstmWeights {
-    pub w_ih: Array2<f64>, // [4H,I]
-    pub w_hh: Array2<f64>, // [4H,H]
-    pub b_ih: Array1<f64>, // [4H]
-    pub b_hh: Array1<f64>, // [4H]
-}
-
-impl LstmWeights {
-    pub fn units(&self) -> usize {
-        self.w_hh.ncols()
-    }
-}
-
-/// Dropout multipliers of one direction: `input` `[B,G,I]` and `recurrent` `[B,G,H]`, G = 1 (one mask for the four
-/// gates) or 4 (gate g reads copy g); `None` when off.
-#[derive(Clone, Debug, Default)]
-pub struct LstmMasks {
-    pub input: Option<Array3<f64>>,
-    pub recurrent: Option<Array3<f64>>,
-}
-
-/// Gate g's copy of sample b's mask (copy 0 when the gates share one).
-fn gate_mask(m: &Array3<f64>, b: usize, g: usize) -> ArrayView1<'_, f64> {
-    let copies = m.dim().1;
-    m.slice(s![b, if copies == 1 { 0 } else { g }, ..])
-}
+use ndarray::{s, Array1, Array2, Array3};
 
 /// What backward needs, per sample and time step (indexed by the step's time t, not its processing order).
 pub struct LstmTrace {
     pub reverse: bool,
     /// `mask[b,t]` false: a padded step.
     pub mask: Option<Array2<bool>>,
-    pub masks: LstmMasks,
+    pub masks: RecurrentMasks,
     /// Each gate's input after its dropout mask `[B,T,4,I]`, and recurrent input h_{t-1} after its mask `[B,T,4,H]`.
     pub xin: ndarray::Array4<f64>,
     pub hin: ndarray::Array4<f64>,
@@ -65,10 +37,10 @@ pub struct LstmTrace {
 
 /// One direction over x `[B,T,I]`; returns h `[B,T,H]` (in the trace) per time step.
 pub fn lstm_forward(
-    w: &LstmWeights,
+    w: &RecurrentWeights,
     x: &Array3<f64>,
     mask: Option<&Array2<bool>>,
-    masks: &LstmMasks,
+    masks: &RecurrentMasks,
     init: Option<(&Array2<f64>, &Array2<f64>)>,
     reverse: bool,
 ) -> LstmTrace {
@@ -146,7 +118,7 @@ pub struct LstmGrads {
 
 /// Backward of [`lstm_forward`] from the gradients reaching each step's output, `dh` `[B,T,H]`, and the final
 /// state, `dh_final` `[B,H]` (zero initial state assumed, as in training).
-pub fn lstm_backward(w: &LstmWeights, tr: &LstmTrace, dh: &Array3<f64>, dh_final: &Array2<f64>) -> LstmGrads {
+pub fn lstm_backward(w: &RecurrentWeights, tr: &LstmTrace, dh: &Array3<f64>, dh_final: &Array2<f64>) -> LstmGrads {
     let (b, t, _, i) = tr.xin.dim();
     let h = w.units();
     let mut gr = LstmGrads { dw_ih: Array2::zeros((4 * h, i)), dw_hh: Array2::zeros((4 * h, h)), db: Array1::zeros(4 * h), dx: Array3::zeros((b, t, i)) };
@@ -182,9 +154,9 @@ pub fn lstm_backward(w: &LstmWeights, tr: &LstmTrace, dh: &Array3<f64>, dh_final
                 let hin = tr.hin.slice(s![bi, tt, g, ..]);
                 // dW_g += dz_g ⊗ (gate g's masked input), db_g += dz_g
                 let mut dw_ih = gr.dw_ih.slice_mut(s![g * h..(g + 1) * h, ..]);
-                dw_ih += &outer(dz, &xin);
+                dw_ih += &outer(&dz.view(), &xin);
                 let mut dw_hh = gr.dw_hh.slice_mut(s![g * h..(g + 1) * h, ..]);
-                dw_hh += &outer(dz, &hin);
+                dw_hh += &outer(&dz.view(), &hin);
                 let mut db = gr.db.slice_mut(rows);
                 db += dz;
                 // dx_t += (W_ih,gᵀ dz_g) ⊙ input mask g;  dh_{t-1} += (W_hh,gᵀ dz_g) ⊙ recurrent mask g
@@ -206,78 +178,27 @@ pub fn lstm_backward(w: &LstmWeights, tr: &LstmTrace, dh: &Array3<f64>, dh_final
     gr
 }
 
-fn outer(a: &Array1<f64>, b: &ArrayView1<f64>) -> Array2<f64> {
-    let a2 = a.view().insert_axis(Axis(1));
-    let b2 = b.view().insert_axis(Axis(0));
-    a2.dot(&b2)
-}
-
 /// A whole LSTM layer: one or two directions over x `[B,T,I]`. Output `[B,T,dirs·H]` with `return_sequences`
 /// (masked steps zero in a bidirectional layer), else the final states `[B,dirs·H]` (the reverse direction's after
 /// reading t = 0), as a 3-D array `[B,1,dirs·H]`.
 pub fn lstm_layer_forward(
-    weights: &[LstmWeights],
+    weights: &[RecurrentWeights],
     x: &Array3<f64>,
     mask: Option<&Array2<bool>>,
-    masks: &[LstmMasks],
+    masks: &[RecurrentMasks],
     init: Option<(&Array2<f64>, &Array2<f64>)>,
     return_sequences: bool,
 ) -> (Array3<f64>, Vec<LstmTrace>) {
-    let (b, t, _) = x.dim();
-    let dirs = weights.len();
-    let h = weights[0].units();
-    let traces: Vec<LstmTrace> = (0..dirs).map(|d| lstm_forward(&weights[d], x, mask, &masks[d], init, d == 1)).collect();
-    let y = if return_sequences {
-        let mut y = Array3::zeros((b, t, dirs * h));
-        for (d, tr) in traces.iter().enumerate() {
-            y.slice_mut(s![.., .., d * h..(d + 1) * h]).assign(&tr.h);
-        }
-        if let (2, Some(m)) = (dirs, mask) {
-            for ((bi, tt), &keep) in m.indexed_iter() {
-                if !keep {
-                    y.slice_mut(s![bi, tt, ..]).fill(0.0);
-                }
-            }
-        }
-        y
-    } else {
-        let mut y = Array3::zeros((b, 1, dirs * h));
-        for (d, tr) in traces.iter().enumerate() {
-            y.slice_mut(s![.., 0, d * h..(d + 1) * h]).assign(&tr.h_final);
-        }
-        y
-    };
+    let traces: Vec<LstmTrace> = (0..weights.len()).map(|d| lstm_forward(&weights[d], x, mask, &masks[d], init, d == 1)).collect();
+    let y = layer_output(&traces.iter().map(|tr| &tr.h).collect::<Vec<_>>(), &traces.iter().map(|tr| &tr.h_final).collect::<Vec<_>>(), mask, return_sequences);
     (y, traces)
 }
 
 /// Backward of [`lstm_layer_forward`] from dy (shaped like its output): per-direction gradients and dx `[B,T,I]`.
-pub fn lstm_layer_backward(weights: &[LstmWeights], traces: &[LstmTrace], dy: &Array3<f64>, return_sequences: bool) -> (Vec<LstmGrads>, Array3<f64>) {
-    let (b, t, _) = traces[0].h.dim();
-    let dirs = weights.len();
-    let h = weights[0].units();
-    let mut grads = Vec::new();
-    let mut dx: Option<Array3<f64>> = None;
-    for d in 0..dirs {
-        let (mut dh, mut dh_final) = (Array3::zeros((b, t, h)), Array2::zeros((b, h)));
-        if return_sequences {
-            dh.assign(&dy.slice(s![.., .., d * h..(d + 1) * h]));
-            // Masked steps of a bidirectional layer output zeros: no gradient reaches their state.
-            if let (2, Some(m)) = (dirs, &traces[d].mask) {
-                for ((bi, tt), &keep) in m.indexed_iter() {
-                    if !keep {
-                        dh.slice_mut(s![bi, tt, ..]).fill(0.0);
-                    }
-                }
-            }
-        } else {
-            dh_final.assign(&dy.slice(s![.., 0, d * h..(d + 1) * h]));
-        }
-        let g = lstm_backward(&weights[d], &traces[d], &dh, &dh_final);
-        dx = Some(match dx {
-            Some(acc) => acc + &g.dx,
-            None => g.dx.clone(),
-        });
-        grads.push(g);
-    }
-    (grads, dx.expect("at least one direction"))
+pub fn lstm_layer_backward(weights: &[RecurrentWeights], traces: &[LstmTrace], dy: &Array3<f64>, return_sequences: bool) -> (Vec<LstmGrads>, Array3<f64>) {
+    let t = traces[0].h.dim().1;
+    let douts = direction_grads(dy, t, weights[0].units(), weights.len(), traces[0].mask.as_ref(), return_sequences);
+    let grads: Vec<LstmGrads> = douts.iter().enumerate().map(|(d, (dh, dh_final))| lstm_backward(&weights[d], &traces[d], dh, dh_final)).collect();
+    let dx = grads.iter().skip(1).fold(grads[0].dx.clone(), |acc, g| acc + &g.dx);
+    (grads, dx)
 }
