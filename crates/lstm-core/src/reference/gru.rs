@@ -12,7 +12,7 @@
 //! - bidirectional and `returnSequences` as the other recurrent layers ([`super::recurrent`]);
 //! - stateful inference starts from a given h instead of zeros.
 
-use super::recurrent::{apply_mask, direction_grads, gate_mask, layer_output, outer, RecurrentMasks, RecurrentWeights};
+use super::recurrent::{apply_mask, layer_backward, layer_forward, RecurrentGrads, RecurrentMasks, RecurrentWeights, Run, Trace};
 use super::sigmoid;
 use ndarray::{s, Array1, Array2, Array3, Array4};
 
@@ -22,10 +22,8 @@ const N: usize = 2;
 
 /// What backward needs, per sample and time step (indexed by the step's time t, not its processing order).
 pub struct GruTrace {
-    pub reverse: bool,
-    /// `mask[b,t]` false: a padded step.
-    pub mask: Option<Array2<bool>>,
-    pub masks: RecurrentMasks,
+    /// Direction, masks and h.
+    pub run: Run,
     /// Each gate's input after its dropout mask `[B,T,3,I]`, and its recurrent input h_{t-1} after its mask
     /// `[B,T,3,H]`.
     pub xin: Array4<f64>,
@@ -36,9 +34,12 @@ pub struct GruTrace {
     pub gates: Array4<f64>,
     /// W_hn·h_{t-1} + b_hn, the part r scales `[B,T,H]`.
     pub hn: Array3<f64>,
-    /// h after each step `[B,T,H]` and after the last step processed `[B,H]`.
-    pub h: Array3<f64>,
-    pub h_final: Array2<f64>,
+}
+
+impl Trace for GruTrace {
+    fn run(&self) -> &Run {
+        &self.run
+    }
 }
 
 /// One direction over x `[B,T,I]`, from `init` `[B,H]` or zeros.
@@ -46,16 +47,12 @@ pub fn gru_forward(w: &RecurrentWeights, x: &Array3<f64>, mask: Option<&Array2<b
     let (b, t, i) = x.dim();
     let h = w.units();
     let mut tr = GruTrace {
-        reverse,
-        mask: mask.cloned(),
-        masks: masks.clone(),
+        run: Run::new(reverse, mask, masks, (b, t, h)),
         xin: Array4::zeros((b, t, 3, i)),
         hin: Array4::zeros((b, t, 3, h)),
         h_prev: Array3::zeros((b, t, h)),
         gates: Array4::zeros((b, t, 3, h)),
         hn: Array3::zeros((b, t, h)),
-        h: Array3::zeros((b, t, h)),
-        h_final: Array2::zeros((b, h)),
     };
     for bi in 0..b {
         let mut hs: Array1<f64> = match init {
@@ -63,7 +60,7 @@ pub fn gru_forward(w: &RecurrentWeights, x: &Array3<f64>, mask: Option<&Array2<b
             None => Array1::zeros(h),
         };
         for step in 0..t {
-            let tt = if reverse { t - 1 - step } else { step };
+            let tt = tr.run.time(step, t);
             tr.h_prev.slice_mut(s![bi, tt, ..]).assign(&hs);
             // Each gate's two products, from its own masked copies of x_t and h_{t-1}.
             let mut xpart = Vec::new(); // W_i· x + b_i·
@@ -77,9 +74,9 @@ pub fn gru_forward(w: &RecurrentWeights, x: &Array3<f64>, mask: Option<&Array2<b
                 tr.xin.slice_mut(s![bi, tt, g, ..]).assign(&xg);
                 tr.hin.slice_mut(s![bi, tt, g, ..]).assign(&hg);
             }
-            if mask.is_some_and(|m| !m[[bi, tt]]) {
+            if tr.run.masked(bi, tt) {
                 // h stays; the gates are never read for this step.
-                tr.h.slice_mut(s![bi, tt, ..]).assign(&hs);
+                tr.run.h.slice_mut(s![bi, tt, ..]).assign(&hs);
                 continue;
             }
             let r = (&xpart[R] + &hpart[R]).mapv(sigmoid);
@@ -90,41 +87,25 @@ pub fn gru_forward(w: &RecurrentWeights, x: &Array3<f64>, mask: Option<&Array2<b
                 tr.gates.slice_mut(s![bi, tt, g, ..]).assign(a);
             }
             tr.hn.slice_mut(s![bi, tt, ..]).assign(&hpart[N]);
-            tr.h.slice_mut(s![bi, tt, ..]).assign(&hs);
+            tr.run.h.slice_mut(s![bi, tt, ..]).assign(&hs);
         }
-        tr.h_final.row_mut(bi).assign(&hs);
+        tr.run.h_final.row_mut(bi).assign(&hs);
     }
     tr
 }
 
-pub struct GruGrads {
-    pub dw_ih: Array2<f64>, // [3H,I]
-    pub dw_hh: Array2<f64>, // [3H,H]
-    /// Apart: r scales b_hn but not b_in.
-    pub db_ih: Array1<f64>, // [3H]
-    pub db_hh: Array1<f64>, // [3H]
-    pub dx: Array3<f64>,    // [B,T,I]
-}
-
 /// Backward of [`gru_forward`] from the gradients reaching each step's output, `dh` `[B,T,H]`, and the final
 /// state, `dh_final` `[B,H]`.
-pub fn gru_backward(w: &RecurrentWeights, tr: &GruTrace, dh: &Array3<f64>, dh_final: &Array2<f64>) -> GruGrads {
-    let (b, t, _, i) = tr.xin.dim();
-    let h = w.units();
-    let mut gr = GruGrads {
-        dw_ih: Array2::zeros((3 * h, i)),
-        dw_hh: Array2::zeros((3 * h, h)),
-        db_ih: Array1::zeros(3 * h),
-        db_hh: Array1::zeros(3 * h),
-        dx: Array3::zeros((b, t, i)),
-    };
+pub fn gru_backward(w: &RecurrentWeights, tr: &GruTrace, dh: &Array3<f64>, dh_final: &Array2<f64>) -> RecurrentGrads {
+    let (b, t, _, _) = tr.xin.dim();
+    let mut gr = RecurrentGrads::zeros(w, b, t);
     for bi in 0..b {
         // The gradient reaching h from the step processed after this one.
         let mut dh_next = dh_final.row(bi).to_owned();
         for step in (0..t).rev() {
-            let tt = if tr.reverse { t - 1 - step } else { step };
+            let tt = tr.run.time(step, t);
             let dh_t = &dh_next + &dh.slice(s![bi, tt, ..]);
-            if tr.mask.as_ref().is_some_and(|m| !m[[bi, tt]]) {
+            if tr.run.masked(bi, tt) {
                 // h_t = h_{t-1}: the gradient passes straight through.
                 dh_next = dh_t;
                 continue;
@@ -145,28 +126,8 @@ pub fn gru_backward(w: &RecurrentWeights, tr: &GruTrace, dh: &Array3<f64>, dh_fi
             // Through z ⊙ h_prev directly, then through each gate's recurrent product.
             let mut dh_prev = &dh_t * &z;
             for (g, d_x, d_h) in [(R, &da_r, &da_r), (Z, &da_z, &da_z), (N, &da_n, &dhn)] {
-                let rows = s![g * h..(g + 1) * h];
-                let (w_i, w_h, _, _) = w.gate(g);
-                let mut dw_ih = gr.dw_ih.slice_mut(s![g * h..(g + 1) * h, ..]);
-                dw_ih += &outer(&d_x.view(), &tr.xin.slice(s![bi, tt, g, ..]));
-                let mut dw_hh = gr.dw_hh.slice_mut(s![g * h..(g + 1) * h, ..]);
-                dw_hh += &outer(&d_h.view(), &tr.hin.slice(s![bi, tt, g, ..]));
-                let mut db_ih = gr.db_ih.slice_mut(rows);
-                db_ih += d_x;
-                let mut db_hh = gr.db_hh.slice_mut(rows);
-                db_hh += d_h;
-                // dx_t += (W_i,gᵀ d_x) ⊙ input mask g;  dh_{t-1} += (W_h,gᵀ d_h) ⊙ recurrent mask g
-                let mut dxg = w_i.t().dot(d_x);
-                if let Some(m) = &tr.masks.input {
-                    dxg *= &gate_mask(m, bi, g);
-                }
-                let mut dx = gr.dx.slice_mut(s![bi, tt, ..]);
-                dx += &dxg;
-                let mut dhg = w_h.t().dot(d_h);
-                if let Some(m) = &tr.masks.recurrent {
-                    dhg *= &gate_mask(m, bi, g);
-                }
-                dh_prev += &dhg;
+                let (xin, hin) = (tr.xin.slice(s![bi, tt, g, ..]), tr.hin.slice(s![bi, tt, g, ..]));
+                dh_prev += &gr.add_gate(w, &tr.run.masks, g, (bi, tt), d_x, d_h, xin, hin);
             }
             dh_next = dh_prev;
         }
@@ -174,7 +135,7 @@ pub fn gru_backward(w: &RecurrentWeights, tr: &GruTrace, dh: &Array3<f64>, dh_fi
     gr
 }
 
-/// A whole GRU layer: one or two directions over x `[B,T,I]`; output as [`layer_output`].
+/// A whole GRU layer: one or two directions over x `[B,T,I]`, output as [`layer_forward`]'s.
 pub fn gru_layer_forward(
     weights: &[RecurrentWeights],
     x: &Array3<f64>,
@@ -183,16 +144,10 @@ pub fn gru_layer_forward(
     init: Option<&Array2<f64>>,
     return_sequences: bool,
 ) -> (Array3<f64>, Vec<GruTrace>) {
-    let traces: Vec<GruTrace> = (0..weights.len()).map(|d| gru_forward(&weights[d], x, mask, &masks[d], init, d == 1)).collect();
-    let y = layer_output(&traces.iter().map(|tr| &tr.h).collect::<Vec<_>>(), &traces.iter().map(|tr| &tr.h_final).collect::<Vec<_>>(), mask, return_sequences);
-    (y, traces)
+    layer_forward(weights.len(), mask, return_sequences, |d| gru_forward(&weights[d], x, mask, &masks[d], init, d == 1))
 }
 
 /// Backward of [`gru_layer_forward`] from dy (shaped like its output): per-direction gradients and dx `[B,T,I]`.
-pub fn gru_layer_backward(weights: &[RecurrentWeights], traces: &[GruTrace], dy: &Array3<f64>, return_sequences: bool) -> (Vec<GruGrads>, Array3<f64>) {
-    let t = traces[0].h.dim().1;
-    let douts = direction_grads(dy, t, weights[0].units(), weights.len(), traces[0].mask.as_ref(), return_sequences);
-    let grads: Vec<GruGrads> = douts.iter().enumerate().map(|(d, (dh, dh_final))| gru_backward(&weights[d], &traces[d], dh, dh_final)).collect();
-    let dx = grads.iter().skip(1).fold(grads[0].dx.clone(), |acc, g| acc + &g.dx);
-    (grads, dx)
+pub fn gru_layer_backward(weights: &[RecurrentWeights], traces: &[GruTrace], dy: &Array3<f64>, return_sequences: bool) -> (Vec<RecurrentGrads>, Array3<f64>) {
+    layer_backward(traces, dy, return_sequences, |d, dh, dh_final| gru_backward(&weights[d], &traces[d], dh, dh_final), |g| &g.dx)
 }

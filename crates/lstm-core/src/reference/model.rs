@@ -202,17 +202,17 @@ impl Sequential {
                     let (y, cache, state) = match cfg {
                         LayerConfig::Lstm(_) => {
                             let (y, traces) = lstm::lstm_layer_forward(&weights, &x3, m, &masks, init.map(|s| (&s[0], &s[1])), seq);
-                            let state = vec![traces[0].h_final.clone(), traces[0].c_final.clone()];
+                            let state = vec![traces[0].run.h_final.clone(), traces[0].c_final.clone()];
                             (y, Cache::Lstm { traces }, state)
                         }
                         LayerConfig::Gru(_) => {
                             let (y, traces) = gru::gru_layer_forward(&weights, &x3, m, &masks, init.map(|s| &s[0]), seq);
-                            let state = vec![traces[0].h_final.clone()];
+                            let state = vec![traces[0].run.h_final.clone()];
                             (y, Cache::Gru { traces }, state)
                         }
                         LayerConfig::SimpleRnn(c) => {
                             let (y, traces) = simple_rnn::simple_rnn_layer_forward(&weights, c.activation, &x3, m, &masks, init.map(|s| &s[0]), seq);
-                            let state = vec![traces[0].h_final.clone()];
+                            let state = vec![traces[0].run.h_final.clone()];
                             (y, Cache::Rnn { traces }, state)
                         }
                         _ => unreachable!("a recurrent kind"),
@@ -340,27 +340,18 @@ impl Sequential {
                     };
                     let weights = self.recurrent_weights(l, r.dirs);
                     let seq = r.return_sequences;
-                    // Per direction: the gradients of weight_ih, weight_hh, bias_ih, bias_hh.
-                    let (per_direction, dx): (Vec<[ArrayD<f64>; 4]>, Array3<f64>) = match cache {
-                        Cache::Lstm { traces } => {
-                            let (g, dx) = lstm::lstm_layer_backward(&weights, traces, &dy3, seq);
-                            (g.into_iter().map(|g| [g.dw_ih.into_dyn(), g.dw_hh.into_dyn(), g.db.clone().into_dyn(), g.db.into_dyn()]).collect(), dx)
-                        }
-                        Cache::Gru { traces } => {
-                            let (g, dx) = gru::gru_layer_backward(&weights, traces, &dy3, seq);
-                            (g.into_iter().map(|g| [g.dw_ih.into_dyn(), g.dw_hh.into_dyn(), g.db_ih.into_dyn(), g.db_hh.into_dyn()]).collect(), dx)
-                        }
-                        Cache::Rnn { traces } => {
-                            let (g, dx) = simple_rnn::simple_rnn_layer_backward(&weights, traces, &dy3, seq);
-                            (g.into_iter().map(|g| [g.dw_ih.into_dyn(), g.dw_hh.into_dyn(), g.db.clone().into_dyn(), g.db.into_dyn()]).collect(), dx)
-                        }
+                    let (per_direction, dx) = match cache {
+                        Cache::Lstm { traces } => lstm::lstm_layer_backward(&weights, traces, &dy3, seq),
+                        Cache::Gru { traces } => gru::gru_layer_backward(&weights, traces, &dy3, seq),
+                        Cache::Rnn { traces } => simple_rnn::simple_rnn_layer_backward(&weights, traces, &dy3, seq),
                         _ => unreachable!("each layer keeps its own cache"),
                     };
                     for (d, g) in per_direction.into_iter().enumerate() {
                         let sfx = if d == 1 { "_reverse" } else { "" };
-                        for (name, g) in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"].into_iter().zip(g) {
-                            put(format!("{name}{sfx}"), g);
-                        }
+                        put(format!("weight_ih{sfx}"), g.dw_ih.into_dyn());
+                        put(format!("weight_hh{sfx}"), g.dw_hh.into_dyn());
+                        put(format!("bias_ih{sfx}"), g.db_ih.into_dyn());
+                        put(format!("bias_hh{sfx}"), g.db_hh.into_dyn());
                     }
                     Some(dx.into_dyn())
                 }
