@@ -19,11 +19,11 @@
 //! Tolerances (float32 kernels, fast exp/tanh, against float64): every element within
 //! `TOL_SCALE·max|ref| + TOL_REL·|ref| + TOL_FLOOR` of the reference, the scale taken per tensor.
 
+use lstm_core::config::Padding;
+use lstm_core::reference::conv1d::window_geometry;
 use lstm_core::reference::model::{Input, Mode, Sequential};
 use lstm_core::reference::optim::Optimizer as RefOptimizer;
-use lstm_core::reference::conv1d::window_geometry;
 use lstm_core::reference::to_f64;
-use lstm_core::config::Padding;
 use lstm_core::{Data, Model, ModelConfig};
 use ndarray::{Array2, ArrayD};
 use proptest::prelude::*;
@@ -266,15 +266,16 @@ fn optimizer_strategy() -> impl Strategy<Value = String> {
 
 fn rnn_strategy(max_units: usize) -> impl Strategy<Value = RnnSpec> {
     let rates = (prop_oneof![2 => Just(0.0f32), 1 => Just(0.25f32)], prop_oneof![2 => Just(0.0f32), 1 => Just(0.3f32)]);
-    (kind_strategy(), 1..=max_units, any::<bool>(), any::<bool>(), rates)
-        .prop_map(|(kind, units, return_sequences, bidirectional, (dropout, recurrent_dropout))| RnnSpec {
+    (kind_strategy(), 1..=max_units, any::<bool>(), any::<bool>(), rates).prop_map(
+        |(kind, units, return_sequences, bidirectional, (dropout, recurrent_dropout))| RnnSpec {
             kind,
             units,
             return_sequences,
             bidirectional,
             dropout,
             recurrent_dropout,
-        })
+        },
+    )
 }
 
 /// Batches of 1 to 70, half of them at most 4 (the small-batch kernels), the rest above (packed or matrixmultiply).
@@ -296,15 +297,24 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
     });
     let padding = || prop_oneof![Just(Padding::Valid), Just(Padding::Same)];
     // Keras allows a dilation above 1 only with strides 1.
-    let conv = (1usize..12, 1usize..=4, prop_oneof![(Just(1usize), 1usize..=3), (1usize..=3, Just(1usize))], prop_oneof![padding(), Just(Padding::Causal)], 0usize..5)
-        .prop_map(|(filters, kernel_size, (strides, dilation), padding, act)| ConvSpec { filters, kernel_size, strides, dilation, padding, activation: ACTS[act] });
+    let conv =
+        (1usize..12, 1usize..=4, prop_oneof![(Just(1usize), 1usize..=3), (1usize..=3, Just(1usize))], prop_oneof![padding(), Just(Padding::Causal)], 0usize..5)
+            .prop_map(|(filters, kernel_size, (strides, dilation), padding, act)| ConvSpec {
+                filters,
+                kernel_size,
+                strides,
+                dilation,
+                padding,
+                activation: ACTS[act],
+            });
     let pool1d = (1usize..=4, proptest::option::of(1usize..=3), padding()).prop_map(|(pool_size, strides, padding)| Pool1dSpec { pool_size, strides, padding });
     // Conv1D and MaxPooling1D in a third of the cases each; no recurrent layer in a fifth of those.
-    let front = (prop_oneof![2 => Just(None), 1 => conv.prop_map(Some)], prop_oneof![2 => Just(None), 1 => pool1d.prop_map(Some)], rnns, 0u32..5)
-        .prop_map(|(conv, pool1d, rnns, skip)| {
+    let front = (prop_oneof![2 => Just(None), 1 => conv.prop_map(Some)], prop_oneof![2 => Just(None), 1 => pool1d.prop_map(Some)], rnns, 0u32..5).prop_map(
+        |(conv, pool1d, rnns, skip)| {
             let rnns = if skip == 0 && (conv.is_some() || pool1d.is_some()) { Vec::new() } else { rnns };
             (conv, pool1d, rnns)
-        });
+        },
+    );
     let head =
         (prop_oneof![Just(Pool::None), Just(Pool::Average), Just(Pool::Max)], proptest::option::of((1usize..24, 0usize..4)), 1usize..8, 0usize..5, 0usize..4);
     (
@@ -321,7 +331,19 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
         any::<bool>(),
     )
         .prop_map(
-            |(b, t, threads, seed, input, dropout_after_input, (mut conv, mut pool1d, rnns), (pool, hidden, out_units, out_act, loss_pick), optimizer, steps, twin_input_grad)| {
+            |(
+                b,
+                t,
+                threads,
+                seed,
+                input,
+                dropout_after_input,
+                (mut conv, mut pool1d, rnns),
+                (pool, hidden, out_units, out_act, loss_pick),
+                optimizer,
+                steps,
+                twin_input_grad,
+            )| {
                 // Valid windows must fit in the sequence: a window longer than it pads (same) instead.
                 let mut steps_left = t;
                 if let Some(c) = &mut conv {

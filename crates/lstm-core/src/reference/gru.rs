@@ -43,7 +43,14 @@ impl Trace for GruTrace {
 }
 
 /// One direction over x `[B,T,I]`, from `init` `[B,H]` or zeros.
-pub fn gru_forward(w: &RecurrentWeights, x: &Array3<f64>, mask: Option<&Array2<bool>>, masks: &RecurrentMasks, init: Option<&Array2<f64>>, reverse: bool) -> GruTrace {
+pub fn gru_forward(
+    w: &RecurrentWeights,
+    x: &Array3<f64>,
+    mask: Option<&Array2<bool>>,
+    masks: &RecurrentMasks,
+    init: Option<&Array2<f64>>,
+    reverse: bool,
+) -> GruTrace {
     let (b, t, i) = x.dim();
     let h = w.units();
     let mut tr = GruTrace {

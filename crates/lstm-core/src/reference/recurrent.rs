@@ -26,12 +26,7 @@ impl RecurrentWeights {
     pub fn gate(&self, g: usize) -> (ArrayView2<'_, f64>, ArrayView2<'_, f64>, ArrayView1<'_, f64>, ArrayView1<'_, f64>) {
         let h = self.units();
         let rows = g * h..(g + 1) * h;
-        (
-            self.w_ih.slice(s![rows.clone(), ..]),
-            self.w_hh.slice(s![rows.clone(), ..]),
-            self.b_ih.slice(s![rows.clone()]),
-            self.b_hh.slice(s![rows]),
-        )
+        (self.w_ih.slice(s![rows.clone(), ..]), self.w_hh.slice(s![rows.clone(), ..]), self.b_ih.slice(s![rows.clone()]), self.b_hh.slice(s![rows]))
     }
 }
 

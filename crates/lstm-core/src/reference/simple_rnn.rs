@@ -132,6 +132,11 @@ pub fn simple_rnn_layer_forward(
 
 /// Backward of [`simple_rnn_layer_forward`] from dy (shaped like its output): per-direction gradients and dx
 /// `[B,T,I]`.
-pub fn simple_rnn_layer_backward(weights: &[RecurrentWeights], traces: &[RnnTrace], dy: &Array3<f64>, return_sequences: bool) -> (Vec<RecurrentGrads>, Array3<f64>) {
+pub fn simple_rnn_layer_backward(
+    weights: &[RecurrentWeights],
+    traces: &[RnnTrace],
+    dy: &Array3<f64>,
+    return_sequences: bool,
+) -> (Vec<RecurrentGrads>, Array3<f64>) {
     layer_backward(traces, dy, return_sequences, |d, dh, dh_final| simple_rnn_backward(&weights[d], &traces[d], dh, dh_final), |g| &g.dx)
 }
