@@ -15,6 +15,8 @@
 //! - [`kernels`]: GEMM (matrixmultiply, and packed AVX-512 kernels), small-batch kernels, activations and the cell.
 //! - [`init`], [`rng`]: initializers, and the seeded and counter-based random streams (dropout masks).
 //! - [`io`]: safetensors save and load; [`data`]: the caller's data and the gathered batch; [`error`]: typed errors.
+//! - [`reference`]: plain float64 forward/backward of every layer, loss and optimizer and a Sequential over them
+//!   (one file per kind, as `layers`), which `tests/reference.rs` holds the fast paths against.
 
 pub mod config;
 pub mod data;

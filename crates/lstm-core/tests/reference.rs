@@ -1,7 +1,9 @@
 //! Property tests: the fast paths against the plain float64 reference (`lstm_core::reference`).
 //!
-//! Each case draws a model (embedding or float input, masks, dropout, one or two LSTM layers, one- or two-way,
-//! pooling, dense heads, every activation and loss, every optimizer with its options), a batch of 1 to 70 samples
+//! Each case draws a model (embedding or float input, masks, dropout, a Conv1D with every padding, stride, dilation
+//! and activation, a MaxPooling1D, one or two recurrent layers of every kind (LSTM, GRU, SimpleRNN with each
+//! activation), one- or two-way, with dropout and recurrent dropout, global pooling, dense heads, every activation
+//! and loss, every optimizer with its options), a batch of 1 to 70 samples
 //! and 1 to 12 steps, data, a seed for the dropout masks and 1 to 3 threads, and checks through the public `Model`
 //! API: inference outputs (`predict`, which takes the final-state-only pass for batches above 4 on AVX-512 CPUs),
 //! the inference loss (`evaluate`), the training loss, every parameter gradient and the input gradient
@@ -17,6 +19,8 @@
 //! Tolerances (float32 kernels, fast exp/tanh, against float64): every element within
 //! `TOL_SCALE·max|ref| + TOL_REL·|ref| + TOL_FLOOR` of the reference, the scale taken per tensor.
 
+use lstm_core::config::Padding;
+use lstm_core::reference::conv1d::window_geometry;
 use lstm_core::reference::model::{Input, Mode, Sequential};
 use lstm_core::reference::optim::Optimizer as RefOptimizer;
 use lstm_core::reference::to_f64;
@@ -130,13 +134,56 @@ enum InputSpec {
     },
 }
 
+/// A recurrent layer kind; a SimpleRNN with its activation.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Lstm,
+    Gru,
+    SimpleRnn(&'static str),
+}
+
+impl Kind {
+    /// The layer's JSON type and extra options.
+    fn json(self) -> (&'static str, String) {
+        match self {
+            Kind::Lstm => ("lstm", String::new()),
+            Kind::Gru => ("gru", String::new()),
+            Kind::SimpleRnn(act) => ("simpleRnn", format!(r#","activation":"{act}""#)),
+        }
+    }
+}
+
+fn kind_strategy() -> impl Strategy<Value = Kind> {
+    prop_oneof![Just(Kind::Lstm), Just(Kind::Gru), (0usize..4).prop_map(|a| Kind::SimpleRnn(["tanh", "relu", "sigmoid", "linear"][a]))]
+}
+
 #[derive(Clone, Debug)]
-struct LstmSpec {
+struct RnnSpec {
+    kind: Kind,
     units: usize,
     return_sequences: bool,
     bidirectional: bool,
     dropout: f32,
     recurrent_dropout: f32,
+}
+
+/// A Conv1D; `padding` valid is turned into same where the sequence is shorter than the window.
+#[derive(Clone, Debug)]
+struct ConvSpec {
+    filters: usize,
+    kernel_size: usize,
+    strides: usize,
+    dilation: usize,
+    padding: Padding,
+    activation: &'static str,
+}
+
+/// A MaxPooling1D (`strides` None: poolSize); valid padding turned into same as for [`ConvSpec`].
+#[derive(Clone, Debug)]
+struct Pool1dSpec {
+    pool_size: usize,
+    strides: Option<usize>,
+    padding: Padding,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -155,7 +202,11 @@ struct Spec {
     input: InputSpec,
     /// A Dropout layer after the input.
     dropout_after_input: f32,
-    lstms: Vec<LstmSpec>,
+    /// A Conv1D, then a MaxPooling1D, before the recurrent layers.
+    conv: Option<ConvSpec>,
+    pool1d: Option<Pool1dSpec>,
+    /// Recurrent layers (none only after a Conv1D or MaxPooling1D).
+    rnns: Vec<RnnSpec>,
     pool: Pool,
     /// A hidden Dense (units, activation) before the output layer.
     hidden: Option<(usize, &'static str)>,
@@ -213,15 +264,18 @@ fn optimizer_strategy() -> impl Strategy<Value = String> {
     (kind, clip).prop_map(|(k, c)| format!("{{{k}{c}}}"))
 }
 
-fn lstm_strategy(max_units: usize) -> impl Strategy<Value = LstmSpec> {
-    (1..=max_units, any::<bool>(), any::<bool>(), prop_oneof![2 => Just(0.0f32), 1 => Just(0.25f32)], prop_oneof![2 => Just(0.0f32), 1 => Just(0.3f32)])
-        .prop_map(|(units, return_sequences, bidirectional, dropout, recurrent_dropout)| LstmSpec {
+fn rnn_strategy(max_units: usize) -> impl Strategy<Value = RnnSpec> {
+    let rates = (prop_oneof![2 => Just(0.0f32), 1 => Just(0.25f32)], prop_oneof![2 => Just(0.0f32), 1 => Just(0.3f32)]);
+    (kind_strategy(), 1..=max_units, any::<bool>(), any::<bool>(), rates).prop_map(
+        |(kind, units, return_sequences, bidirectional, (dropout, recurrent_dropout))| RnnSpec {
+            kind,
             units,
             return_sequences,
             bidirectional,
             dropout,
             recurrent_dropout,
-        })
+        },
+    )
 }
 
 /// Batches of 1 to 70, half of them at most 4 (the small-batch kernels), the rest above (packed or matrixmultiply).
@@ -234,13 +288,33 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
         (2usize..40, 1usize..10, any::<bool>(), 0u32..50).prop_map(|(vocab, dim, mask_zero, zeros_pct)| InputSpec::Tokens { vocab, dim, mask_zero, zeros_pct }),
         (1usize..10).prop_map(|features| InputSpec::Floats { features }),
     ];
-    let lstms = (lstm_strategy(40), proptest::option::of(lstm_strategy(16))).prop_map(|(mut a, b)| match b {
+    let rnns = (rnn_strategy(40), proptest::option::of(rnn_strategy(16))).prop_map(|(mut a, b)| match b {
         Some(b) => {
             a.return_sequences = true;
             vec![a, b]
         }
         None => vec![a],
     });
+    let padding = || prop_oneof![Just(Padding::Valid), Just(Padding::Same)];
+    // Keras allows a dilation above 1 only with strides 1.
+    let conv =
+        (1usize..12, 1usize..=4, prop_oneof![(Just(1usize), 1usize..=3), (1usize..=3, Just(1usize))], prop_oneof![padding(), Just(Padding::Causal)], 0usize..5)
+            .prop_map(|(filters, kernel_size, (strides, dilation), padding, act)| ConvSpec {
+                filters,
+                kernel_size,
+                strides,
+                dilation,
+                padding,
+                activation: ACTS[act],
+            });
+    let pool1d = (1usize..=4, proptest::option::of(1usize..=3), padding()).prop_map(|(pool_size, strides, padding)| Pool1dSpec { pool_size, strides, padding });
+    // Conv1D and MaxPooling1D in a third of the cases each; no recurrent layer in a fifth of those.
+    let front = (prop_oneof![2 => Just(None), 1 => conv.prop_map(Some)], prop_oneof![2 => Just(None), 1 => pool1d.prop_map(Some)], rnns, 0u32..5).prop_map(
+        |(conv, pool1d, rnns, skip)| {
+            let rnns = if skip == 0 && (conv.is_some() || pool1d.is_some()) { Vec::new() } else { rnns };
+            (conv, pool1d, rnns)
+        },
+    );
     let head =
         (prop_oneof![Just(Pool::None), Just(Pool::Average), Just(Pool::Max)], proptest::option::of((1usize..24, 0usize..4)), 1usize..8, 0usize..5, 0usize..4);
     (
@@ -250,14 +324,40 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
         any::<u64>(),
         input,
         prop_oneof![3 => Just(0.0f32), 1 => Just(0.2f32)],
-        lstms,
+        front,
         head,
         optimizer_strategy(),
         1usize..=2,
         any::<bool>(),
     )
         .prop_map(
-            |(b, t, threads, seed, input, dropout_after_input, lstms, (pool, hidden, out_units, out_act, loss_pick), optimizer, steps, twin_input_grad)| {
+            |(
+                b,
+                t,
+                threads,
+                seed,
+                input,
+                dropout_after_input,
+                (mut conv, mut pool1d, rnns),
+                (pool, hidden, out_units, out_act, loss_pick),
+                optimizer,
+                steps,
+                twin_input_grad,
+            )| {
+                // Valid windows must fit in the sequence: a window longer than it pads (same) instead.
+                let mut steps_left = t;
+                if let Some(c) = &mut conv {
+                    let span = c.dilation * (c.kernel_size - 1) + 1;
+                    if c.padding == Padding::Valid && t < span {
+                        c.padding = Padding::Same;
+                    }
+                    steps_left = window_geometry(t, span, c.strides, c.padding).0;
+                }
+                if let Some(p) = &mut pool1d {
+                    if p.padding == Padding::Valid && steps_left < p.pool_size {
+                        p.padding = Padding::Same;
+                    }
+                }
                 let out_act = ACTS[out_act];
                 // Softmax over one unit is constant: give it two.
                 let out_units = if out_act == "softmax" { out_units.max(2) } else { out_units };
@@ -268,7 +368,9 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
                     seed,
                     input,
                     dropout_after_input,
-                    lstms,
+                    conv,
+                    pool1d,
+                    rnns,
                     pool,
                     hidden: hidden.map(|(u, a)| (u, ACTS[a])),
                     out_units,
@@ -280,6 +382,14 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
                 }
             },
         )
+}
+
+fn padding_name(p: Padding) -> &'static str {
+    match p {
+        Padding::Valid => "valid",
+        Padding::Same => "same",
+        Padding::Causal => "causal",
+    }
 }
 
 impl Spec {
@@ -294,13 +404,29 @@ impl Spec {
         if self.dropout_after_input > 0.0 {
             layers.push(format!(r#"{{"type":"dropout","rate":{}}}"#, self.dropout_after_input));
         }
-        for l in &self.lstms {
+        if let Some(c) = &self.conv {
             layers.push(format!(
-                r#"{{"type":"lstm","units":{},"returnSequences":{},"bidirectional":{},"dropout":{},"recurrentDropout":{}}}"#,
+                r#"{{"type":"conv1d","filters":{},"kernelSize":{},"strides":{},"dilationRate":{},"padding":"{}","activation":"{}"}}"#,
+                c.filters,
+                c.kernel_size,
+                c.strides,
+                c.dilation,
+                padding_name(c.padding),
+                c.activation
+            ));
+        }
+        if let Some(p) = &self.pool1d {
+            let strides = p.strides.map(|s| format!(r#","strides":{s}"#)).unwrap_or_default();
+            layers.push(format!(r#"{{"type":"maxPooling1d","poolSize":{}{strides},"padding":"{}"}}"#, p.pool_size, padding_name(p.padding)));
+        }
+        for l in &self.rnns {
+            let (kind, extra) = l.kind.json();
+            layers.push(format!(
+                r#"{{"type":"{kind}","units":{},"returnSequences":{},"bidirectional":{},"dropout":{},"recurrentDropout":{}{extra}}}"#,
                 l.units, l.return_sequences, l.bidirectional, l.dropout, l.recurrent_dropout
             ));
         }
-        let seq = self.lstms.last().unwrap().return_sequences;
+        let seq = self.rnns.last().is_none_or(|l| l.return_sequences);
         match self.pool {
             Pool::Average if seq => layers.push(r#"{"type":"globalAveragePooling1d"}"#.into()),
             Pool::Max if seq => layers.push(r#"{"type":"globalMaxPooling1d"}"#.into()),
@@ -591,14 +717,18 @@ fn next_word_case() -> impl Strategy<Value = (String, InputSpec, usize, usize)> 
     )
 }
 
-/// Stateful inference: a stack of one-way LSTMs stepped through a sequence a few steps at a time.
+/// Stateful inference: a stack of one-way recurrent layers of every kind (after a Conv1D of kernel size 1 in some
+/// cases) stepped through a sequence a few steps at a time.
 fn stateful_case() -> impl Strategy<Value = (String, InputSpec, usize, Vec<usize>)> {
     let input = prop_oneof![
         (2usize..30, 1usize..9, any::<bool>(), 0u32..40).prop_map(|(vocab, dim, mask_zero, zeros_pct)| InputSpec::Tokens { vocab, dim, mask_zero, zeros_pct }),
         (1usize..6).prop_map(|features| InputSpec::Floats { features }),
     ];
-    (input, batch_strategy(), 1usize..32, proptest::option::of(1usize..16), proptest::collection::vec(1usize..=3, 1..5), 0usize..5).prop_map(
-        |(input, b, h1, h2, chunks, act)| {
+    let first = (kind_strategy(), 1usize..32);
+    let second = proptest::option::of((kind_strategy(), 1usize..16));
+    let conv = proptest::option::of((1usize..8, 0usize..5));
+    (input, batch_strategy(), first, second, conv, proptest::collection::vec(1usize..=3, 1..5), 0usize..5).prop_map(
+        |(input, b, (k1, h1), h2, conv, chunks, act)| {
             let first_shape = match input {
                 InputSpec::Floats { features } => format!(r#","inputShape":[null,{features}]"#),
                 _ => String::new(),
@@ -607,9 +737,19 @@ fn stateful_case() -> impl Strategy<Value = (String, InputSpec, usize, Vec<usize
             if let InputSpec::Tokens { vocab, dim, mask_zero, .. } = input {
                 layers.push(format!(r#"{{"type":"embedding","inputDim":{vocab},"outputDim":{dim},"maskZero":{mask_zero}}}"#));
             }
-            layers.push(format!(r#"{{"type":"lstm","units":{h1},"returnSequences":{}{first_shape}}}"#, h2.is_some()));
-            if let Some(h2) = h2 {
-                layers.push(format!(r#"{{"type":"lstm","units":{h2}}}"#));
+            // A Conv1D reads one step per output (kernel 1, stride 1): it can be stepped.
+            let first_shape = match conv {
+                Some((filters, a)) => {
+                    layers.push(format!(r#"{{"type":"conv1d","filters":{filters},"kernelSize":1,"activation":"{}"{first_shape}}}"#, ACTS[a]));
+                    String::new()
+                }
+                None => first_shape,
+            };
+            let (kind, extra) = k1.json();
+            layers.push(format!(r#"{{"type":"{kind}","units":{h1},"returnSequences":{}{extra}{first_shape}}}"#, h2.is_some()));
+            if let Some((k2, h2)) = h2 {
+                let (kind, extra) = k2.json();
+                layers.push(format!(r#"{{"type":"{kind}","units":{h2}{extra}}}"#));
             }
             layers.push(format!(r#"{{"type":"dense","units":5,"activation":"{}"}}"#, ACTS[act]));
             (format!(r#""layers": [{}]"#, layers.join(",")), input, b, chunks)
@@ -670,7 +810,8 @@ fn optimizers_match_reference() {
     });
 }
 
-/// `predict_step` carries each LSTM's (h, c) from call to call (masked steps keep it): every call's output matches
+/// `predict_step` carries each recurrent layer's state (an LSTM's h and c, a GRU's or SimpleRNN's h) from call to
+/// call (masked steps keep it): every call's output matches
 /// the reference run from the same states, and after `reset_states` it starts from zeros again.
 #[test]
 fn stateful_steps_match_reference() {

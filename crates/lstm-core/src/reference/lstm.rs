@@ -11,44 +11,14 @@
 //!   axis (forward first). With `returnSequences` masked steps then output zeros.
 //! - stateful inference starts from a given (h, c) instead of zeros.
 
+use super::recurrent::{apply_mask, layer_backward, layer_forward, RecurrentGrads, RecurrentMasks, RecurrentWeights, Run, Trace};
 use super::sigmoid;
-use ndarray::{s, Array1, Array2, Array3, ArrayView1, Axis};
-
-/// One direction's parameters, PyTorch layouts.
-#[derive(Clone, Debug)]
-pub struct LstmWeights {
-    pub w_ih: Array2<f64>, // [4H,I]
-    pub w_hh: Array2<f64>, // [4H,H]
-    pub b_ih: Array1<f64>, // [4H]
-    pub b_hh: Array1<f64>, // [4H]
-}
-
-impl LstmWeights {
-    pub fn units(&self) -> usize {
-        self.w_hh.ncols()
-    }
-}
-
-/// Dropout multipliers of one direction: `input` `[B,G,I]` and `recurrent` `[B,G,H]`, G = 1 (one mask for the four
-/// gates) or 4 (gate g reads copy g); `None` when off.
-#[derive(Clone, Debug, Default)]
-pub struct LstmMasks {
-    pub input: Option<Array3<f64>>,
-    pub recurrent: Option<Array3<f64>>,
-}
-
-/// Gate g's copy of sample b's mask (copy 0 when the gates share one).
-fn gate_mask(m: &Array3<f64>, b: usize, g: usize) -> ArrayView1<'_, f64> {
-    let copies = m.dim().1;
-    m.slice(s![b, if copies == 1 { 0 } else { g }, ..])
-}
+use ndarray::{s, Array1, Array2, Array3};
 
 /// What backward needs, per sample and time step (indexed by the step's time t, not its processing order).
 pub struct LstmTrace {
-    pub reverse: bool,
-    /// `mask[b,t]` false: a padded step.
-    pub mask: Option<Array2<bool>>,
-    pub masks: LstmMasks,
+    /// Direction, masks and h.
+    pub run: Run,
     /// Each gate's input after its dropout mask `[B,T,4,I]`, and recurrent input h_{t-1} after its mask `[B,T,4,H]`.
     pub xin: ndarray::Array4<f64>,
     pub hin: ndarray::Array4<f64>,
@@ -57,34 +27,34 @@ pub struct LstmTrace {
     /// c_{t-1} and c_t `[B,T,H]`.
     pub c_prev: Array3<f64>,
     pub c: Array3<f64>,
-    /// h after each step `[B,T,H]` and the final state (h, c) after the last step processed `[B,H]`.
-    pub h: Array3<f64>,
-    pub h_final: Array2<f64>,
+    /// c after the last step processed `[B,H]` (with h, the final state).
     pub c_final: Array2<f64>,
+}
+
+impl Trace for LstmTrace {
+    fn run(&self) -> &Run {
+        &self.run
+    }
 }
 
 /// One direction over x `[B,T,I]`; returns h `[B,T,H]` (in the trace) per time step.
 pub fn lstm_forward(
-    w: &LstmWeights,
+    w: &RecurrentWeights,
     x: &Array3<f64>,
     mask: Option<&Array2<bool>>,
-    masks: &LstmMasks,
+    masks: &RecurrentMasks,
     init: Option<(&Array2<f64>, &Array2<f64>)>,
     reverse: bool,
 ) -> LstmTrace {
     let (b, t, i) = x.dim();
     let h = w.units();
     let mut tr = LstmTrace {
-        reverse,
-        mask: mask.cloned(),
-        masks: masks.clone(),
+        run: Run::new(reverse, mask, masks, (b, t, h)),
         xin: ndarray::Array4::zeros((b, t, 4, i)),
         hin: ndarray::Array4::zeros((b, t, 4, h)),
         gates: Array3::zeros((b, t, 4 * h)),
         c_prev: Array3::zeros((b, t, h)),
         c: Array3::zeros((b, t, h)),
-        h: Array3::zeros((b, t, h)),
-        h_final: Array2::zeros((b, h)),
         c_final: Array2::zeros((b, h)),
     };
     for bi in 0..b {
@@ -93,18 +63,12 @@ pub fn lstm_forward(
             None => (Array1::zeros(h), Array1::zeros(h)),
         };
         for step in 0..t {
-            let tt = if reverse { t - 1 - step } else { step };
+            let tt = tr.run.time(step, t);
             let xt = x.slice(s![bi, tt, ..]);
             let mut z = Array1::<f64>::zeros(4 * h); // [4H]
             for g in 0..4 {
-                let xg = match &masks.input {
-                    Some(m) => &xt * &gate_mask(m, bi, g),
-                    None => xt.to_owned(),
-                };
-                let hg = match &masks.recurrent {
-                    Some(m) => &hs * &gate_mask(m, bi, g),
-                    None => hs.clone(),
-                };
+                let xg = apply_mask(&xt, masks.input.as_ref(), bi, g);
+                let hg = apply_mask(&hs.view(), masks.recurrent.as_ref(), bi, g);
                 let rows = s![g * h..(g + 1) * h];
                 let zg = w.w_ih.slice(s![g * h..(g + 1) * h, ..]).dot(&xg)
                     + w.w_hh.slice(s![g * h..(g + 1) * h, ..]).dot(&hg)
@@ -115,8 +79,7 @@ pub fn lstm_forward(
                 tr.hin.slice_mut(s![bi, tt, g, ..]).assign(&hg);
             }
             tr.c_prev.slice_mut(s![bi, tt, ..]).assign(&cs);
-            let masked = mask.is_some_and(|m| !m[[bi, tt]]);
-            if !masked {
+            if !tr.run.masked(bi, tt) {
                 let gi = z.slice(s![0..h]).mapv(sigmoid);
                 let gf = z.slice(s![h..2 * h]).mapv(sigmoid);
                 let gg = z.slice(s![2 * h..3 * h]).mapv(f64::tanh);
@@ -128,36 +91,28 @@ pub fn lstm_forward(
                 }
             }
             tr.c.slice_mut(s![bi, tt, ..]).assign(&cs);
-            tr.h.slice_mut(s![bi, tt, ..]).assign(&hs);
+            tr.run.h.slice_mut(s![bi, tt, ..]).assign(&hs);
         }
-        tr.h_final.row_mut(bi).assign(&hs);
+        tr.run.h_final.row_mut(bi).assign(&hs);
         tr.c_final.row_mut(bi).assign(&cs);
     }
     tr
 }
 
-pub struct LstmGrads {
-    pub dw_ih: Array2<f64>, // [4H,I]
-    pub dw_hh: Array2<f64>, // [4H,H]
-    /// db_ih = db_hh = Σ dz `[4H]`.
-    pub db: Array1<f64>,
-    pub dx: Array3<f64>, // [B,T,I]
-}
-
 /// Backward of [`lstm_forward`] from the gradients reaching each step's output, `dh` `[B,T,H]`, and the final
 /// state, `dh_final` `[B,H]` (zero initial state assumed, as in training).
-pub fn lstm_backward(w: &LstmWeights, tr: &LstmTrace, dh: &Array3<f64>, dh_final: &Array2<f64>) -> LstmGrads {
-    let (b, t, _, i) = tr.xin.dim();
+pub fn lstm_backward(w: &RecurrentWeights, tr: &LstmTrace, dh: &Array3<f64>, dh_final: &Array2<f64>) -> RecurrentGrads {
+    let (b, t, _, _) = tr.xin.dim();
     let h = w.units();
-    let mut gr = LstmGrads { dw_ih: Array2::zeros((4 * h, i)), dw_hh: Array2::zeros((4 * h, h)), db: Array1::zeros(4 * h), dx: Array3::zeros((b, t, i)) };
+    let mut gr = RecurrentGrads::zeros(w, b, t);
     for bi in 0..b {
         // Gradients reaching h and c from the step processed after this one.
         let mut dh_next = dh_final.row(bi).to_owned();
         let mut dc_next = Array1::<f64>::zeros(h);
         for step in (0..t).rev() {
-            let tt = if tr.reverse { t - 1 - step } else { step };
+            let tt = tr.run.time(step, t);
             let dh_t = &dh_next + &dh.slice(s![bi, tt, ..]);
-            if tr.mask.as_ref().is_some_and(|m| !m[[bi, tt]]) {
+            if tr.run.masked(bi, tt) {
                 // h_t = h_{t-1}, c_t = c_{t-1}: both gradients pass straight through.
                 dh_next = dh_t;
                 continue;
@@ -176,29 +131,10 @@ pub fn lstm_backward(w: &LstmWeights, tr: &LstmTrace, dh: &Array3<f64>, dh_final
             let dz_o = &dh_t * &tc * &go.mapv(|v| v * (1.0 - v));
             dc_next = &dc * &gf;
             let mut dh_prev = Array1::<f64>::zeros(h);
+            // Both parts of a gate's pre-activation get dz_g (z = W_ih·x + b_ih + W_hh·h + b_hh).
             for (g, dz) in [dz_i, dz_f, dz_g, dz_o].iter().enumerate() {
-                let rows = s![g * h..(g + 1) * h];
-                let xin = tr.xin.slice(s![bi, tt, g, ..]);
-                let hin = tr.hin.slice(s![bi, tt, g, ..]);
-                // dW_g += dz_g ⊗ (gate g's masked input), db_g += dz_g
-                let mut dw_ih = gr.dw_ih.slice_mut(s![g * h..(g + 1) * h, ..]);
-                dw_ih += &outer(dz, &xin);
-                let mut dw_hh = gr.dw_hh.slice_mut(s![g * h..(g + 1) * h, ..]);
-                dw_hh += &outer(dz, &hin);
-                let mut db = gr.db.slice_mut(rows);
-                db += dz;
-                // dx_t += (W_ih,gᵀ dz_g) ⊙ input mask g;  dh_{t-1} += (W_hh,gᵀ dz_g) ⊙ recurrent mask g
-                let mut dxg = w.w_ih.slice(s![g * h..(g + 1) * h, ..]).t().dot(dz);
-                if let Some(m) = &tr.masks.input {
-                    dxg *= &gate_mask(m, bi, g);
-                }
-                let mut dx = gr.dx.slice_mut(s![bi, tt, ..]);
-                dx += &dxg;
-                let mut dhg = w.w_hh.slice(s![g * h..(g + 1) * h, ..]).t().dot(dz);
-                if let Some(m) = &tr.masks.recurrent {
-                    dhg *= &gate_mask(m, bi, g);
-                }
-                dh_prev += &dhg;
+                let (xin, hin) = (tr.xin.slice(s![bi, tt, g, ..]), tr.hin.slice(s![bi, tt, g, ..]));
+                dh_prev += &gr.add_gate(w, &tr.run.masks, g, (bi, tt), dz, dz, xin, hin);
             }
             dh_next = dh_prev;
         }
@@ -206,78 +142,19 @@ pub fn lstm_backward(w: &LstmWeights, tr: &LstmTrace, dh: &Array3<f64>, dh_final
     gr
 }
 
-fn outer(a: &Array1<f64>, b: &ArrayView1<f64>) -> Array2<f64> {
-    let a2 = a.view().insert_axis(Axis(1));
-    let b2 = b.view().insert_axis(Axis(0));
-    a2.dot(&b2)
-}
-
-/// A whole LSTM layer: one or two directions over x `[B,T,I]`. Output `[B,T,dirs·H]` with `return_sequences`
-/// (masked steps zero in a bidirectional layer), else the final states `[B,dirs·H]` (the reverse direction's after
-/// reading t = 0), as a 3-D array `[B,1,dirs·H]`.
+/// A whole LSTM layer: one or two directions over x `[B,T,I]`, output as [`layer_forward`]'s.
 pub fn lstm_layer_forward(
-    weights: &[LstmWeights],
+    weights: &[RecurrentWeights],
     x: &Array3<f64>,
     mask: Option<&Array2<bool>>,
-    masks: &[LstmMasks],
+    masks: &[RecurrentMasks],
     init: Option<(&Array2<f64>, &Array2<f64>)>,
     return_sequences: bool,
 ) -> (Array3<f64>, Vec<LstmTrace>) {
-    let (b, t, _) = x.dim();
-    let dirs = weights.len();
-    let h = weights[0].units();
-    let traces: Vec<LstmTrace> = (0..dirs).map(|d| lstm_forward(&weights[d], x, mask, &masks[d], init, d == 1)).collect();
-    let y = if return_sequences {
-        let mut y = Array3::zeros((b, t, dirs * h));
-        for (d, tr) in traces.iter().enumerate() {
-            y.slice_mut(s![.., .., d * h..(d + 1) * h]).assign(&tr.h);
-        }
-        if let (2, Some(m)) = (dirs, mask) {
-            for ((bi, tt), &keep) in m.indexed_iter() {
-                if !keep {
-                    y.slice_mut(s![bi, tt, ..]).fill(0.0);
-                }
-            }
-        }
-        y
-    } else {
-        let mut y = Array3::zeros((b, 1, dirs * h));
-        for (d, tr) in traces.iter().enumerate() {
-            y.slice_mut(s![.., 0, d * h..(d + 1) * h]).assign(&tr.h_final);
-        }
-        y
-    };
-    (y, traces)
+    layer_forward(weights.len(), mask, return_sequences, |d| lstm_forward(&weights[d], x, mask, &masks[d], init, d == 1))
 }
 
 /// Backward of [`lstm_layer_forward`] from dy (shaped like its output): per-direction gradients and dx `[B,T,I]`.
-pub fn lstm_layer_backward(weights: &[LstmWeights], traces: &[LstmTrace], dy: &Array3<f64>, return_sequences: bool) -> (Vec<LstmGrads>, Array3<f64>) {
-    let (b, t, _) = traces[0].h.dim();
-    let dirs = weights.len();
-    let h = weights[0].units();
-    let mut grads = Vec::new();
-    let mut dx: Option<Array3<f64>> = None;
-    for d in 0..dirs {
-        let (mut dh, mut dh_final) = (Array3::zeros((b, t, h)), Array2::zeros((b, h)));
-        if return_sequences {
-            dh.assign(&dy.slice(s![.., .., d * h..(d + 1) * h]));
-            // Masked steps of a bidirectional layer output zeros: no gradient reaches their state.
-            if let (2, Some(m)) = (dirs, &traces[d].mask) {
-                for ((bi, tt), &keep) in m.indexed_iter() {
-                    if !keep {
-                        dh.slice_mut(s![bi, tt, ..]).fill(0.0);
-                    }
-                }
-            }
-        } else {
-            dh_final.assign(&dy.slice(s![.., 0, d * h..(d + 1) * h]));
-        }
-        let g = lstm_backward(&weights[d], &traces[d], &dh, &dh_final);
-        dx = Some(match dx {
-            Some(acc) => acc + &g.dx,
-            None => g.dx.clone(),
-        });
-        grads.push(g);
-    }
-    (grads, dx.expect("at least one direction"))
+pub fn lstm_layer_backward(weights: &[RecurrentWeights], traces: &[LstmTrace], dy: &Array3<f64>, return_sequences: bool) -> (Vec<RecurrentGrads>, Array3<f64>) {
+    layer_backward(traces, dy, return_sequences, |d, dh, dh_final| lstm_backward(&weights[d], &traces[d], dh, dh_final), |g| &g.dx)
 }

@@ -2,22 +2,33 @@
 //! against (`tests/reference.rs`), in the style of llm.c's reference kernels: one `*_forward` / `*_backward` pair per
 //! layer, on `ndarray` arrays, shapes in comments, no threads, no SIMD, no buffers reused, no fused updates.
 //!
-//! They follow the same conventions as the fast layers: PyTorch's names, layouts and gate order (i, f, g, o), Keras's
-//! semantics (masks, dropout, the momentum forms of the optimizers). Dropout masks come from the crate's counter
-//! generator (`rng::CounterKey`, see [`dropout::counter_mask`]), so the reference sees the masks the fast path drew;
-//! it only applies them plainly.
+//! They follow the same conventions as the fast layers: PyTorch's names, layouts and gate orders (LSTM i, f, g, o;
+//! GRU r, z, n), Keras's semantics (masks, dropout, padding, the momentum forms of the optimizers), but are derived
+//! from those definitions, not from the fast code. Dropout masks come from the crate's counter generator
+//! (`rng::CounterKey`, see [`dropout::counter_mask`]), so the reference sees the masks the fast path drew; it only
+//! applies them plainly.
 //!
-//! Shapes: `B` batch, `T` time steps, `I`/`F` input features, `H` hidden units, `U` dense units, `V` vocabulary.
-//! Backward functions return fresh gradients (they do not accumulate).
+//! Files: [`embedding`], [`dense`] (and the activations), [`dropout`], [`lstm`], [`gru`], [`simple_rnn`] (the
+//! recurrent kinds; what they share, bidirectional output and the parameters, in [`recurrent`]), [`conv1d`],
+//! [`max_pooling1d`], [`pooling`] (global pooling), [`loss`], [`optim`], and [`model`], a Sequential over all of them.
+//!
+//! Shapes: `B` batch, `T` time steps (`T'` after a convolution or pooling), `I`/`F`/`C` input features or channels,
+//! `H` hidden units, `U` dense units, `V` vocabulary. Backward functions return fresh gradients (they do not
+//! accumulate).
 
+pub mod conv1d;
 pub mod dense;
 pub mod dropout;
 pub mod embedding;
+pub mod gru;
 pub mod loss;
 pub mod lstm;
+pub mod max_pooling1d;
 pub mod model;
 pub mod optim;
 pub mod pooling;
+pub mod recurrent;
+pub mod simple_rnn;
 
 use ndarray::{ArrayD, IxDyn};
 

@@ -1,14 +1,18 @@
 //! A reference Sequential model: the layers of a [`ModelConfig`] chained from their reference implementations, on
 //! named float64 parameters (PyTorch names `{layer}.{name}`, as `Model::entries`). Forward in inference or training
 //! mode (training draws the dropout masks the crate draws at the given step), the loss, backward to every parameter
-//! and to a float input, and stateful inference from given LSTM states.
+//! and to a float input, and stateful inference from given recurrent states.
 
-use super::lstm::{LstmMasks, LstmTrace, LstmWeights};
-use super::{dense, dropout, embedding, loss, lstm, pooling, to_f64};
+use super::conv1d::{self, ConvShape};
+use super::gru::{self, GruTrace};
+use super::lstm::{self, LstmTrace};
+use super::recurrent::{RecurrentMasks, RecurrentWeights};
+use super::simple_rnn::{self, RnnTrace};
+use super::{dense, dropout, embedding, loss, max_pooling1d, pooling, to_f64};
 use crate::config::{Activation, LayerConfig, ModelConfig};
 use crate::model::Model;
 use crate::rng;
-use ndarray::{Array1, Array2, ArrayD, Ix1, Ix2, Ix3, IxDyn};
+use ndarray::{Array1, Array2, Array3, ArrayD, Axis, Ix1, Ix2, Ix3, IxDyn};
 use std::collections::BTreeMap;
 
 /// A model input: token ids `[B,T]` (an embedding first), or floats `[B,T,F]` / `[B,F]`.
@@ -27,8 +31,9 @@ pub enum Mode {
     },
 }
 
-/// LSTM states `(h, c)` `[B,H]` per layer (`None` for other layers and for a zero start).
-pub type States = Vec<Option<(Array2<f64>, Array2<f64>)>>;
+/// The recurrent state of each layer, `[B,H]` arrays: an LSTM's (h, c), a GRU's or SimpleRNN's h (`None` for
+/// other layers and for a zero start).
+pub type States = Vec<Option<Vec<Array2<f64>>>>;
 
 /// What a layer's forward keeps for its backward.
 enum Cache {
@@ -36,10 +41,37 @@ enum Cache {
     Dense { z: ArrayD<f64> },
     Dropout { mask: Option<ArrayD<f64>> },
     Lstm { traces: Vec<LstmTrace> },
+    Gru { traces: Vec<GruTrace> },
+    Rnn { traces: Vec<RnnTrace> },
+    Conv1d { shape: ConvShape },
     MaxPool { argmax: Array2<usize> },
+    MaxPool1d { argmax: Array3<usize> },
 }
 
-/// A forward pass: every layer's output (`acts[l]`), the mask each layer read, and the final LSTM states.
+/// The options every recurrent kind shares.
+struct RecurrentOptions {
+    return_sequences: bool,
+    dirs: usize,
+    units: usize,
+    dropout: f32,
+    recurrent_dropout: f32,
+    /// Gate blocks: LSTM 4, GRU 3, SimpleRNN 1.
+    gates: usize,
+}
+
+impl RecurrentOptions {
+    fn of(cfg: &LayerConfig) -> Option<Self> {
+        let (units, return_sequences, bidirectional, dropout, recurrent_dropout, gates) = match cfg {
+            LayerConfig::Lstm(c) => (c.units, c.return_sequences, c.bidirectional, c.dropout, c.recurrent_dropout, 4),
+            LayerConfig::Gru(c) => (c.units, c.return_sequences, c.bidirectional, c.dropout, c.recurrent_dropout, 3),
+            LayerConfig::SimpleRnn(c) => (c.units, c.return_sequences, c.bidirectional, c.dropout, c.recurrent_dropout, 1),
+            _ => return None,
+        };
+        Some(RecurrentOptions { return_sequences, dirs: if bidirectional { 2 } else { 1 }, units, dropout, recurrent_dropout, gates })
+    }
+}
+
+/// A forward pass: every layer's output (`acts[l]`), the mask each layer read, and the final recurrent states.
 pub struct Forward {
     pub acts: Vec<ArrayD<f64>>,
     masks: Vec<Option<Array2<bool>>>,
@@ -95,11 +127,15 @@ impl Sequential {
         self.p(l, name).clone().into_dimensionality::<Ix1>().expect("a vector")
     }
 
-    fn lstm_weights(&self, l: usize, dirs: usize) -> Vec<LstmWeights> {
+    fn p3(&self, l: usize, name: &str) -> Array3<f64> {
+        self.p(l, name).clone().into_dimensionality::<Ix3>().expect("a 3-D tensor")
+    }
+
+    fn recurrent_weights(&self, l: usize, dirs: usize) -> Vec<RecurrentWeights> {
         (0..dirs)
             .map(|d| {
                 let sfx = if d == 1 { "_reverse" } else { "" };
-                LstmWeights {
+                RecurrentWeights {
                     w_ih: self.p2(l, &format!("weight_ih{sfx}")),
                     w_hh: self.p2(l, &format!("weight_hh{sfx}")),
                     b_ih: self.p1(l, &format!("bias_ih{sfx}")),
@@ -109,7 +145,31 @@ impl Sequential {
             .collect()
     }
 
-    /// Runs every layer. `states` gives LSTM initial states (stateful inference); the final ones are returned.
+    /// The dropout masks of a recurrent layer at `mode`, per direction: with recurrent dropout each gate has its own
+    /// copy (as Keras), else the gates share one.
+    fn recurrent_masks(&self, l: usize, mode: Mode, b: usize, i: usize, r: &RecurrentOptions) -> Vec<RecurrentMasks> {
+        let copies = if r.recurrent_dropout > 0.0 { r.gates } else { 1 };
+        (0..r.dirs)
+            .map(|d| {
+                let (s_in, s_rec) = if d == 0 {
+                    (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT)
+                } else {
+                    (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE)
+                };
+                let draw = |purpose: u64, rate: f32, width: usize| match mode {
+                    Mode::Training { step } if rate > 0.0 => Some(
+                        dropout::counter_mask(self.config.seed, l, purpose, step, rate, b * copies * width)
+                            .into_shape_with_order((b, copies, width))
+                            .expect("mask [B,G,F]"),
+                    ),
+                    _ => None,
+                };
+                RecurrentMasks { input: draw(s_in, r.dropout, i), recurrent: draw(s_rec, r.recurrent_dropout, r.units) }
+            })
+            .collect()
+    }
+
+    /// Runs every layer. `states` gives recurrent initial states (stateful inference); the final ones are returned.
     pub fn forward(&self, x: &Input, mode: Mode, states: Option<&States>) -> Forward {
         let seed = self.config.seed;
         let n = self.config.layers.len();
@@ -130,41 +190,56 @@ impl Sequential {
                     }
                     (embedding::embedding_forward(&self.p2(l, "weight"), ids).into_dyn(), Cache::None)
                 }
-                LayerConfig::Lstm(c) => {
-                    let x3 = xin.into_dimensionality::<Ix3>().expect("an LSTM reads [B,T,F]");
+                LayerConfig::Lstm(_) | LayerConfig::Gru(_) | LayerConfig::SimpleRnn(_) => {
+                    let r = RecurrentOptions::of(cfg).expect("a recurrent layer");
+                    let x3 = xin.into_dimensionality::<Ix3>().expect("a recurrent layer reads [B,T,F]");
                     let (b, _, i) = x3.dim();
-                    let dirs = if c.bidirectional { 2 } else { 1 };
-                    let h = c.units;
-                    // With recurrent dropout each gate has its own masks (4 copies), as Keras.
-                    let copies = if c.recurrent_dropout > 0.0 { 4 } else { 1 };
-                    let masks: Vec<LstmMasks> = (0..dirs)
-                        .map(|d| {
-                            let (s_in, s_rec) = if d == 0 {
-                                (rng::STREAM_LSTM_INPUT, rng::STREAM_LSTM_RECURRENT)
-                            } else {
-                                (rng::STREAM_LSTM_INPUT_REVERSE, rng::STREAM_LSTM_RECURRENT_REVERSE)
-                            };
-                            let draw = |purpose: u64, rate: f32, width: usize| match mode {
-                                Mode::Training { step } if rate > 0.0 => Some(
-                                    dropout::counter_mask(seed, l, purpose, step, rate, b * copies * width)
-                                        .into_shape_with_order((b, copies, width))
-                                        .expect("mask [B,G,F]"),
-                                ),
-                                _ => None,
-                            };
-                            LstmMasks { input: draw(s_in, c.dropout, i), recurrent: draw(s_rec, c.recurrent_dropout, h) }
-                        })
-                        .collect();
-                    let init = states.and_then(|s| s[l].as_ref()).filter(|(h0, _)| h0.nrows() == b).map(|(h0, c0)| (h0, c0));
-                    let (y, traces) = lstm::lstm_layer_forward(&self.lstm_weights(l, dirs), &x3, mask.as_ref(), &masks, init, c.return_sequences);
-                    f.states[l] = Some((traces[0].h_final.clone(), traces[0].c_final.clone()));
-                    let y = if c.return_sequences {
+                    let masks = self.recurrent_masks(l, mode, b, i, &r);
+                    let weights = self.recurrent_weights(l, r.dirs);
+                    // A state for another batch size is not carried over (as the fast path).
+                    let init = states.and_then(|s| s[l].as_ref()).filter(|s| s[0].nrows() == b);
+                    let (m, seq) = (mask.as_ref(), r.return_sequences);
+                    let (y, cache, state) = match cfg {
+                        LayerConfig::Lstm(_) => {
+                            let (y, traces) = lstm::lstm_layer_forward(&weights, &x3, m, &masks, init.map(|s| (&s[0], &s[1])), seq);
+                            let state = vec![traces[0].run.h_final.clone(), traces[0].c_final.clone()];
+                            (y, Cache::Lstm { traces }, state)
+                        }
+                        LayerConfig::Gru(_) => {
+                            let (y, traces) = gru::gru_layer_forward(&weights, &x3, m, &masks, init.map(|s| &s[0]), seq);
+                            let state = vec![traces[0].run.h_final.clone()];
+                            (y, Cache::Gru { traces }, state)
+                        }
+                        LayerConfig::SimpleRnn(c) => {
+                            let (y, traces) = simple_rnn::simple_rnn_layer_forward(&weights, c.activation, &x3, m, &masks, init.map(|s| &s[0]), seq);
+                            let state = vec![traces[0].run.h_final.clone()];
+                            (y, Cache::Rnn { traces }, state)
+                        }
+                        _ => unreachable!("a recurrent kind"),
+                    };
+                    f.states[l] = Some(state);
+                    let y = if seq {
                         y.into_dyn()
                     } else {
                         mask = None;
-                        y.index_axis_move(ndarray::Axis(1), 0).into_dyn()
+                        y.index_axis_move(Axis(1), 0).into_dyn()
                     };
-                    (y, Cache::Lstm { traces })
+                    (y, cache)
+                }
+                LayerConfig::Conv1d(c) => {
+                    let x3 = xin.into_dimensionality::<Ix3>().expect("a conv1d reads [B,T,C]");
+                    let shape = ConvShape { k: c.kernel_size, stride: c.strides, dilation: c.dilation_rate, padding: c.padding };
+                    let z = conv1d::conv1d_forward(&x3, &self.p3(l, "weight"), &self.p1(l, "bias"), shape);
+                    let y = dense::activation_forward(c.activation, &rows(&z.into_dyn()));
+                    mask = None;
+                    let (b, t_out) = (x3.dim().0, y.nrows() / x3.dim().0.max(1));
+                    (y.into_shape_with_order((b, t_out, c.filters)).expect("[B,T',F]").into_dyn(), Cache::Conv1d { shape })
+                }
+                LayerConfig::MaxPooling1d(c) => {
+                    let x3 = xin.into_dimensionality::<Ix3>().expect("pooling reads [B,T,F]");
+                    let (y, argmax) = max_pooling1d::max_pooling1d_forward(&x3, c.pool_size, c.stride(), c.padding);
+                    mask = None;
+                    (y.into_dyn(), Cache::MaxPool1d { argmax })
                 }
                 LayerConfig::Dense(c) => {
                     let shape = xin.shape().to_vec();
@@ -197,9 +272,6 @@ impl Sequential {
                     mask = None;
                     (y.into_dyn(), Cache::MaxPool { argmax })
                 }
-                // GRU, SimpleRNN, Conv1D and MaxPooling1D are checked by finite differences and golden cases; their
-                // float64 references are still to be written.
-                other => panic!("the reference Sequential has no {} layer", other.kind()),
             };
             f.acts.push(standard(y));
             f.caches.push(cache);
@@ -259,23 +331,42 @@ impl Sequential {
                     put("weight".into(), embedding::embedding_backward(c.input_dim, ids, &dy3).into_dyn());
                     None
                 }
-                (LayerConfig::Lstm(c), Cache::Lstm { traces }) => {
-                    let dirs = traces.len();
-                    let dy3 = if c.return_sequences {
+                (LayerConfig::Lstm(_) | LayerConfig::Gru(_) | LayerConfig::SimpleRnn(_), cache) => {
+                    let r = RecurrentOptions::of(&self.config.layers[l]).expect("a recurrent layer");
+                    let dy3 = if r.return_sequences {
                         dy.clone().into_dimensionality::<Ix3>().expect("[B,T,dirs·H]")
                     } else {
-                        dy.clone().insert_axis(ndarray::Axis(1)).into_dimensionality::<Ix3>().expect("[B,1,dirs·H]")
+                        dy.clone().insert_axis(Axis(1)).into_dimensionality::<Ix3>().expect("[B,1,dirs·H]")
                     };
-                    let weights = self.lstm_weights(l, dirs);
-                    let (g, dx) = lstm::lstm_layer_backward(&weights, traces, &dy3, c.return_sequences);
-                    for (d, g) in g.into_iter().enumerate() {
+                    let weights = self.recurrent_weights(l, r.dirs);
+                    let seq = r.return_sequences;
+                    let (per_direction, dx) = match cache {
+                        Cache::Lstm { traces } => lstm::lstm_layer_backward(&weights, traces, &dy3, seq),
+                        Cache::Gru { traces } => gru::gru_layer_backward(&weights, traces, &dy3, seq),
+                        Cache::Rnn { traces } => simple_rnn::simple_rnn_layer_backward(&weights, traces, &dy3, seq),
+                        _ => unreachable!("each layer keeps its own cache"),
+                    };
+                    for (d, g) in per_direction.into_iter().enumerate() {
                         let sfx = if d == 1 { "_reverse" } else { "" };
                         put(format!("weight_ih{sfx}"), g.dw_ih.into_dyn());
                         put(format!("weight_hh{sfx}"), g.dw_hh.into_dyn());
-                        put(format!("bias_ih{sfx}"), g.db.clone().into_dyn());
-                        put(format!("bias_hh{sfx}"), g.db.into_dyn());
+                        put(format!("bias_ih{sfx}"), g.db_ih.into_dyn());
+                        put(format!("bias_hh{sfx}"), g.db_hh.into_dyn());
                     }
                     Some(dx.into_dyn())
+                }
+                (LayerConfig::Conv1d(c), Cache::Conv1d { shape }) => {
+                    let x3 = xin.clone().into_dimensionality::<Ix3>().expect("[B,T,C]");
+                    let dz = dense::activation_backward(c.activation, &rows(&f.acts[l]), &rows(&dy));
+                    let dz = dz.into_shape_with_order(IxDyn(f.acts[l].shape())).expect("dz shaped like y").into_dimensionality::<Ix3>().expect("[B,T',F]");
+                    let g = conv1d::conv1d_backward(&x3, &self.p3(l, "weight"), &dz, *shape);
+                    put("weight".into(), g.dw.into_dyn());
+                    put("bias".into(), g.db.into_dyn());
+                    Some(g.dx.into_dyn())
+                }
+                (LayerConfig::MaxPooling1d(_), Cache::MaxPool1d { argmax }) => {
+                    let dy3 = dy.clone().into_dimensionality::<Ix3>().expect("[B,T',F]");
+                    Some(max_pooling1d::max_pooling1d_backward(xin.shape()[1], argmax, &dy3).into_dyn())
                 }
                 (LayerConfig::Dense(c), Cache::Dense { .. }) => {
                     let dz = if l == last && wrt_logits { rows(&dy) } else { dense::activation_backward(c.activation, &rows(&f.acts[l]), &rows(&dy)) };
