@@ -289,8 +289,8 @@ fn slot_problem(config: &OptimizerConfig, step: u64, first: bool, values: &[f32]
     match (config.kind, first) {
         (OptimizerKind::Adam { .. }, false) => find(&|v| v < 0.0, "Adam's second moment is never negative"),
         (OptimizerKind::Rmsprop { .. }, true) => find(&|v| v < 0.0, "RMSProp's mean square is never negative"),
-        (OptimizerKind::Rmsprop { momentum, .. }, false) if momentum == 0.0 => find(&|v| v != 0.0, "RMSProp without momentum keeps no momentum"),
-        (OptimizerKind::Sgd { momentum, .. }, true) if momentum == 0.0 => find(&|v| v != 0.0, "SGD without momentum keeps no velocity"),
+        (OptimizerKind::Rmsprop { momentum: 0.0, .. }, false) => find(&|v| v != 0.0, "RMSProp without momentum keeps no momentum"),
+        (OptimizerKind::Sgd { momentum: 0.0, .. }, true) => find(&|v| v != 0.0, "SGD without momentum keeps no velocity"),
         (OptimizerKind::Sgd { .. }, false) => find(&|v| v != 0.0, "SGD keeps no second state"),
         _ => None,
     }
