@@ -13,7 +13,7 @@ impl Model {
         if let Some(why) = self.layers.iter().find_map(|s| s.layer.stateful_unsupported()) {
             return Err(LstmError::InvalidArgument(why));
         }
-        self.batch.gather(x, None, None);
+        self.gather(x, None, None)?;
         let b = self.batch.shape.b;
         let fits = |s: &Vec<Vec<f32>>| s.first().is_some_and(|h| !h.is_empty() && h.len() % b == 0);
         if self.states.len() != self.layers.len() || self.states.iter().flatten().any(|s| !fits(s)) {
@@ -21,20 +21,30 @@ impl Model {
         }
         for (slot, state) in self.layers.iter_mut().zip(&self.states) {
             if slot.layer.is_recurrent() {
-                slot.layer.set_initial_state(b, state.as_ref());
+                slot.layer.set_initial_state(b, state.as_ref())?;
             }
         }
         let result = self.forward(false);
         // Keep the final states; the layers clear their initial ones, so training and `predict` start from zeros.
         let t = self.batch.shape.t.unwrap_or(1);
+        let mut kept = Ok(());
         for (slot, state) in self.layers.iter_mut().zip(self.states.iter_mut()) {
             if slot.layer.is_recurrent() {
-                *state = slot.layer.take_final_state(b, t, result.is_ok());
+                match slot.layer.take_final_state(b, t, result.is_ok()) {
+                    Ok(s) => *state = s,
+                    Err(e) => {
+                        // Every layer must still clear its initial state; the next call starts from zeros.
+                        *state = None;
+                        kept = kept.and(Err(e));
+                    }
+                }
             }
         }
         result?;
+        kept?;
         let last = self.layers.len() - 1;
-        Ok((self.acts[last].clone(), self.shapes[last].dims()))
+        let dims = self.shapes[last].dims();
+        Ok((crate::mem::copied(&self.acts[last], || format!("the predictions {dims:?}"))?, dims))
     }
 
     /// Forgets the states kept by [`Model::predict_step`].
