@@ -858,6 +858,22 @@ pub(super) fn draw_masks(fw: &Forward, d: usize, rates: (f32, f32), copies: usiz
     set_mask(rec_mask, fw.training, rates.1, key(s_rec), copies * fw.shape.b * h);
 }
 
+/// A layer's list for [`super::room_all`]: each buffer, its dims and its name.
+pub(super) type Reserved<'a> = Vec<(&'a mut Vec<f32>, Vec<usize>, &'static str)>;
+
+/// Adds to a recurrent layer's [`Layer::reserve`] list its dropout buffers `[in_mask, xm, rec_mask]` for a training
+/// pass with input and recurrent masks (`masks`) of `copies` copies each, as [`draw_masks`] and [`masked_input`] size
+/// them.
+pub(super) fn mask_buffers<'a>(buffers: &mut Reserved<'a>, dims: LstmDims, copies: usize, masks: (bool, bool), [im, xm, rm]: [&'a mut Vec<f32>; 3]) {
+    let LstmDims { b, t, i, h } = dims;
+    if masks.0 {
+        buffers.extend([(im, vec![copies, b, i], "input dropout mask"), (xm, vec![b, t, copies, i], "masked input")]);
+    }
+    if masks.1 {
+        buffers.push((rm, vec![copies, b, h], "recurrent dropout mask"));
+    }
+}
+
 /// Copies a recurrent layer's states into its output: the whole sequence or the final state, directions concatenated
 /// (`hs[d]` is direction d's h `[B,T,H]`). In a bidirectional layer that returns sequences, masked steps output zeros
 /// (Keras).
@@ -995,18 +1011,13 @@ impl Layer for Lstm {
         let hg = if rec_mask { copies } else { 1 };
         for cache in &mut self.caches {
             let LstmCache { xm, gates, c: cs, h: hs, hprev, in_mask: im, rec_mask: rm, dgates, carry_dh, carry_dc, dh_rec, dxm, .. } = cache;
-            let mut buffers: Vec<(&mut Vec<f32>, Vec<usize>, &str)> = vec![
+            let mut buffers: Reserved = vec![
                 (gates, vec![b, t, 4, h], "gates"),
                 (cs, vec![b, t, h], "cell states"),
                 (hs, vec![b, t, h], "hidden states"),
                 (hprev, vec![b, t, hg, h], "previous hidden states"),
             ];
-            if in_mask {
-                buffers.extend([(im, vec![copies, b, i], "input dropout mask"), (xm, vec![b, t, copies, i], "masked input")]);
-            }
-            if rec_mask {
-                buffers.push((rm, vec![copies, b, h], "recurrent dropout mask"));
-            }
+            mask_buffers(&mut buffers, LstmDims { b, t, i, h }, copies, (in_mask, rec_mask), [im, xm, rm]);
             let nc = h.saturating_add(i);
             if training {
                 buffers.extend([

@@ -251,7 +251,7 @@ pub(crate) fn room<T>(v: &mut Vec<T>, dims: &[usize], index: usize, kind: &str, 
 }
 
 /// [`room`] for each `(buffer, dims, name)` of layer `index` (`kind`).
-pub(crate) fn room_all(index: usize, kind: &str, buffers: &mut [(&mut Vec<f32>, Vec<usize>, &str)]) -> Result<()> {
+pub(crate) fn room_all(index: usize, kind: &str, buffers: &mut [(&mut Vec<f32>, Vec<usize>, &'static str)]) -> Result<()> {
     buffers.iter_mut().try_for_each(|(v, dims, name)| room(v, dims, index, kind, name))
 }
 

@@ -1,7 +1,7 @@
 //! Global pooling over time: x `[B,T,F]` → y `[B,F]`, as Keras's GlobalAveragePooling1D and GlobalMaxPooling1D.
 //! Pooling every step's output lets a classifier read the whole review rather than only the LSTM's last state.
 
-use super::{room, Backward, steps, Built, FeatureShape, Forward, Layer, MaskOut};
+use super::{room, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut};
 use crate::config::LayerConfig;
 use crate::error::{LstmError, Result};
 use crate::model::ActShape;

@@ -17,8 +17,8 @@
 //! `implementation=1`), and its products run gate by gate.
 
 use super::lstm::{
-    add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_copies, masked_input, recurrent_input, row_pair, sized, LstmDims,
-    OutputGrad,
+    add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_buffers, mask_copies, masked_input, recurrent_input, row_pair,
+    sized, LstmDims, OutputGrad, Reserved,
 };
 use super::{checked_mul, room_all, state_buffer, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
 use crate::config::Initializer;
@@ -431,18 +431,13 @@ impl<C: Cell> Layer for Recurrent<C> {
         let hg = if rec_mask { copies } else { 1 };
         for cache in &mut self.caches {
             let RecurrentCache { xm, gates, gh, h: hs, hprev, in_mask: im, rec_mask: rm, dgi, dgh, carry_dh, step_out, dxm, .. } = cache;
-            let mut buffers: Vec<(&mut Vec<f32>, Vec<usize>, &str)> = vec![
+            let mut buffers: Reserved = vec![
                 (gates, vec![b, t, g, h], "input gates"),
                 (gh, vec![b, t, g, h], "recurrent gates"),
                 (hs, vec![b, t, h], "hidden states"),
                 (hprev, vec![b, t, hg, h], "previous hidden states"),
             ];
-            if in_mask {
-                buffers.extend([(im, vec![copies, b, i], "input dropout mask"), (xm, vec![b, t, copies, i], "masked input")]);
-            }
-            if rec_mask {
-                buffers.push((rm, vec![copies, b, h], "recurrent dropout mask"));
-            }
+            mask_buffers(&mut buffers, LstmDims { b, t, i, h }, copies, (in_mask, rec_mask), [im, xm, rm]);
             if training {
                 buffers.extend([
                     (dgi, vec![b, t, g, h], "input gate gradients"),

@@ -21,9 +21,9 @@ use crate::config::{Activation, LayerConfig, LossConfig, ModelConfig, OptimizerC
 use crate::data::{Batch, DataRef};
 use crate::error::{LstmError, Result};
 use crate::init;
-use crate::mem;
 use crate::layers::{self, Backward, Forward, Layer, MaskOut, Params, RecurrentState, StepUpdates};
 use crate::loss::{loss_forward_backward, TargetRef};
+use crate::mem;
 use crate::optim::{Optimizer, StepRule};
 use crate::rng;
 use checks::check_batch_size;
@@ -404,7 +404,9 @@ impl Model {
                 };
                 let (out_shape, mask_out) = slot.layer.forward(fw, &mut after[0])?;
                 mask = match mask_out {
-                    MaskOut::Keep => masks[l].as_deref().map(|m| mem::copied(m, || format!("the mask {:?} after layer {l}", [shape.b, shape.t.unwrap_or(1)]))).transpose()?,
+                    MaskOut::Keep => {
+                        masks[l].as_deref().map(|m| mem::copied(m, || format!("the mask {:?} after layer {l}", [shape.b, shape.t.unwrap_or(1)]))).transpose()?
+                    }
                     MaskOut::Drop => None,
                     MaskOut::New(m) => Some(m),
                 };
