@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'INVALID_CONFIG'
   | 'CORRUPT_WEIGHTS'
   | 'IO'
+  | 'OUT_OF_MEMORY'
   | 'MODEL_BUSY'
   | 'ABORTED'
   | 'INTERNAL'

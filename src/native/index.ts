@@ -20,6 +20,7 @@ const CODES: readonly ErrorCode[] = [
   'INVALID_CONFIG',
   'CORRUPT_WEIGHTS',
   'IO',
+  'OUT_OF_MEMORY',
   'MODEL_BUSY',
   'ABORTED',
   'INTERNAL',

@@ -49,7 +49,7 @@ fn main() {
         // The next-word step's update: three 2048×512 LSTM weights whose gradients are rank-3 (formed on the fly).
         let cfg: lstm_core::OptimizerConfig = lstm_core::config::parse_json("optimizer", r#"{"type":"rmsprop","learningRate":0.001,"epsilon":1e-10}"#).unwrap();
         let len = 3 * g4 * h;
-        let mut opt = lstm_core::optim::Optimizer::new(cfg, len);
+        let mut opt = lstm_core::optim::Optimizer::new(cfg, len).unwrap();
         let mut params = vec![0.1f32; len];
         let ranges: Vec<_> = (0..3).map(|t| t * g4 * h..(t + 1) * g4 * h).collect();
         let lr = lstm_core::optim::LowRankGrad { k: 3, n: h, g: &dg, ldg: g4, x: &a, ldx: h };

@@ -1,5 +1,7 @@
 //! Input and target data as flat row-major slices with a shape, and the gathering of batch rows.
 
+use crate::error::Result;
+use crate::mem;
 use crate::model::ActShape;
 
 /// Token ids or float features, with their shape (first axis: samples).
@@ -48,7 +50,8 @@ pub struct Batch {
 
 impl Batch {
     /// Copies `rows` (all rows when `None`) of x, and of y when given. Int tokens feeding a float layer become floats.
-    pub fn gather(&mut self, x: &Data, y: Option<&Data>, rows: Option<&[usize]>) {
+    /// `OutOfMemory` when the buffers cannot grow to the batch; nothing is copied then.
+    pub fn gather(&mut self, x: &Data, y: Option<&Data>, rows: Option<&[usize]>) -> Result<()> {
         let n = x.shape()[0];
         let b = rows.map_or(n, |r| r.len());
         let xs = x.shape();
@@ -56,6 +59,18 @@ impl Batch {
         let embedding_input = matches!(x, Data::Tokens(..)) && xs.len() == 2 && self.tokens_wanted;
         self.tokens.clear();
         self.floats.clear();
+        self.y.clear();
+        let what = |name: &str, row: usize| format!("a copy of the batch's {name} [{b}, {row}]");
+        let x_len = mem::count::<f32>(&[b, rl], || what("x", rl))?;
+        if embedding_input {
+            mem::room(&mut self.tokens, x_len, || what("x", rl))?;
+        } else {
+            mem::room(&mut self.floats, x_len, || what("x", rl))?;
+        }
+        if let Some(y) = y {
+            let yl = y.row_len();
+            mem::room(&mut self.y, mem::count::<f32>(&[b, yl], || what("y", yl))?, || what("y", yl))?;
+        }
         let each = |f: &mut dyn FnMut(usize)| match rows {
             Some(r) => r.iter().for_each(|&i| f(i)),
             None => (0..n).for_each(&mut *f),
@@ -72,7 +87,6 @@ impl Batch {
         } else {
             ActShape { b, t: None, f: *xs.last().unwrap_or(&1) }
         };
-        self.y.clear();
         if let Some(y) = y {
             let yl = y.row_len();
             match y {
@@ -80,5 +94,11 @@ impl Batch {
                 Data::Floats(v, _) => each(&mut |i| self.y.extend_from_slice(&v[i * yl..(i + 1) * yl])),
             }
         }
+        Ok(())
+    }
+
+    /// Frees the batch's buffers.
+    pub fn release(&mut self) {
+        (self.tokens, self.floats, self.y) = (Vec::new(), Vec::new(), Vec::new());
     }
 }

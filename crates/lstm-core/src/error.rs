@@ -32,6 +32,11 @@ pub enum LstmError {
     /// A missing file or folder, a directory where a file was expected, an unwritable path.
     #[error("I/O error on {path}: {message}")]
     Io { path: String, message: String },
+
+    /// A buffer whose size the call decides (a batch's activations and workspaces, a copy of the data, a tensor
+    /// read from a file) could not be allocated. Nothing was changed: a smaller call can follow.
+    #[error("out of memory: cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory { bytes: u128, what: String },
 }
 
 impl LstmError {
@@ -45,6 +50,7 @@ impl LstmError {
             LstmError::InvalidArgument(_) => "INVALID_ARGUMENT",
             LstmError::CorruptWeights { .. } => "CORRUPT_WEIGHTS",
             LstmError::Io { .. } => "IO",
+            LstmError::OutOfMemory { .. } => "OUT_OF_MEMORY",
         }
     }
 

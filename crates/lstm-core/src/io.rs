@@ -272,7 +272,9 @@ fn tensor_f32(path: &Path, name: &str, t: &TensorView, shape: &[usize]) -> Resul
     if t.shape() != shape {
         return Err(LstmError::corrupt(path, format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape())));
     }
-    let v: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let mut v = Vec::new();
+    crate::mem::room(&mut v, t.data().len() / 4, || format!("tensor {name} {shape:?} of {}", path.display()))?;
+    v.extend(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
     if let Some(x) = v.iter().find(|x| !x.is_finite()) {
         return Err(LstmError::corrupt(path, format!("tensor {name} holds a non-finite value {x}")));
     }
@@ -388,7 +390,13 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     if !meta.is_file() {
         return Err(LstmError::io(path, "is not a regular file"));
     }
-    fs::read(path).map_err(|e| LstmError::io(path, e))
+    // The whole file is held at once: a buffer of its size, fallible, so a file larger than memory is OutOfMemory.
+    let len = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+    let mut bytes = Vec::new();
+    crate::mem::room(&mut bytes, len, || format!("reading {} ({len} bytes)", path.display()))?;
+    let mut file = fs::File::open(path).map_err(|e| LstmError::io(path, e))?;
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| LstmError::io(path, e))?;
+    Ok(bytes)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename. Never creates folders.

@@ -14,7 +14,8 @@
 //! - [`loss`], [`optim`]: losses with their gradients, and the optimizers as passes over the arena.
 //! - [`kernels`]: GEMM (matrixmultiply, and packed AVX-512 kernels), small-batch kernels, activations and the cell.
 //! - [`init`], [`rng`]: initializers, and the seeded and counter-based random streams (dropout masks).
-//! - [`io`]: safetensors save and load; [`data`]: the caller's data and the gathered batch; [`error`]: typed errors.
+//! - [`io`]: safetensors save and load; [`data`]: the caller's data and the gathered batch; [`error`]: typed errors;
+//!   [`mem`]: fallible allocation of the buffers the caller sizes.
 //! - [`reference`]: plain float64 forward/backward of every layer, loss and optimizer and a Sequential over them
 //!   (one file per kind, as `layers`), which `tests/reference.rs` holds the fast paths against.
 
@@ -26,6 +27,7 @@ pub mod io;
 pub mod kernels;
 pub mod layers;
 pub mod loss;
+pub mod mem;
 pub mod model;
 pub mod optim;
 pub mod reference;

@@ -27,8 +27,10 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    pub fn new(config: OptimizerConfig, len: usize) -> Self {
-        Optimizer { config, s1: vec![0.0; len], s2: vec![0.0; len], step: 0, non_finite: AtomicBool::new(false) }
+    /// Fresh state for `len` parameters; `OutOfMemory` when it cannot be allocated.
+    pub fn new(config: OptimizerConfig, len: usize) -> crate::error::Result<Self> {
+        let slot = || crate::mem::filled(len, 0.0, || format!("the optimizer state of a model of {len} parameters"));
+        Ok(Optimizer { config, s1: slot()?, s2: slot()?, step: 0, non_finite: AtomicBool::new(false) })
     }
 
     /// Whether an update since the last call wrote a non-finite value into the weights or the state.

@@ -65,7 +65,7 @@ fn train(m: &mut Model, x: &Data, y: &Data, batch: usize, steps: usize) -> Trace
     let mut losses = Vec::new();
     let mut epoch = 0;
     'outer: loop {
-        let order = m.epoch_order(n, epoch);
+        let order = m.epoch_order(n, epoch).unwrap();
         for rows in order.chunks(batch) {
             if losses.len() == steps {
                 break 'outer;

@@ -6,7 +6,7 @@ mod errors;
 mod worker;
 
 use errors::{busy, from_core, internal, run_caught};
-use lstm_core::{Data, LossConfig, Model, ModelConfig, OptimizerConfig};
+use lstm_core::{mem, Data, LossConfig, Model, ModelConfig, OptimizerConfig};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -26,9 +26,11 @@ impl OwnedData {
     fn from_js(data: Either<Int32Array, Float32Array>, shape: Vec<u32>) -> Result<Self> {
         let shape: Vec<usize> = shape.into_iter().map(|d| d as usize).collect();
         let expected: usize = shape.iter().product();
+        // The copy is as large as the caller's array: fallible, so too large a one is OUT_OF_MEMORY, not an abort.
+        let what = || format!("a copy of a tensor of shape {shape:?}");
         let (len, owned) = match data {
-            Either::A(t) => (t.len(), OwnedData::Tokens(t.to_vec(), shape.clone())),
-            Either::B(f) => (f.len(), OwnedData::Floats(f.to_vec(), shape.clone())),
+            Either::A(t) => (t.len(), OwnedData::Tokens(mem::copied(&t, what).map_err(from_core)?, shape.clone())),
+            Either::B(f) => (f.len(), OwnedData::Floats(mem::copied(&f, what).map_err(from_core)?, shape.clone())),
         };
         if len != expected {
             return Err(from_core(lstm_core::LstmError::ShapeMismatch {
@@ -259,8 +261,11 @@ impl NativeModel {
     /// The seeded row order of an epoch (the same on every thread count).
     #[napi(catch_unwind)]
     pub fn epoch_order(&self, n: u32, epoch: u32) -> Result<Uint32Array> {
-        let order = self.try_model()?.epoch_order(n as usize, epoch as u64);
-        Ok(Uint32Array::new(order.into_iter().map(|i| i as u32).collect()))
+        let order = self.try_model()?.epoch_order(n as usize, epoch as u64).map_err(from_core)?;
+        let mut out = Vec::new();
+        mem::room(&mut out, order.len(), || format!("the row order of an epoch of {n} rows")).map_err(from_core)?;
+        out.extend(order.into_iter().map(|i| i as u32));
+        Ok(Uint32Array::new(out))
     }
 
     /// Trains `numBatches` batches of `batchSize` rows taken from `order` starting at batch `firstBatch`.
@@ -278,7 +283,10 @@ impl NativeModel {
         num_batches: u32,
         on_batch: Option<Function<'env, BatchProgress, ()>>,
     ) -> Result<Object<'env>> {
-        let order: Vec<usize> = order.iter().map(|&i| i as usize).collect();
+        let mut rows = Vec::new();
+        mem::room(&mut rows, order.len(), || format!("a copy of the batch order of {} rows", order.len())).map_err(from_core)?;
+        rows.extend(order.iter().map(|&i| i as usize));
+        let order = rows;
         let progress: Option<ThreadsafeFunction<BatchProgress, (), BatchProgress, Status, false, true>> = match on_batch {
             Some(f) => Some(f.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()?),
             None => None,
@@ -373,8 +381,11 @@ impl NativeModel {
     /// Replaces the named weights; checks every one before changing any.
     #[napi(catch_unwind)]
     pub fn set_weights(&self, weights: Vec<NamedTensor>) -> Result<()> {
-        let staged: Vec<(String, Vec<usize>, Vec<f32>)> =
-            weights.into_iter().map(|w| (w.name, w.shape.iter().map(|&d| d as usize).collect(), w.data.to_vec())).collect();
+        let staged = weights
+            .into_iter()
+            .map(|w| Ok((w.name, w.shape.iter().map(|&d| d as usize).collect(), mem::copied(&w.data, || format!("a copy of weight {:?}", w.shape))?)))
+            .collect::<lstm_core::Result<Vec<(String, Vec<usize>, Vec<f32>)>>>()
+            .map_err(from_core)?;
         self.try_model()?.set_weights(&staged).map_err(from_core)
     }
 

@@ -8,7 +8,7 @@
 //! and the scatter of dcols back onto the input steps. No mask passes through a convolution (as Keras).
 
 use super::dense::{activate, activation_backward};
-use super::{checked_mul, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec};
+use super::{checked_mul, room, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec};
 use crate::config::{Conv1dConfig, Padding};
 use crate::error::{LstmError, Result};
 use crate::kernels::gemm::{par_col_sums_add, par_gemm, Mat, Strides};
@@ -170,6 +170,19 @@ impl Layer for Conv1d {
         activate(cfg.activation, f, &self.z, out);
         self.dims = Some(d);
         Ok((out_shape, MaskOut::Drop))
+    }
+
+    fn reserve(&mut self, shape: ActShape, _training: bool) -> Result<()> {
+        let cfg = &self.config;
+        let t = steps(self.index, "conv1d", shape)?;
+        let geo = geometry(t, span(cfg), cfg.strides, cfg.padding);
+        // Backward reuses the windows' buffer for their gradients.
+        room(&mut self.cols, &[shape.b, geo.t_out, cfg.kernel_size, shape.f], self.index, "conv1d", "input windows")?;
+        room(&mut self.z, &[shape.b, geo.t_out, cfg.filters], self.index, "conv1d", "pre-activations")
+    }
+
+    fn release(&mut self) {
+        (self.cols, self.z) = (Vec::new(), Vec::new());
     }
 
     fn stateful_unsupported(&self) -> Option<String> {

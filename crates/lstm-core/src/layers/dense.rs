@@ -1,6 +1,6 @@
 //! Dense: x `[N,in]` → y `[N,U]` = act(x·Wᵀ + b), with W `[U,in]` as PyTorch. A 3-D input is flattened to N = B·T.
 
-use super::{checked_mul, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec};
+use super::{checked_mul, room, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec};
 use crate::config::{Activation, DenseConfig};
 use crate::error::Result;
 use crate::kernels::act::{exp_fast, sigmoid_fast, tanh_fast};
@@ -70,6 +70,7 @@ pub fn dense_backward(n: usize, inp: usize, units: usize, w: &[f32], x: &[f32], 
 
 /// The dense layer: `weight` `[units, in]` and `bias` `[units]`. Keeps the pre-activation for backward and the loss.
 pub struct Dense {
+    index: usize,
     units: usize,
     activation: Activation,
     /// Pre-activation `[N,U]` of the last forward pass.
@@ -81,7 +82,7 @@ pub struct Dense {
 pub fn build(c: &DenseConfig, index: usize, input: FeatureShape) -> Result<Built> {
     checked_mul(index, c.units, input.f)?;
     Ok(Built {
-        layer: Box::new(Dense { units: c.units, activation: c.activation, z: Vec::new(), grad_is_wrt_logits: false }),
+        layer: Box::new(Dense { index, units: c.units, activation: c.activation, z: Vec::new(), grad_is_wrt_logits: false }),
         params: vec![
             ParamSpec { name: "weight".into(), shape: vec![c.units, input.f], init: c.kernel_initializer.clone() },
             ParamSpec { name: "bias".into(), shape: vec![c.units], init: c.bias_initializer.clone() },
@@ -109,6 +110,14 @@ impl Layer for Dense {
         let (w, b) = grads.split_at_mut(1);
         let db = b[0].as_deref_mut().expect("a dense bias gradient is stored");
         dense_backward(rows, shape.f, self.units, &params[ranges[0].clone()], x, dy, w[0].as_deref_mut(), db, dx);
+    }
+
+    fn reserve(&mut self, shape: ActShape, _training: bool) -> Result<()> {
+        room(&mut self.z, &[shape.b, shape.t.unwrap_or(1), self.units], self.index, "dense", "pre-activations")
+    }
+
+    fn release(&mut self) {
+        self.z = Vec::new();
     }
 
     fn low_rank_candidates(&self) -> Vec<usize> {

@@ -1,6 +1,6 @@
 //! Inverted dropout: in training, y = x·m with m ∈ {0, 1/(1-rate)}; at inference, y = x.
 
-use super::{Backward, Built, FeatureShape, Forward, Layer, MaskOut};
+use super::{room, Backward, Built, FeatureShape, Forward, Layer, MaskOut};
 use crate::config::DropoutConfig;
 use crate::error::Result;
 use crate::model::ActShape;
@@ -22,12 +22,13 @@ pub fn dropout_backward(mask: &[f32], dy: &[f32], dx: &mut [f32]) {
 
 /// The dropout layer; keeps the mask of its last training pass (empty at inference).
 pub struct Dropout {
+    index: usize,
     rate: f32,
     mask: Vec<f32>,
 }
 
-pub fn build(c: &DropoutConfig, _index: usize, input: FeatureShape) -> Result<Built> {
-    Ok(Built { layer: Box::new(Dropout { rate: c.rate, mask: Vec::new() }), params: Vec::new(), output: input })
+pub fn build(c: &DropoutConfig, index: usize, input: FeatureShape) -> Result<Built> {
+    Ok(Built { layer: Box::new(Dropout { index, rate: c.rate, mask: Vec::new() }), params: Vec::new(), output: input })
 }
 
 impl Layer for Dropout {
@@ -43,6 +44,17 @@ impl Layer for Dropout {
             out.copy_from_slice(&fw.x[..shape.len()]);
         }
         Ok((shape, MaskOut::Keep))
+    }
+
+    fn reserve(&mut self, shape: ActShape, training: bool) -> Result<()> {
+        if training && self.rate > 0.0 {
+            room(&mut self.mask, &[shape.b, shape.t.unwrap_or(1), shape.f], self.index, "dropout", "mask")?;
+        }
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        self.mask = Vec::new();
     }
 
     fn backward(&mut self, bw: Backward<'_>) {

@@ -25,6 +25,7 @@ pub fn embedding_backward(d: usize, ids: &[i32], dy: &[f32], dweight: &mut [f32]
 
 /// The embedding layer: its one tensor `weight` `[inputDim, outputDim]`; it starts the mask with `maskZero`.
 pub struct Embedding {
+    index: usize,
     config: EmbeddingConfig,
 }
 
@@ -32,7 +33,7 @@ pub fn build(c: &EmbeddingConfig, index: usize, input: FeatureShape) -> Result<B
     let _ = input;
     checked_mul(index, c.input_dim, c.output_dim)?;
     Ok(Built {
-        layer: Box::new(Embedding { config: c.clone() }),
+        layer: Box::new(Embedding { index, config: c.clone() }),
         params: vec![ParamSpec { name: "weight".into(), shape: vec![c.input_dim, c.output_dim], init: c.embeddings_initializer.clone() }],
         output: FeatureShape { f: c.output_dim, seq: true },
     })
@@ -44,9 +45,23 @@ impl Layer for Embedding {
         let shape = ActShape { f: d, ..fw.shape };
         out.resize(shape.len(), 0.0);
         embedding_forward(d, fw.params.get(0), fw.tokens, out);
-        let mask = if self.config.mask_zero { MaskOut::New(fw.tokens.iter().map(|&id| (id != 0) as u8).collect()) } else { MaskOut::Drop };
+        let mask = if self.config.mask_zero {
+            let mut m = Vec::new();
+            super::room(&mut m, &[fw.tokens.len()], self.index, "embedding", "padding mask")?;
+            m.extend(fw.tokens.iter().map(|&id| (id != 0) as u8));
+            MaskOut::New(m)
+        } else {
+            MaskOut::Drop
+        };
         Ok((shape, mask))
     }
+
+    fn reserve(&mut self, _shape: ActShape, _training: bool) -> Result<()> {
+        // Its output is the model's; the padding mask is allocated, fallibly, by `forward`.
+        Ok(())
+    }
+
+    fn release(&mut self) {}
 
     fn backward(&mut self, mut bw: Backward<'_>) {
         let dweight = bw.grads[0].as_deref_mut().expect("an embedding's gradient is stored");

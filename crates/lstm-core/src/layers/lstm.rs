@@ -19,7 +19,7 @@
 //! `[B,4,H]` (Keras 3's LSTM cell then runs its per-gate `implementation=1`), and reads its own masked copy of x_t
 //! and h_{t-1}: the products then run gate by gate.
 
-use super::{checked_mul, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
+use super::{checked_mul, room_all, state_buffer, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
 use crate::config::LstmConfig;
 use crate::error::{LstmError, Result};
 use crate::kernels::act::{lstm_cell_backward, lstm_cell_forward};
@@ -858,6 +858,22 @@ pub(super) fn draw_masks(fw: &Forward, d: usize, rates: (f32, f32), copies: usiz
     set_mask(rec_mask, fw.training, rates.1, key(s_rec), copies * fw.shape.b * h);
 }
 
+/// A layer's list for [`super::room_all`]: each buffer, its dims and its name.
+pub(super) type Reserved<'a> = Vec<(&'a mut Vec<f32>, Vec<usize>, &'static str)>;
+
+/// Adds to a recurrent layer's [`Layer::reserve`] list its dropout buffers `[in_mask, xm, rec_mask]` for a training
+/// pass with input and recurrent masks (`masks`) of `copies` copies each, as [`draw_masks`] and [`masked_input`] size
+/// them.
+pub(super) fn mask_buffers<'a>(buffers: &mut Reserved<'a>, dims: LstmDims, copies: usize, masks: (bool, bool), [im, xm, rm]: [&'a mut Vec<f32>; 3]) {
+    let LstmDims { b, t, i, h } = dims;
+    if masks.0 {
+        buffers.extend([(im, vec![copies, b, i], "input dropout mask"), (xm, vec![b, t, copies, i], "masked input")]);
+    }
+    if masks.1 {
+        buffers.push((rm, vec![copies, b, h], "recurrent dropout mask"));
+    }
+}
+
 /// Copies a recurrent layer's states into its output: the whole sequence or the final state, directions concatenated
 /// (`hs[d]` is direction d's h `[B,T,H]`). In a bidirectional layer that returns sequences, masked steps output zeros
 /// (Keras).
@@ -893,6 +909,13 @@ fn read_or_update<'a>(w: &'a mut [f32], update: Option<TensorUpdate<'a>>) -> (&'
     }
 }
 
+impl Lstm {
+    /// Inference of the final state only: nothing kept for backward, the gates stay in L2.
+    fn final_only(&self, training: bool, b: usize) -> bool {
+        !training && !self.config.return_sequences && final_only_available(b) && self.caches.iter().all(|c| c.init_h.is_empty())
+    }
+}
+
 impl Layer for Lstm {
     fn forward(&mut self, fw: Forward<'_>, out: &mut Vec<f32>) -> Result<(ActShape, MaskOut)> {
         let c = &self.config;
@@ -903,8 +926,7 @@ impl Layer for Lstm {
         let dirs = self.caches.len();
         let out_shape = output_shape(c, shape);
         out.resize(out_shape.len(), 0.0);
-        // Inference of the final state only: nothing kept for backward, the gates stay in L2.
-        let final_only = !fw.training && !c.return_sequences && final_only_available(shape.b) && self.caches.iter().all(|c| c.init_h.is_empty());
+        let final_only = self.final_only(fw.training, shape.b);
         // With recurrent dropout Keras draws the masks per gate: 4 copies each.
         let copies = if per_gate_masks(c) { 4 } else { 1 };
         for (d, cache) in self.caches.iter_mut().enumerate() {
@@ -976,6 +998,47 @@ impl Layer for Lstm {
         }
     }
 
+    fn reserve(&mut self, shape: ActShape, training: bool) -> Result<()> {
+        let t = steps(self.index, "lstm", shape)?;
+        if self.final_only(training, shape.b) {
+            return Ok(());
+        }
+        let c = &self.config;
+        let (b, i, h) = (shape.b, shape.f, c.units);
+        // As `forward` draws the masks (`draw_masks`): present in training with a rate, 4 copies with per-gate masks.
+        let copies = if per_gate_masks(c) { 4 } else { 1 };
+        let (in_mask, rec_mask) = (training && c.dropout > 0.0, training && c.recurrent_dropout > 0.0);
+        let hg = if rec_mask { copies } else { 1 };
+        for cache in &mut self.caches {
+            let LstmCache { xm, gates, c: cs, h: hs, hprev, in_mask: im, rec_mask: rm, dgates, carry_dh, carry_dc, dh_rec, dxm, .. } = cache;
+            let mut buffers: Reserved = vec![
+                (gates, vec![b, t, 4, h], "gates"),
+                (cs, vec![b, t, h], "cell states"),
+                (hs, vec![b, t, h], "hidden states"),
+                (hprev, vec![b, t, hg, h], "previous hidden states"),
+            ];
+            mask_buffers(&mut buffers, LstmDims { b, t, i, h }, copies, (in_mask, rec_mask), [im, xm, rm]);
+            let nc = h.saturating_add(i);
+            if training {
+                buffers.extend([
+                    (dgates, vec![b, t, 4, h], "gate gradients"),
+                    (carry_dh, vec![b, h], "hidden state gradient"),
+                    (carry_dc, vec![b, h], "cell state gradient"),
+                    (dh_rec, vec![b, hg, nc], "step products"),
+                ]);
+                if in_mask {
+                    buffers.push((dxm, vec![b, t, i], "masked input gradient"));
+                }
+            }
+            room_all(self.index, "lstm", &mut buffers)?;
+        }
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        self.caches.iter_mut().for_each(|c| *c = LstmCache::default());
+    }
+
     fn low_rank_candidates(&self) -> Vec<usize> {
         // Per-gate masks give each gate's rows their own factors: those gradients are formed in backward.
         if per_gate_masks(&self.config) {
@@ -1014,26 +1077,24 @@ impl Layer for Lstm {
         self.config.bidirectional.then(|| "predictStep cannot carry state through a bidirectional LSTM (its backward pass needs the whole sequence)".into())
     }
 
-    fn set_initial_state(&mut self, b: usize, state: Option<&RecurrentState>) {
-        let n = b * self.config.units;
+    fn set_initial_state(&mut self, b: usize, state: Option<&RecurrentState>) -> Result<()> {
+        let n = b.saturating_mul(self.config.units);
         let cache = &mut self.caches[0];
-        match state {
-            Some(s) if s.len() == 2 && s[0].len() == n => {
-                cache.init_h.clone_from(&s[0]);
-                cache.init_c.clone_from(&s[1]);
-            }
-            _ => {
-                cache.init_h = vec![0.0; n];
-                cache.init_c = vec![0.0; n];
-            }
-        }
+        let state = state.filter(|s| s.len() == 2 && s[0].len() == n);
+        state_buffer(&mut cache.init_h, state.map(|s| &s[0]), n, self.index, "lstm")?;
+        state_buffer(&mut cache.init_c, state.map(|s| &s[1]), n, self.index, "lstm")
     }
 
-    fn take_final_state(&mut self, b: usize, t: usize, ok: bool) -> Option<RecurrentState> {
+    fn take_final_state(&mut self, b: usize, t: usize, ok: bool) -> Result<Option<RecurrentState>> {
         let hu = self.config.units;
+        let (mut h, mut cs) = (Vec::new(), Vec::new());
+        let n = b.saturating_mul(hu);
         let cache = &mut self.caches[0];
-        let mut h = vec![0.0; b * hu];
-        let mut cs = vec![0.0; b * hu];
+        // Cleared first: training and `predict` must start from zeros even when the state cannot be kept.
+        cache.init_h.clear();
+        cache.init_c.clear();
+        state_buffer(&mut h, None, n, self.index, "lstm")?;
+        state_buffer(&mut cs, None, n, self.index, "lstm")?;
         if ok {
             for bi in 0..b {
                 let row = (bi * t + t - 1) * hu;
@@ -1041,8 +1102,6 @@ impl Layer for Lstm {
                 cs[bi * hu..(bi + 1) * hu].copy_from_slice(&cache.c[row..row + hu]);
             }
         }
-        cache.init_h.clear();
-        cache.init_c.clear();
-        Some(vec![h, cs])
+        Ok(Some(vec![h, cs]))
     }
 }

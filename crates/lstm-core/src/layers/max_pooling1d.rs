@@ -3,7 +3,7 @@
 //! No mask passes through it (as Keras).
 
 use super::conv1d::{geometry, Geometry};
-use super::{steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut};
+use super::{room, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut};
 use crate::config::MaxPooling1dConfig;
 use crate::error::{LstmError, Result};
 use crate::model::ActShape;
@@ -81,6 +81,16 @@ impl Layer for MaxPooling1d {
         max_pooling1d_forward(t, shape.f, c.pool_size, c.stride(), geo, fw.x, &mut self.argmax, out);
         self.t_out = geo.t_out;
         Ok((out_shape, MaskOut::Drop))
+    }
+
+    fn reserve(&mut self, shape: ActShape, _training: bool) -> Result<()> {
+        let c = &self.config;
+        let geo = geometry(steps(self.index, "maxPooling1d", shape)?, c.pool_size, c.stride(), c.padding);
+        room(&mut self.argmax, &[shape.b, geo.t_out, shape.f], self.index, "maxPooling1d", "argmax")
+    }
+
+    fn release(&mut self) {
+        self.argmax = Vec::new();
     }
 
     fn stateful_unsupported(&self) -> Option<String> {

@@ -153,6 +153,15 @@ pub trait Layer: Send {
     /// Backward of the last [`Layer::forward`] with `training` set.
     fn backward(&mut self, bw: Backward<'_>);
 
+    /// Makes room, before any work, for every buffer of the layer's own that grows with the batch and that a
+    /// forward pass over an input of `shape` (and its backward, with `training`) will size, so that a batch too
+    /// large for memory fails here with `OutOfMemory`, and the passes only resize within capacity (no allocation,
+    /// no check, inside their loops). The model reserves its activations itself.
+    fn reserve(&mut self, shape: ActShape, training: bool) -> Result<()>;
+
+    /// Frees those buffers (after an `OutOfMemory`, so that the memory reserved by then goes back).
+    fn release(&mut self);
+
     /// The layer's tensors (indices into its [`ParamSpec`]s) whose gradients a step over at most `kernels::gemm::SMALL`
     /// rows may leave as factors, for the optimizer to form on the fly.
     fn low_rank_candidates(&self) -> Vec<usize> {
@@ -186,12 +195,14 @@ pub trait Layer: Send {
     }
 
     /// The state to start the next forward pass from (`None`: zeros), for a batch of `b`.
-    fn set_initial_state(&mut self, _b: usize, _state: Option<&RecurrentState>) {}
+    fn set_initial_state(&mut self, _b: usize, _state: Option<&RecurrentState>) -> Result<()> {
+        Ok(())
+    }
 
     /// The state after the last forward pass of `b` sequences of `t` steps (zeros when `ok` is false), clearing
     /// the initial state so training and `predict` start from zeros again.
-    fn take_final_state(&mut self, _b: usize, _t: usize, _ok: bool) -> Option<RecurrentState> {
-        None
+    fn take_final_state(&mut self, _b: usize, _t: usize, _ok: bool) -> Result<Option<RecurrentState>> {
+        Ok(None)
     }
 }
 
@@ -229,6 +240,31 @@ pub fn output_shape(config: &LayerConfig, input: ActShape) -> ActShape {
 /// A parameter count `a·b` for layer `index`, or `InvalidConfig` when it overflows.
 pub(crate) fn checked_mul(index: usize, a: usize, b: usize) -> Result<usize> {
     a.checked_mul(b).ok_or_else(|| LstmError::InvalidConfig(format!("layer {index}: the parameter count overflows; the sizes are too large")))
+}
+
+/// Reserves room in `v` for a buffer of `dims` elements, named `name` in the `OutOfMemory` error, of layer
+/// `index` (`kind`); see [`Layer::reserve`].
+pub(crate) fn room<T>(v: &mut Vec<T>, dims: &[usize], index: usize, kind: &str, name: &str) -> Result<()> {
+    let what = || format!("the {name} {dims:?} of layer {index} ({kind})");
+    let len = crate::mem::count::<T>(dims, what)?;
+    crate::mem::room(v, len, what)
+}
+
+/// [`room`] for each `(buffer, dims, name)` of layer `index` (`kind`).
+pub(crate) fn room_all(index: usize, kind: &str, buffers: &mut [(&mut Vec<f32>, Vec<usize>, &'static str)]) -> Result<()> {
+    buffers.iter_mut().try_for_each(|(v, dims, name)| room(v, dims, index, kind, name))
+}
+
+/// A recurrent state buffer of `n` floats for layer `index` (`kind`): a copy of `from` when it has `n` floats,
+/// else zeros.
+pub(crate) fn state_buffer(dst: &mut Vec<f32>, from: Option<&Vec<f32>>, n: usize, index: usize, kind: &str) -> Result<()> {
+    dst.clear();
+    room(dst, &[n], index, kind, "recurrent state")?;
+    match from {
+        Some(s) if s.len() == n => dst.extend_from_slice(s),
+        _ => dst.resize(n, 0.0),
+    }
+    Ok(())
 }
 
 /// The time steps of an input a layer needs to be a sequence (the build made sure it is).

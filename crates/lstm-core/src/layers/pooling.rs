@@ -1,7 +1,7 @@
 //! Global pooling over time: x `[B,T,F]` → y `[B,F]`, as Keras's GlobalAveragePooling1D and GlobalMaxPooling1D.
 //! Pooling every step's output lets a classifier read the whole review rather than only the LSTM's last state.
 
-use super::{steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut};
+use super::{room, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut};
 use crate::config::LayerConfig;
 use crate::error::{LstmError, Result};
 use crate::model::ActShape;
@@ -115,6 +115,17 @@ impl Layer for GlobalPooling {
             }
         }
         Ok((out_shape, MaskOut::Drop))
+    }
+
+    fn reserve(&mut self, shape: ActShape, _training: bool) -> Result<()> {
+        if self.pool == Pool::Max {
+            room(&mut self.argmax, &[shape.b, shape.f], self.index, "globalMaxPooling1d", "argmax")?;
+        }
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        self.argmax = Vec::new();
     }
 
     fn backward(&mut self, bw: Backward<'_>) {

@@ -17,10 +17,10 @@
 //! `implementation=1`), and its products run gate by gate.
 
 use super::lstm::{
-    add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_copies, masked_input, recurrent_input, row_pair, sized, LstmDims,
-    OutputGrad,
+    add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_buffers, mask_copies, masked_input, recurrent_input, row_pair,
+    sized, LstmDims, OutputGrad, Reserved,
 };
-use super::{checked_mul, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
+use super::{checked_mul, room_all, state_buffer, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
 use crate::config::Initializer;
 use crate::error::{LstmError, Result};
 use crate::kernels::gemm::{par_col_sums_add, par_gemm, Mat, Strides, SMALL};
@@ -420,6 +420,44 @@ impl<C: Cell> Layer for Recurrent<C> {
         }
     }
 
+    fn reserve(&mut self, shape: ActShape, training: bool) -> Result<()> {
+        let spec = self.spec;
+        let t = steps(self.index, spec.kind, shape)?;
+        let (b, i, h, g) = (shape.b, shape.f, spec.units, C::GATES);
+        // As `forward` draws the masks (`draw_masks`): present in training with a rate, one per gate with recurrent
+        // dropout.
+        let copies = if spec.recurrent_dropout > 0.0 { g } else { 1 };
+        let (in_mask, rec_mask) = (training && spec.dropout > 0.0, training && spec.recurrent_dropout > 0.0);
+        let hg = if rec_mask { copies } else { 1 };
+        for cache in &mut self.caches {
+            let RecurrentCache { xm, gates, gh, h: hs, hprev, in_mask: im, rec_mask: rm, dgi, dgh, carry_dh, step_out, dxm, .. } = cache;
+            let mut buffers: Reserved = vec![
+                (gates, vec![b, t, g, h], "input gates"),
+                (gh, vec![b, t, g, h], "recurrent gates"),
+                (hs, vec![b, t, h], "hidden states"),
+                (hprev, vec![b, t, hg, h], "previous hidden states"),
+            ];
+            mask_buffers(&mut buffers, LstmDims { b, t, i, h }, copies, (in_mask, rec_mask), [im, xm, rm]);
+            if training {
+                buffers.extend([
+                    (dgi, vec![b, t, g, h], "input gate gradients"),
+                    (dgh, vec![b, t, g, h], "recurrent gate gradients"),
+                    (carry_dh, vec![b, h], "hidden state gradient"),
+                    (step_out, vec![b, hg, h], "step products"),
+                ]);
+                if in_mask {
+                    buffers.push((dxm, vec![b, t, i], "masked input gradient"));
+                }
+            }
+            room_all(self.index, spec.kind, &mut buffers)?;
+        }
+        Ok(())
+    }
+
+    fn release(&mut self) {
+        self.caches.iter_mut().for_each(|c| *c = RecurrentCache::default());
+    }
+
     fn is_recurrent(&self) -> bool {
         true
     }
@@ -430,25 +468,24 @@ impl<C: Cell> Layer for Recurrent<C> {
             .then(|| format!("predictStep cannot carry state through a bidirectional {} (its backward pass needs the whole sequence)", self.spec.kind))
     }
 
-    fn set_initial_state(&mut self, b: usize, state: Option<&RecurrentState>) {
-        let n = b * self.spec.units;
-        let cache = &mut self.caches[0];
-        match state {
-            Some(s) if s.len() == 1 && s[0].len() == n => cache.init_h.clone_from(&s[0]),
-            _ => cache.init_h = vec![0.0; n],
-        }
+    fn set_initial_state(&mut self, b: usize, state: Option<&RecurrentState>) -> Result<()> {
+        let n = b.saturating_mul(self.spec.units);
+        let state = state.filter(|s| s.len() == 1);
+        state_buffer(&mut self.caches[0].init_h, state.map(|s| &s[0]), n, self.index, self.spec.kind)
     }
 
-    fn take_final_state(&mut self, b: usize, t: usize, ok: bool) -> Option<RecurrentState> {
+    fn take_final_state(&mut self, b: usize, t: usize, ok: bool) -> Result<Option<RecurrentState>> {
         let hu = self.spec.units;
         let cache = &mut self.caches[0];
-        let mut h = vec![0.0; b * hu];
+        // Cleared first: training and `predict` must start from zeros even when the state cannot be kept.
+        cache.init_h.clear();
+        let mut h = Vec::new();
+        state_buffer(&mut h, None, b.saturating_mul(hu), self.index, self.spec.kind)?;
         if ok && t > 0 {
             for bi in 0..b {
                 h[bi * hu..(bi + 1) * hu].copy_from_slice(&cache.h[(bi * t + t - 1) * hu..][..hu]);
             }
         }
-        cache.init_h.clear();
-        Some(vec![h])
+        Ok(Some(vec![h]))
     }
 }

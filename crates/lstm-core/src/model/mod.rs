@@ -23,6 +23,7 @@ use crate::error::{LstmError, Result};
 use crate::init;
 use crate::layers::{self, Backward, Forward, Layer, MaskOut, Params, RecurrentState, StepUpdates};
 use crate::loss::{loss_forward_backward, TargetRef};
+use crate::mem;
 use crate::optim::{Optimizer, StepRule};
 use crate::rng;
 use checks::check_batch_size;
@@ -244,8 +245,14 @@ impl Model {
 
     fn build_with(&mut self, in_features: usize, initialize: bool) -> Result<()> {
         let plan = plan::plan(&self.config.layers, in_features)?;
-        self.params = plan::zeroed(plan.total)?;
-        self.grads = plan::zeroed(plan.total)?;
+        // Everything allocated before anything changes, so that an OutOfMemory leaves the model as it was.
+        let params = plan::zeroed(plan.total, "parameters")?;
+        let grads = plan::zeroed(plan.total, "gradients")?;
+        let optimizer = self.compiled.as_ref().map(|c| Optimizer::new(c.optimizer.config.clone(), plan.total)).transpose()?;
+        (self.params, self.grads) = (params, grads);
+        if let (Some(c), Some(o)) = (&mut self.compiled, optimizer) {
+            c.optimizer = o;
+        }
         self.entries = plan.entries;
         self.layers = plan.slots;
         if initialize {
@@ -268,17 +275,15 @@ impl Model {
         if !self.takes_tokens() {
             self.config.input_dim = Some(in_features);
         }
-        if let Some(c) = &mut self.compiled {
-            c.optimizer = Optimizer::new(c.optimizer.config.clone(), self.params.len());
-        }
         Ok(())
     }
 
     /// Sets the loss and optimizer (fresh optimizer state).
     pub fn compile(&mut self, loss: LossConfig, optimizer: OptimizerConfig) -> Result<()> {
+        let state = Optimizer::new(optimizer.clone(), self.params.len())?;
         self.config.loss = Some(loss.clone());
-        self.config.optimizer = Some(optimizer.clone());
-        self.compiled = Some(Compiled { loss, optimizer: Optimizer::new(optimizer, self.params.len()) });
+        self.config.optimizer = Some(optimizer);
+        self.compiled = Some(Compiled { loss, optimizer: state });
         Ok(())
     }
 
@@ -322,8 +327,64 @@ impl Model {
     // -----------------------------------------------------------------------------------------------------------
     // Forward and backward
 
+    /// Makes room for every buffer a pass over the gathered batch sizes (with `training`, its backward's too):
+    /// the activations here, each layer's own through [`Layer::reserve`]. A batch too large for memory is
+    /// `OutOfMemory` before anything is computed; what was reserved by then is freed, and the model is as it was.
+    fn reserve(&mut self, training: bool) -> Result<()> {
+        let result = self.try_reserve(training);
+        if result.is_err() {
+            self.release();
+        }
+        result
+    }
+
+    fn try_reserve(&mut self, training: bool) -> Result<()> {
+        let mut shape = self.batch.shape;
+        if training && self.compute_input_grad && !self.batch.floats.is_empty() {
+            mem::room(&mut self.input_grad, mem::count::<f32>(&shape.dims(), || "the input gradient".into())?, || {
+                format!("the input gradient {:?}", shape.dims())
+            })?;
+        }
+        for (l, slot) in self.layers.iter_mut().enumerate() {
+            slot.layer.reserve(shape, training)?;
+            shape = layers::output_shape(&self.config.layers[l], shape);
+            let what = || format!("the output {:?} of layer {l} ({})", shape.dims(), self.config.layers[l].kind());
+            let len = mem::count::<f32>(&shape.dims(), what)?;
+            mem::room(&mut self.acts[l], len, what)?;
+            if training {
+                let what = || format!("the output gradient {:?} of layer {l} ({})", shape.dims(), self.config.layers[l].kind());
+                mem::room(&mut self.dacts[l], len, what)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees the buffers that grow with the batch (after an `OutOfMemory`).
+    fn release(&mut self) {
+        for slot in &mut self.layers {
+            slot.layer.release();
+        }
+        for v in self.acts.iter_mut().chain(&mut self.dacts) {
+            *v = Vec::new();
+        }
+        self.masks.iter_mut().for_each(|m| *m = None);
+        self.input_grad = Vec::new();
+        self.batch.release();
+    }
+
+    /// Gathers `rows` of `x` (and `y`) into the batch (see [`Batch::gather`]), freeing the batch buffers when they
+    /// cannot grow.
+    fn gather(&mut self, x: &DataRef, y: Option<&DataRef>, rows: Option<&[usize]>) -> Result<()> {
+        let result = self.batch.gather(x, y, rows);
+        if result.is_err() {
+            self.release();
+        }
+        result
+    }
+
     /// Runs every layer on the gathered batch. `training` turns dropout on.
     fn forward(&mut self, training: bool) -> Result<()> {
+        self.reserve(training)?;
         let Model { layers, params, acts, shapes, masks, batch, config, pool, step, .. } = self;
         let (seed, step) = (config.seed, *step);
         pool.install(|| -> Result<()> {
@@ -346,7 +407,9 @@ impl Model {
                 };
                 let (out_shape, mask_out) = slot.layer.forward(fw, &mut after[0])?;
                 mask = match mask_out {
-                    MaskOut::Keep => masks[l].clone(),
+                    MaskOut::Keep => {
+                        masks[l].as_deref().map(|m| mem::copied(m, || format!("the mask {:?} after layer {l}", [shape.b, shape.t.unwrap_or(1)]))).transpose()?
+                    }
                     MaskOut::Drop => None,
                     MaskOut::New(m) => Some(m),
                 };
@@ -453,7 +516,7 @@ impl Model {
     pub fn forward_backward(&mut self, x: &DataRef, y: &DataRef) -> Result<Stats> {
         self.check_input(x)?;
         self.check_target(x, y)?;
-        self.batch.gather(x, Some(y), None);
+        self.gather(x, Some(y), None)?;
         self.forward(true)?;
         let (loss, correct, counted) = self.compute_loss(true)?;
         self.low_rank.clear();
@@ -506,7 +569,7 @@ impl Model {
         self.loss()?;
         self.check_input(x)?;
         self.check_target(x, y)?;
-        self.batch.gather(x, Some(y), None);
+        self.gather(x, Some(y), None)?;
         self.train_gathered()
     }
 
@@ -521,7 +584,7 @@ impl Model {
         if let Some(&r) = rows.iter().find(|&&r| r >= n) {
             return Err(LstmError::IndexOutOfRange { index: r as i64, limit: n, position: "train_rows rows".into() });
         }
-        self.batch.gather(x, Some(y), Some(rows));
+        self.gather(x, Some(y), Some(rows))?;
         self.train_gathered()
     }
 
@@ -559,14 +622,18 @@ impl Model {
         let n = x.shape()[0];
         let mut out = Vec::new();
         let mut shape = Vec::new();
+        let mut rows = batch_rows(n, batch_size)?;
         for start in (0..n).step_by(batch_size) {
-            let rows: Vec<usize> = (start..(start + batch_size).min(n)).collect();
-            self.batch.gather(x, None, Some(&rows));
+            rows.clear();
+            rows.extend(start..(start + batch_size).min(n));
+            self.gather(x, None, Some(&rows))?;
             self.forward(false)?;
             let last = self.layers.len() - 1;
             if out.is_empty() {
                 shape = self.shapes[last].dims();
-                out.reserve(n * self.acts[last].len() / rows.len());
+                shape[0] = n;
+                let what = || format!("the predictions {shape:?}");
+                mem::room(&mut out, mem::count::<f32>(&shape, what)?, what)?;
             }
             out.extend_from_slice(&self.acts[last]);
         }
@@ -586,9 +653,11 @@ impl Model {
         check_batch_size(batch_size)?;
         let n = x.shape()[0];
         let (mut loss_sum, mut correct, mut counted) = (0.0f64, 0usize, 0usize);
+        let mut rows = batch_rows(n, batch_size)?;
         for start in (0..n).step_by(batch_size) {
-            let rows: Vec<usize> = (start..(start + batch_size).min(n)).collect();
-            self.batch.gather(x, Some(y), Some(&rows));
+            rows.clear();
+            rows.extend(start..(start + batch_size).min(n));
+            self.gather(x, Some(y), Some(&rows))?;
             self.forward(false)?;
             let (l, c, k) = self.compute_loss(false)?;
             loss_sum += l * rows.len() as f64;
@@ -659,16 +728,26 @@ impl Model {
     }
 
     /// The order of rows for epoch `epoch`: a seeded shuffle, the same on every thread count.
-    pub fn epoch_order(&self, n: usize, epoch: u64) -> Vec<usize> {
+    pub fn epoch_order(&self, n: usize, epoch: u64) -> Result<Vec<usize>> {
         use rand::seq::SliceRandom;
-        let mut order: Vec<usize> = (0..n).collect();
+        let mut order = Vec::new();
+        mem::room(&mut order, n, || format!("the row order of an epoch of {n} rows"))?;
+        order.extend(0..n);
         order.shuffle(&mut rng::seeded(self.config.seed, SHUFFLE_STREAM, epoch));
-        order
+        Ok(order)
     }
 }
 
 /// Separates the shuffling stream from the initializers'.
 const SHUFFLE_STREAM: u64 = 0x53_4855_4646_4c45;
+
+/// The row indices of one batch of at most `batch_size` of `n` rows, reused from batch to batch.
+fn batch_rows(n: usize, batch_size: usize) -> Result<Vec<usize>> {
+    let mut rows = Vec::new();
+    let len = batch_size.min(n);
+    mem::room(&mut rows, len, || format!("the row indices of a batch of {len}"))?;
+    Ok(rows)
+}
 
 fn not_compiled() -> LstmError {
     LstmError::InvalidConfig("the model is not compiled: call compile() first".into())

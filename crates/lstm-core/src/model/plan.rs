@@ -50,10 +50,7 @@ pub(super) fn plan(configs: &[LayerConfig], in_features: usize) -> Result<Plan> 
     Ok(plan)
 }
 
-/// A zeroed buffer of `len` floats, or `InvalidConfig` when it cannot be allocated (instead of aborting the process).
-pub(super) fn zeroed(len: usize) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| LstmError::InvalidConfig(format!("cannot allocate {len} parameters ({} bytes)", len.saturating_mul(4))))?;
-    v.resize(len, 0.0);
-    Ok(v)
+/// A zeroed buffer of `len` floats for `what`, or `OutOfMemory` when it cannot be allocated.
+pub(super) fn zeroed(len: usize, what: &str) -> Result<Vec<f32>> {
+    crate::mem::filled(len, 0.0, || format!("the {what} of a model of {len} parameters"))
 }

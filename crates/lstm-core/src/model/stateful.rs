@@ -23,27 +23,37 @@ impl Model {
                 got: b.to_string(),
             });
         }
-        self.batch.gather(x, None, None);
+        self.gather(x, None, None)?;
         if self.states.len() != self.layers.len() {
             self.states = vec![None; self.layers.len()];
         }
         self.state_batch = b;
         for (slot, state) in self.layers.iter_mut().zip(&self.states) {
             if slot.layer.is_recurrent() {
-                slot.layer.set_initial_state(b, state.as_ref());
+                slot.layer.set_initial_state(b, state.as_ref())?;
             }
         }
         let result = self.forward(false);
         // Keep the final states; the layers clear their initial ones, so training and `predict` start from zeros.
         let t = self.batch.shape.t.unwrap_or(1);
+        let mut kept = Ok(());
         for (slot, state) in self.layers.iter_mut().zip(self.states.iter_mut()) {
             if slot.layer.is_recurrent() {
-                *state = slot.layer.take_final_state(b, t, result.is_ok());
+                match slot.layer.take_final_state(b, t, result.is_ok()) {
+                    Ok(s) => *state = s,
+                    Err(e) => {
+                        // Every layer must still clear its initial state; the next call starts from zeros.
+                        *state = None;
+                        kept = kept.and(Err(e));
+                    }
+                }
             }
         }
         result?;
+        kept?;
         let last = self.layers.len() - 1;
-        Ok((self.acts[last].clone(), self.shapes[last].dims()))
+        let dims = self.shapes[last].dims();
+        Ok((crate::mem::copied(&self.acts[last], || format!("the predictions {dims:?}"))?, dims))
     }
 
     /// Forgets the states kept by [`Model::predict_step`].
