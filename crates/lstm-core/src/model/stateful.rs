@@ -49,6 +49,11 @@ impl Model {
                 }
             }
         }
+        if result.is_err() || kept.is_err() {
+            // A failed step keeps no state (the layers hand back zeros or nothing): that is `reset_states`, after
+            // which the next call may start afresh at any batch size.
+            self.states.clear();
+        }
         result?;
         kept?;
         let last = self.layers.len() - 1;
