@@ -38,13 +38,9 @@ fn main() {
         let mut mo = vec![0.0f32; 3_200_000];
         time("rmsprop 3.2M (whole arena)", 5.0 * 4.0 * 3.2e6, 50, || {
             use rayon::prelude::*;
-            p.par_chunks_mut(16384)
-                .zip(g.par_chunks(16384))
-                .zip(ms.par_chunks_mut(16384))
-                .zip(mo.par_chunks_mut(16384))
-                .for_each(|(((p, g), s), m)| {
-                    lstm_core::optim::rmsprop_update(p, g, s, m, 1e-3, 0.9, 1e-10, 0.0);
-                })
+            p.par_chunks_mut(16384).zip(g.par_chunks(16384)).zip(ms.par_chunks_mut(16384)).zip(mo.par_chunks_mut(16384)).for_each(|(((p, g), s), m)| {
+                lstm_core::optim::rmsprop_update(p, g, s, m, 1e-3, 0.9, 1e-10, 0.0);
+            })
         });
         // The next-word step's update: three 2048×512 LSTM weights whose gradients are rank-3 (formed on the fly).
         let cfg: lstm_core::OptimizerConfig = lstm_core::config::parse_json("optimizer", r#"{"type":"rmsprop","learningRate":0.001,"epsilon":1e-10}"#).unwrap();

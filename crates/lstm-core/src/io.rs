@@ -321,7 +321,10 @@ fn verified_metadata(path: &Path, bytes: &[u8], st: &SafeTensors) -> Result<Hash
                 let stored = sums.get(&name).ok_or_else(|| LstmError::corrupt(path, format!("tensor {name} has no checksum")))?;
                 let computed = hex(crc32c::crc32c(t.data()));
                 if computed != *stored {
-                    return Err(LstmError::corrupt(path, format!("tensor {name} fails its checksum (stored {stored}, computed {computed}): the file is damaged")));
+                    return Err(LstmError::corrupt(
+                        path,
+                        format!("tensor {name} fails its checksum (stored {stored}, computed {computed}): the file is damaged"),
+                    ));
                 }
             }
             if let Some(name) = sums.keys().find(|n| st.tensor(n).is_err()) {
@@ -359,9 +362,7 @@ fn hex(crc: u32) -> String {
 
 /// A count in the metadata (`step`, `optimizerStep`): absent, or a whole number.
 fn metadata_count(path: &Path, meta: &HashMap<String, String>, key: &str) -> Result<Option<u64>> {
-    meta.get(key)
-        .map(|s| s.parse().map_err(|_| LstmError::corrupt(path, format!("__metadata__ {key} is {s:?}, expected a whole number"))))
-        .transpose()
+    meta.get(key).map(|s| s.parse().map_err(|_| LstmError::corrupt(path, format!("__metadata__ {key} is {s:?}, expected a whole number")))).transpose()
 }
 
 /// The first key of `canonical` (the architecture as save writes it) that `stored` lacks, as a path like

@@ -96,14 +96,20 @@ fn an_update_that_overflows_fails_the_step_naming_the_tensor_and_the_step() {
 #[test]
 fn sound_training_is_not_flagged() {
     for c in cases() {
-        let sound = Case { optimizer: if c.optimizer.contains("sgd") { r#"{"type":"sgd","learningRate":0.1,"momentum":0.9}"# } else { c.optimizer }, x_scale: 1.0, y: 0.5, ..c };
+        let sound = Case {
+            optimizer: if c.optimizer.contains("sgd") { r#"{"type":"sgd","learningRate":0.1,"momentum":0.9}"# } else { c.optimizer },
+            x_scale: 1.0,
+            y: 0.5,
+            ..c
+        };
         let mut m = model(&sound);
         let seq = sound.layers == LSTM;
         for step in 0..50 {
             let batch = 1 + step % 3 * 4;
             let x: Vec<f32> = (0..batch * if seq { 6 } else { 3 }).map(|k| ((k * 7 + step) % 11) as f32 / 11.0).collect();
             let shape: Vec<usize> = if seq { vec![batch, 2, 3] } else { vec![batch, 3] };
-            m.train_step(&Data::Floats(&x, &shape), &Data::Floats(&vec![0.5; batch], &[batch, 1])).unwrap_or_else(|e| panic!("{}: step {step}: {e}", sound.name));
+            m.train_step(&Data::Floats(&x, &shape), &Data::Floats(&vec![0.5; batch], &[batch, 1]))
+                .unwrap_or_else(|e| panic!("{}: step {step}: {e}", sound.name));
         }
     }
 }

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn model() -> Model {
-    let json = r#"{"layers":[{"type":"embedding","inputDim":5,"outputDim":2},{"type":"lstm","units":2},{"type":"dense","units":1}],"loss":"mse","optimizer":"sgd"}"#;
+    let json =
+        r#"{"layers":[{"type":"embedding","inputDim":5,"outputDim":2},{"type":"lstm","units":2},{"type":"dense","units":1}],"loss":"mse","optimizer":"sgd"}"#;
     Model::new(ModelConfig::from_json(json).unwrap(), 1).unwrap()
 }
 
@@ -44,8 +45,8 @@ fn the_next_save_removes_temporaries_of_dead_writers_of_the_same_target() {
 
     let stale: Vec<String> = dead.iter().enumerate().map(|(k, pid)| format!(".m.safetensors.{pid}-{}.tmp", 1000 + k)).collect();
     let kept = [
-        format!(".m.safetensors.{me}-5.tmp"),     // a save of this process in flight
-        format!(".m.safetensors.{other}-6.tmp"),  // a save of another live process
+        format!(".m.safetensors.{me}-5.tmp"),        // a save of this process in flight
+        format!(".m.safetensors.{other}-6.tmp"),     // a save of another live process
         format!(".n.safetensors.{}-7.tmp", dead[0]), // another target's
         format!(".m.safetensors.{}-x.tmp", dead[0]), // not our pattern
         format!(".m.safetensors.{}.tmp", dead[0]),   // not our pattern
