@@ -272,9 +272,9 @@ fn tensor_f32(path: &Path, name: &str, t: &TensorView, shape: &[usize]) -> Resul
     if t.shape() != shape {
         return Err(LstmError::corrupt(path, format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape())));
     }
-    let mut v = Vec::new();
-    crate::mem::room(&mut v, t.data().len() / 4, || format!("tensor {name} {shape:?} of {}", path.display()))?;
-    v.extend(t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+    let v = crate::mem::collected(t.data().len() / 4, t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])), || {
+        format!("tensor {name} {shape:?} of {}", path.display())
+    })?;
     if let Some(x) = v.iter().find(|x| !x.is_finite()) {
         return Err(LstmError::corrupt(path, format!("tensor {name} holds a non-finite value {x}")));
     }

@@ -36,6 +36,14 @@ pub fn copied<T: Clone>(src: &[T], what: impl FnOnce() -> String) -> Result<Vec<
     Ok(v)
 }
 
+/// The `len` items of `items` in a new vector, or `OutOfMemory` (room is made before the first item is taken).
+pub fn collected<T>(len: usize, items: impl IntoIterator<Item = T>, what: impl FnOnce() -> String) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    room(&mut v, len, what)?;
+    v.extend(items);
+    Ok(v)
+}
+
 /// The element count of `dims`, or `OutOfMemory` when it does not even fit in `usize` (no buffer of it could be
 /// allocated).
 pub fn count<T>(dims: &[usize], what: impl FnOnce() -> String) -> Result<usize> {

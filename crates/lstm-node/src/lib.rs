@@ -262,10 +262,8 @@ impl NativeModel {
     #[napi(catch_unwind)]
     pub fn epoch_order(&self, n: u32, epoch: u32) -> Result<Uint32Array> {
         let order = self.try_model()?.epoch_order(n as usize, epoch as u64).map_err(from_core)?;
-        let mut out = Vec::new();
-        mem::room(&mut out, order.len(), || format!("the row order of an epoch of {n} rows")).map_err(from_core)?;
-        out.extend(order.into_iter().map(|i| i as u32));
-        Ok(Uint32Array::new(out))
+        let what = || format!("the row order of an epoch of {n} rows");
+        Ok(Uint32Array::new(mem::collected(order.len(), order.into_iter().map(|i| i as u32), what).map_err(from_core)?))
     }
 
     /// Trains `numBatches` batches of `batchSize` rows taken from `order` starting at batch `firstBatch`.
@@ -283,10 +281,8 @@ impl NativeModel {
         num_batches: u32,
         on_batch: Option<Function<'env, BatchProgress, ()>>,
     ) -> Result<Object<'env>> {
-        let mut rows = Vec::new();
-        mem::room(&mut rows, order.len(), || format!("a copy of the batch order of {} rows", order.len())).map_err(from_core)?;
-        rows.extend(order.iter().map(|&i| i as usize));
-        let order = rows;
+        let what = || format!("a copy of the batch order of {} rows", order.len());
+        let order = mem::collected(order.len(), order.iter().map(|&i| i as usize), what).map_err(from_core)?;
         let progress: Option<ThreadsafeFunction<BatchProgress, (), BatchProgress, Status, false, true>> = match on_batch {
             Some(f) => Some(f.build_threadsafe_function().weak::<true>().callee_handled::<false>().build()?),
             None => None,

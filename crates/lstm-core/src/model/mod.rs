@@ -730,9 +730,7 @@ impl Model {
     /// The order of rows for epoch `epoch`: a seeded shuffle, the same on every thread count.
     pub fn epoch_order(&self, n: usize, epoch: u64) -> Result<Vec<usize>> {
         use rand::seq::SliceRandom;
-        let mut order = Vec::new();
-        mem::room(&mut order, n, || format!("the row order of an epoch of {n} rows"))?;
-        order.extend(0..n);
+        let mut order = mem::collected(n, 0..n, || format!("the row order of an epoch of {n} rows"))?;
         order.shuffle(&mut rng::seeded(self.config.seed, SHUFFLE_STREAM, epoch));
         Ok(order)
     }
