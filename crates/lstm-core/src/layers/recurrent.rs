@@ -4,7 +4,10 @@
 //! The two projections stay apart because a GRU's candidate reads r ⊙ (W_hn h + b_hn).
 //!
 //! Speed by design, as the LSTM:
-//! - the input projection of all B·T rows is one GEMM before the loop; only the recurrent product runs per step;
+//! - the input projection is computed outside the recurrence, for many rows at once: one GEMM over a block's B·T
+//!   rows, or, with the packed kernel (`kernels::packed`, the `avx2` and `avx512` levels), a window of steps at a
+//!   time just before the loop reaches them; only the recurrent product runs per step, on W_hh packed once per pass,
+//!   with b_hh as the product's addend;
 //! - each thread runs the whole time loop for its block of samples (samples are independent along time); a small
 //!   batch is one block whose per-step products are split by column instead ([`block_of_samples`]);
 //! - the weight gradients of all steps are one GEMM each after the loop, and dx one more;
@@ -17,13 +20,14 @@
 //! `implementation=1`), and its products run gate by gate.
 
 use super::lstm::{
-    add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_buffers, mask_copies, masked_input, recurrent_input, row_pair,
-    sized, LstmDims, OutputGrad, Reserved,
+    add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_buffers, mask_copies, masked_input, pack_gates, project_window,
+    recurrent_input, row_pair, sized, step_product, LstmDims, OutputGrad, ProjectionBlock, Reserved, PROJECTION_WINDOW,
 };
 use super::{checked_mul, room_all, state_buffer, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
 use crate::config::Initializer;
 use crate::error::{LstmError, Result};
 use crate::kernels::gemm::{par_col_sums_add, par_gemm, Mat, Strides, SMALL};
+use crate::kernels::packed::{self, gemm_packed_batch_bias, PackedB};
 use crate::model::ActShape;
 use rayon::prelude::*;
 
@@ -87,6 +91,10 @@ pub struct RecurrentCache {
     carry_dh: Vec<f32>,
     step_out: Vec<f32>,
     dxm: Vec<f32>,
+    /// W_hh and W_ih packed once per pass for the products of `kernels::packed`: whole in the first, or one gate's
+    /// rows in each with per-gate masks.
+    packed_w_hh: [PackedB; 3],
+    packed_w_ih: [PackedB; 3],
 }
 
 /// Runs one direction of `cell` over x `[B,T,I]`. `mask[b·T+t] == 0` marks a padded step. The dropout masks must
@@ -110,6 +118,17 @@ pub fn recurrent_forward<C: Cell>(cell: &C, dims: LstmDims, reverse: bool, x: &[
     let zeros = vec![0.0f32; h];
     let nb = block_of_samples(b);
     let small_batch = b <= SMALL;
+    let packed_path = !small_batch && packed::available();
+    // The recurrent weights packed once for all T steps, B = W_hhᵀ `[H, G·H]` or each gate's `[H, H]`; and B = W_ihᵀ
+    // `[I, G·H]` (or each gate's) for the input projection.
+    let packed_wh = (packed_path && (t > 1 || has_init)).then(|| {
+        pack_gates(&mut cache.packed_w_hh, hg, h, gw, |r| Mat::new(&p.w_hh[r * h..], Strides::transposed(h)));
+        &cache.packed_w_hh
+    });
+    let packed_wi = packed_path.then(|| {
+        pack_gates(&mut cache.packed_w_ih, xg, i, gw, |r| Mat::new(&p.w_ih[r * i..], Strides::transposed(i)));
+        &cache.packed_w_ih
+    });
     gates
         .par_chunks_mut(nb * t * gw)
         .zip(ghs.par_chunks_mut(nb * t * gw))
@@ -120,35 +139,49 @@ pub fn recurrent_forward<C: Cell>(cell: &C, dims: LstmDims, reverse: bool, x: &[
             let b0 = blk * nb;
             let bn = gates.len() / (t * gw);
             let xblk = &xin[b0 * t * xg * i..(b0 + bn) * t * xg * i];
-            // gi = b_ih + x·W_ihᵀ over all of the block's rows (gate by gate, each from its own copy of x, with
-            // per-gate masks).
-            for row in gates.chunks_exact_mut(gw) {
-                row.copy_from_slice(p.b_ih);
-            }
-            let n = gw / xg;
-            for g in 0..xg {
-                let (a, w) = (Mat::new(&xblk[g * i..], Strides::rows(xg * i)), Mat::new(&p.w_ih[g * n * i..], Strides::transposed(i)));
-                gemm_step(small_batch, bn * t, i, n, a, w, 1.0, &mut gates[g * n..], Strides::rows(gw));
+            // gi = b_ih + x·W_ihᵀ (gate by gate, each from its own copy of x, with per-gate masks): a window of steps
+            // at a time with the packed kernel, else one GEMM over all of the block's rows.
+            if packed_wi.is_none() {
+                for row in gates.chunks_exact_mut(gw) {
+                    row.copy_from_slice(p.b_ih);
+                }
+                let n = gw / xg;
+                for g in 0..xg {
+                    let (a, w) = (Mat::new(&xblk[g * i..], Strides::rows(xg * i)), Mat::new(&p.w_ih[g * n * i..], Strides::transposed(i)));
+                    gemm_step(small_batch, bn * t, i, n, a, w, 1.0, &mut gates[g * n..], Strides::rows(gw));
+                }
             }
             for s in 0..t {
                 let tt = if reverse { t - 1 - s } else { s };
                 let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
+                if let Some(pw_ih) = packed_wi.filter(|_| s % PROJECTION_WINDOW == 0) {
+                    project_window(ProjectionBlock { bn, t, i, xg, reverse }, s, xblk, &pw_ih[..xg], p.b_ih, gates);
+                }
                 if s == 0 && has_init {
                     // Stateful inference: the first step's recurrent input is the carried-over state.
                     for bi in 0..bn {
                         recurrent_input(&init_h[(b0 + bi) * h..][..h], rec_mask, b0 + bi, &mut hprev[(bi * t + tt) * hw..][..hw]);
                     }
                 }
-                for bi in 0..bn {
-                    ghs[(bi * t + tt) * gw..][..gw].copy_from_slice(p.b_hh);
+                let recurrent = s > 0 || has_init;
+                if !recurrent || packed_wh.is_none() {
+                    for bi in 0..bn {
+                        ghs[(bi * t + tt) * gw..][..gw].copy_from_slice(p.b_hh);
+                    }
                 }
-                if s > 0 || has_init {
-                    // gh[:, tt] += hprev[:, tt] · W_hhᵀ over the block's samples (row strides skip time), gate by gate
-                    // with per-gate masks.
+                if recurrent {
+                    // gh[:, tt] = b_hh + hprev[:, tt] · W_hhᵀ over the block's samples (row strides skip time), gate
+                    // by gate with per-gate masks.
                     let n = gw / hg;
                     for g in 0..hg {
-                        let (a, w) = (Mat::new(&hprev[(tt * hg + g) * h..], Strides::rows(t * hw)), Mat::new(&p.w_hh[g * n * h..], Strides::transposed(h)));
-                        gemm_step(small_batch, bn, h, n, a, w, 1.0, &mut ghs[tt * gw + g * n..], Strides::rows(t * gw));
+                        let (a, c) = (&hprev[(tt * hg + g) * h..], &mut ghs[tt * gw + g * n..]);
+                        match packed_wh {
+                            Some(pw) => gemm_packed_batch_bias(1, bn, a, 0, t * hw, &pw[g], &p.b_hh[g * n..], c, 0, t * gw),
+                            None => {
+                                let w = Mat::new(&p.w_hh[g * n * h..], Strides::transposed(h));
+                                gemm_step(small_batch, bn, h, n, Mat::new(a, Strides::rows(t * hw)), w, 1.0, c, Strides::rows(t * gw));
+                            }
+                        }
                     }
                 } else {
                     for bi in 0..bn {
@@ -212,7 +245,15 @@ pub fn recurrent_backward<C: Cell>(
     let (xg, hg) = (mask_copies(cache.in_mask.len(), b * i), mask_copies(cache.rec_mask.len(), b * h));
     // Each product of a step covers kg = G·H / hg rows of dgh and W_hh (one gate's with per-gate masks).
     let kg = gw / hg;
-    let RecurrentCache { xm, gates, gh, h: hs, hprev, rec_mask, in_mask, dgi, dgh, carry_dh, step_out, dxm, .. } = cache;
+    let RecurrentCache { xm, gates, gh, h: hs, hprev, rec_mask, in_mask, dgi, dgh, carry_dh, step_out, dxm, packed_w_hh, .. } = cache;
+    let small_batch = b <= SMALL;
+    // B = W_hh `[G·H, H]`, or each gate's rows `[H, H]`, packed once for all T steps.
+    let packed_w = (!small_batch && t > 1 && packed::available()).then(|| {
+        for (g, pack) in packed_w_hh[..hg].iter_mut().enumerate() {
+            pack.pack(kg, h, Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h)));
+        }
+        &*packed_w_hh
+    });
     let dgi = sized(dgi, b * t * gw);
     let dgh = sized(dgh, b * t * gw);
     let carry = sized(carry_dh, b * h);
@@ -221,7 +262,6 @@ pub fn recurrent_backward<C: Cell>(
     let (gates, ghs, hs, rec_mask): (&[f32], &[f32], &[f32], &[f32]) = (gates, gh, hs, rec_mask);
     let zeros = vec![0.0f32; h];
     let nb = block_of_samples(b);
-    let small_batch = b <= SMALL;
     dgi.par_chunks_mut(nb * t * gw)
         .zip(dgh.par_chunks_mut(nb * t * gw))
         .zip(carry.par_chunks_mut(nb * h))
@@ -259,8 +299,8 @@ pub fn recurrent_backward<C: Cell>(
                 }
                 // dh_{t-1} += (dgh_t · W_hh) ⊙ recurrent mask, a product per gate with per-gate masks.
                 for g in 0..hg {
-                    let (a, w) = (Mat::new(&dgh[tt * gw + g * kg..], Strides::rows(t * gw)), Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h)));
-                    gemm_step(small_batch, bn, kg, h, a, w, 0.0, &mut step_out[g * h..], Strides::rows(hg * h));
+                    let (pw, w) = (packed_w.map(|pw| &pw[g]), Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h)));
+                    step_product(pw, small_batch, bn, kg, h, &dgh[tt * gw + g * kg..], t * gw, w, 0.0, &mut step_out[g * h..], hg * h);
                 }
                 for bi in 0..bn {
                     for g in 0..hg {
