@@ -92,29 +92,20 @@ export const imdb = (ctx) =>
     oneThread: true,
   })
 
-/** 6: the tutorial's model with a GRU in place of the LSTM (`--cell gru`). */
-export const gru = (ctx) =>
+/** The tutorial's model changed by `cliArgs`, against bench/peers/{torch,keras}_imdb_rnn.py's `model`. */
+const variant = (name, title, cliArgs, model) => (ctx) =>
   imdbTraining(ctx, {
-    name: 'gru',
-    title: 'GRU IMDB training',
-    cliArgs: ['--cell', 'gru'],
-    peers: [
-      ['torch', join(ctx.benchDir, 'peers/torch_imdb_rnn.py'), ['gru']],
-      ['keras', join(ctx.benchDir, 'peers/keras_imdb_rnn.py'), ['gru']],
-    ],
+    name,
+    title,
+    cliArgs,
+    peers: ['torch', 'keras'].map((key) => [key, join(ctx.benchDir, `peers/${key}_imdb_rnn.py`), [model]]),
   })
 
-/** 7: the tutorial's model with Conv1D(64, 5, relu) + MaxPooling1D(4) before the LSTM (`--conv 64,5,4`). */
-export const cnn = (ctx) =>
-  imdbTraining(ctx, {
-    name: 'cnn',
-    title: 'CNN+LSTM IMDB training',
-    cliArgs: ['--conv', '64,5,4'],
-    peers: [
-      ['torch', join(ctx.benchDir, 'peers/torch_imdb_rnn.py'), ['cnn']],
-      ['keras', join(ctx.benchDir, 'peers/keras_imdb_rnn.py'), ['cnn']],
-    ],
-  })
+/** 6: the tutorial's model with a GRU in place of the LSTM. */
+export const gru = variant('gru', 'GRU IMDB training', ['--cell', 'gru'], 'gru')
+
+/** 7: the tutorial's model with Conv1D(64, 5, relu) + MaxPooling1D(4) before the LSTM. */
+export const cnn = variant('cnn', 'CNN+LSTM IMDB training', ['--conv', '64,5,4'], 'cnn')
 
 /** 2: inference throughput on the test reviews at batch 500 (random weights; model build and data load not timed). */
 export async function infer(ctx) {
