@@ -862,7 +862,7 @@ function batchShape(specs: LayerSpec[], w: Record<string, Tensor>): { shape: (nu
 export async function writeKeras(path: string, model: KerasModel): Promise<void> {
   if (extname(path).toLowerCase() !== '.keras') throw new LstmError('INVALID_ARGUMENT', `toKeras(): Keras 3 opens a model only from a .keras file, got ${JSON.stringify(path)}`)
   checkOutputPath(path, 'toKeras()')
-  const names = kerasGroupNames(model.specs.map((s) => KERAS_LAYER[s.type]))
+  const names = kerasGroupNames(model.specs.map((s) => ((s as { bidirectional?: boolean }).bidirectional ? 'Bidirectional' : KERAS_LAYER[s.type])))
   const layers = model.specs.map((s, i) => kerasLayer(s, names[i], i, model.weights))
   const input = batchShape(model.specs, model.weights)
   const config: Json = {
