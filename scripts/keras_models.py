@@ -6,14 +6,17 @@ TensorFlow, and tf_keras for Keras 2 files when it imports).
       NAME.h5 (Keras 3's legacy HDF5) and NAME.keras2.h5 (tf_keras), with NAME.io.json / NAME.keras2.io.json =
       {x, xShape, xDtype, y, yShape}: inputs and Keras's own predictions. The unsupported_* models are written as
       .keras only, for the error path.
+  keras_models.py check
+      Prints the Keras version and backend (the tests' probe for a usable Keras).
   keras_models.py predict MODEL IO_JSON OUT_JSON [RESAVED.keras]
       Opens MODEL with keras.saving.load_model, predicts IO_JSON's x, writes {y, yShape} to OUT_JSON and, when
       given, saves the model again as RESAVED.keras (the round trip's way back to lstm-native).
 """
-import json, os, sys
+import importlib.util, json, os, sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# TensorFlow where it is installed (bench/.venv); else JAX, the lighter install CI uses (.ci/run).
+os.environ.setdefault("KERAS_BACKEND", "tensorflow" if importlib.util.find_spec("tensorflow") else "jax")
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
 
@@ -107,7 +110,9 @@ def predict(model_path, io_path, out_path, resaved=None):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "make":
+    if len(sys.argv) == 2 and sys.argv[1] == "check":
+        print("keras", keras.__version__, keras.backend.backend())
+    elif len(sys.argv) == 3 and sys.argv[1] == "make":
         make(sys.argv[2])
     elif len(sys.argv) in (5, 6) and sys.argv[1] == "predict":
         predict(*sys.argv[2:])

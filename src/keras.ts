@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { basename, dirname, extname, join, resolve } from 'node:path'
 import { LstmError } from './errors.js'
 import type { Activation, LayerSpec } from './layers.js'
+import { KERAS_CLASS } from './keras-classes.js'
 import { checkOutputPath } from './paths.js'
 import { type Tensor, tensor } from './tensor.js'
 import { describe } from './validate.js'
@@ -761,19 +762,6 @@ function layerJson(className: string, config: Json): Json {
   return { module: 'keras.layers', class_name: className, config, registered_name: null }
 }
 
-const KERAS_LAYER: Record<LayerSpec['type'], string> = {
-  embedding: 'Embedding',
-  lstm: 'LSTM',
-  gru: 'GRU',
-  simpleRnn: 'SimpleRNN',
-  conv1d: 'Conv1D',
-  maxPooling1d: 'MaxPooling1D',
-  dense: 'Dense',
-  dropout: 'Dropout',
-  globalAveragePooling1d: 'GlobalAveragePooling1D',
-  globalMaxPooling1d: 'GlobalMaxPooling1D',
-}
-
 /** A spec as a Keras 3 layer config, and its weights as Keras arrays (forward direction, then backward). */
 function kerasLayer(spec: LayerSpec, name: string, index: number, w: Record<string, Tensor>): { json: Json; arrays: Tensor[] } {
   const get = (n: string) => {
@@ -817,7 +805,7 @@ function kerasLayer(spec: LayerSpec, name: string, index: number, w: Record<stri
         // Keras has one bias where PyTorch adds two: their sum is what the cell uses.
         return [kernel, recurrent, tensor(bi.data.map((v, k) => v + bh.data[k]), [n])]
       }
-      const klass = KERAS_LAYER[kind]
+      const klass = KERAS_CLASS[kind]
       if (!spec.bidirectional) return { json: layerJson(klass, config), arrays: direction('') }
       return {
         json: layerJson('Bidirectional', { name, merge_mode: 'concat', layer: layerJson(klass, { ...config, name: `forward_${name}` }) }),
@@ -842,7 +830,7 @@ function kerasLayer(spec: LayerSpec, name: string, index: number, w: Record<stri
       return { json: layerJson('Dropout', { name, rate: spec.rate }), arrays: [] }
     case 'globalAveragePooling1d':
     case 'globalMaxPooling1d':
-      return { json: layerJson(KERAS_LAYER[spec.type], { name, data_format: 'channels_last', keepdims: false }), arrays: [] }
+      return { json: layerJson(KERAS_CLASS[spec.type], { name, data_format: 'channels_last', keepdims: false }), arrays: [] }
   }
 }
 
@@ -862,7 +850,7 @@ function batchShape(specs: LayerSpec[], w: Record<string, Tensor>): { shape: (nu
 export async function writeKeras(path: string, model: KerasModel): Promise<void> {
   if (extname(path).toLowerCase() !== '.keras') throw new LstmError('INVALID_ARGUMENT', `toKeras(): Keras 3 opens a model only from a .keras file, got ${JSON.stringify(path)}`)
   checkOutputPath(path, 'toKeras()')
-  const names = kerasGroupNames(model.specs.map((s) => ((s as { bidirectional?: boolean }).bidirectional ? 'Bidirectional' : KERAS_LAYER[s.type])))
+  const names = kerasGroupNames(model.specs.map((s) => ((s as { bidirectional?: boolean }).bidirectional ? 'Bidirectional' : KERAS_CLASS[s.type])))
   const layers = model.specs.map((s, i) => kerasLayer(s, names[i], i, model.weights))
   const input = batchShape(model.specs, model.weights)
   const config: Json = {

@@ -8,6 +8,7 @@ import { LstmError } from './errors.js'
 import { type Callback, type FitParams, History, type Logs, ProgressBar } from './callbacks.js'
 import * as layerFactories from './layers.js'
 import type { LayerSpec } from './layers.js'
+import { KERAS_CLASS } from './keras-classes.js'
 import type { KerasModel } from './keras.js'
 import { call, callAsync, native, type NativeModel } from './native/index.js'
 import { checkedTensor, fromNested, isTensor, type Tensor, type TensorLike, tensor } from './tensor.js'
@@ -176,19 +177,6 @@ export interface FromKerasOptions {
 
 /** A weights dictionary: PyTorch names (`'2.weight_ih'`) and layouts. */
 export type Weights = Record<string, Tensor>
-
-const KERAS_CLASS: Record<LayerSpec['type'], string> = {
-  embedding: 'Embedding',
-  lstm: 'LSTM',
-  gru: 'GRU',
-  simpleRnn: 'SimpleRNN',
-  conv1d: 'Conv1D',
-  maxPooling1d: 'MaxPooling1D',
-  dense: 'Dense',
-  dropout: 'Dropout',
-  globalAveragePooling1d: 'GlobalAveragePooling1D',
-  globalMaxPooling1d: 'GlobalMaxPooling1D',
-}
 
 function checkTokens(t: Tensor, what: string): void {
   if (t.dtype === 'float32') {

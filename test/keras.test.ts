@@ -230,7 +230,7 @@ async function kerasPython(): Promise<string | undefined> {
   for (const python of candidates) {
     if (python.includes('/') && !existsSync(python)) continue
     try {
-      await run(python, ['-c', 'import keras, numpy'], { timeout: 120_000 })
+      await run(python, [join(ROOT, 'scripts/keras_models.py'), 'check'], { timeout: 120_000 })
       return python
     } catch {
       // Next candidate.
@@ -243,7 +243,7 @@ describe('round trip through Keras', () => {
   let python: string | undefined
   beforeAll(async () => {
     python = await kerasPython()
-    if (!python) console.log('[keras.test] skipping the Keras round trip: no Python with keras (set LSTM_NATIVE_PYTHON, or run `node bench/run.mjs --setup`)')
+    if (!python) console.log('[keras.test] skipping the Keras round trip: no Python with Keras and TensorFlow or JAX (set LSTM_NATIVE_PYTHON, or run `node bench/run.mjs --setup`)')
   }, 150_000)
 
   it('Keras predicts what lstm-native predicts, and its re-saved file loads back the same', async (ctx) => {
