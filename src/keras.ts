@@ -1,8 +1,8 @@
 /**
  * Keras files, both ways: a Keras 3 `.keras` zip or a legacy HDF5 `.h5` (Keras 3 or Keras 2 / tf.keras) becomes
- * layer descriptions and PyTorch-layout weights, and back. The HDF5 library (h5wasm: the HDF5 C library compiled to
- * WebAssembly) and the zip library (fflate) are imported here, on first use only: a WebAssembly instance reserves a
- * large address space, which must not cost anyone who never touches a Keras file.
+ * layer descriptions and PyTorch-layout weights, and back. HDF5 goes through h5wasm in a worker thread (src/hdf5.ts)
+ * and zip through fflate, both imported on first use only: a WebAssembly instance reserves a large address space,
+ * which must not cost anyone who never touches a Keras file.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { basename, dirname, extname, join, resolve } from 'node:path'
 import { LstmError } from './errors.js'
 import type { Activation, LayerSpec } from './layers.js'
+import { type H5Group, type H5Node, Hdf5Error, isGroup, memberAt, readHdf5, writeHdf5 } from './hdf5.js'
 import { KERAS_CLASS } from './keras-classes.js'
 import { checkOutputPath } from './paths.js'
 import { type Tensor, tensor } from './tensor.js'
@@ -30,31 +31,8 @@ export interface KerasModel {
 }
 
 type Json = Record<string, unknown>
-type H5 = typeof import('h5wasm')
-
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04]
 const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]
-
-let h5Module: Promise<H5> | undefined
-
-/** h5wasm, loaded once; its errors are thrown (with HDF5's error stack as the message) rather than printed. */
-function h5wasm(): Promise<H5> {
-  h5Module ??= (async () => {
-    const h5 = (await import('h5wasm/node')) as unknown as { default: H5 }
-    const module = await h5.default.ready
-    module.activate_throwing_error_handler()
-    return h5.default
-  })()
-  return h5Module
-}
-
-/** The last line of HDF5's error stack that says what went wrong (`truncated file: eof = 3000, ...`). */
-function hdf5Reason(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err)
-  const lines = text.split('\n').filter((l) => /^\s*#\d+:/.test(l))
-  const last = lines.length ? lines[lines.length - 1].replace(/^\s*#\d+:.*?\(\):\s*/, '') : text
-  return last.trim().slice(0, 300)
-}
 
 function corrupt(path: string, message: string, cause?: unknown): LstmError {
   return new LstmError('CORRUPT_WEIGHTS', `${path}: ${message}`, cause === undefined ? undefined : { cause })
@@ -92,6 +70,8 @@ interface KerasLayer {
   className: string
   name: string
   config: Json
+  /** The layer's whole entry in the model configuration (`inbound_nodes`, `build_config`). */
+  raw?: Json
 }
 
 /** Keras's `to_snake_case`, which names each layer's group in a `.keras` weights file (`MaxPooling1D` → `max_pooling1d`). */
@@ -112,8 +92,8 @@ function kerasGroupNames(classNames: string[]): string[] {
 }
 
 /** The names of the layers a layer's (one) call reads, from Keras 3's or Keras 2's `inbound_nodes`. */
-function inboundNames(layer: KerasLayer, raw: Json): string[] {
-  const nodes = raw.inbound_nodes
+function inboundNames(layer: KerasLayer): string[] {
+  const nodes = layer.raw?.inbound_nodes
   if (nodes === undefined || (Array.isArray(nodes) && nodes.length === 0)) return []
   if (!Array.isArray(nodes)) throw unsupported(layer, `its inbound_nodes are not a list (${describe(nodes)})`)
   if (nodes.length > 1) throw unsupported(layer, 'it is called more than once (a shared layer)')
@@ -147,7 +127,7 @@ function chainOf(path: string, modelConfig: unknown): { name: string; layers: Ke
     if (klass === 'Sequential' || klass === 'Functional' || klass === 'Model') throw corrupt(path, `the ${klass} configuration has no layers list`)
     throw unsupported(model, 'only Sequential and functional models are read (a subclassed model has no configuration to rebuild)')
   }
-  const layers = list.map((raw, i): KerasLayer & { raw: Json } => {
+  const layers = list.map((raw, i): KerasLayer => {
     if (!isObject(raw) || typeof raw.class_name !== 'string' || !isObject(raw.config)) throw corrupt(path, `layer ${i} of the configuration has no class_name and config`)
     const name = typeof raw.config.name === 'string' ? raw.config.name : typeof raw.name === 'string' ? raw.name : `layer_${i}`
     return { className: raw.class_name, name, config: raw.config, raw }
@@ -158,7 +138,7 @@ function chainOf(path: string, modelConfig: unknown): { name: string; layers: Ke
   if (inputs.length !== 1) throw unsupported(model, `it has ${inputs.length} inputs; only single-input models are read`)
   // A chain: each layer after the input reads exactly the one listed before it.
   for (let i = 1; i < layers.length; i++) {
-    const from = inboundNames(layers[i], layers[i].raw)
+    const from = inboundNames(layers[i])
     if (from.length !== 1) throw unsupported(layers[i], `it reads ${from.length} tensors; only a single chain of layers is read (no merges or branches)`)
     if (from[0] !== layers[i - 1].name) throw unsupported(layers[i], `it reads ${JSON.stringify(from[0])} rather than the layer before it; only a single chain of layers is read`)
   }
@@ -301,7 +281,7 @@ interface Converted {
   convert?: (index: number, arrays: Tensor[]) => Record<string, Tensor>
   /** Output features (last dimension), for the next layer's checks. */
   outFeatures: number
-  /** What the layer does to a mask coming in: keep it, consume it or (returned sequence) pass it on. */
+  /** An InputLayer's shape without the batch axis, and its dtype. */
   input?: { shape: [number | null, number] | [number | null]; dtype: string }
 }
 
@@ -432,38 +412,32 @@ function convertLayer(layer: KerasLayer, features: number): Converted {
 /** Where a file keeps each layer's weight arrays, in Keras's order. */
 type WeightSource = (layer: KerasLayer, position: number) => Tensor[]
 
-function readArray(path: string, where: string, node: unknown): Tensor {
-  const d = node as { shape?: number[] | null; value?: unknown; dtype?: unknown } | null
-  if (!d || !Array.isArray(d.shape)) throw corrupt(path, `${where} is not a dataset`)
-  let value: unknown
-  try {
-    value = d.value
-  } catch (err) {
-    throw corrupt(path, `${where} cannot be read: ${hdf5Reason(err)}`, err)
-  }
-  const n = d.shape.reduce((a, b) => a * b, 1)
+function readArray(path: string, where: string, node: H5Node | undefined): Tensor {
+  if (!node || isGroup(node)) throw corrupt(path, `${where} is not a dataset`)
+  const { shape, value } = node
+  const n = shape.reduce((a, b) => a * b, 1)
   if (!(value instanceof Float32Array || value instanceof Float64Array) || value.length !== n) {
-    throw corrupt(path, `${where} is not a float array of shape [${d.shape.join(', ')}] (dtype ${describe(d.dtype)})`)
+    throw corrupt(path, `${where} is not a float array of shape [${shape.join(', ')}] (dtype ${describe(node.dtype)})`)
   }
-  return tensor(value instanceof Float32Array ? value : Float32Array.from(value), d.shape.length ? [...d.shape] : [1])
+  // A NaN or an infinity in a weight is damage (or a diverged model) that no prediction survives.
+  const bad = value.findIndex((v) => !Number.isFinite(v))
+  if (bad >= 0) throw corrupt(path, `${where} holds ${value[bad]} at element ${bad}`)
+  return tensor(value instanceof Float32Array ? value : Float32Array.from(value), shape.length ? [...shape] : [1])
 }
 
-type H5File = InstanceType<H5['File']>
-type H5Group = InstanceType<H5['Group']>
-
-function getGroup(file: H5File, at: string): H5Group | undefined {
-  const g = file.get(at) as unknown
-  return g && typeof (g as H5Group).keys === 'function' ? (g as H5Group) : undefined
+function groupAt(root: H5Group, at: string): H5Group | undefined {
+  const node = memberAt(root, at)
+  return isGroup(node) ? node : undefined
 }
 
 /** Keras 3's `model.weights.h5`: `layers/<snake_case class>[_n]/vars/0, 1, ...`, RNN cells below `cell/`. */
-function kerasV3Source(path: string, file: H5File, layers: KerasLayer[]): WeightSource {
+function kerasV3Source(path: string, root: H5Group, layers: KerasLayer[]): WeightSource {
   const groups = kerasGroupNames(layers.filter((l) => l.className !== 'InputLayer').map((l) => l.className))
   const vars = (at: string): Tensor[] => {
-    const g = getGroup(file, `${at}/vars`)
+    const g = groupAt(root, `${at}/vars`)
     if (!g) return []
-    const keys = g.keys().filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b))
-    return keys.map((k) => readArray(path, `${at}/vars/${k}`, g.get(k)))
+    const keys = Object.keys(g.children).filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b))
+    return keys.map((k) => readArray(path, `${at}/vars/${k}`, g.children[k]))
   }
   return (layer, position) => {
     const at = `layers/${groups[position]}`
@@ -474,18 +448,17 @@ function kerasV3Source(path: string, file: H5File, layers: KerasLayer[]): Weight
 }
 
 /** The legacy HDF5 layout: `model_weights/<layer name>`, its `weight_names` attribute in Keras's order. */
-function legacySource(path: string, file: H5File): WeightSource {
-  const root = getGroup(file, 'model_weights')
-  if (!root) throw corrupt(path, 'the file has a model_config but no model_weights group')
+function legacySource(path: string, root: H5Group): WeightSource {
+  if (!groupAt(root, 'model_weights')) throw corrupt(path, 'the file has a model_config but no model_weights group')
   return (layer) => {
-    const g = getGroup(file, `model_weights/${layer.name}`)
+    const g = groupAt(root, `model_weights/${layer.name}`)
     if (!g) return []
-    const names = g.attrs.weight_names?.value
+    const names = g.attrs.weight_names
     // An empty weight_names (a layer without weights) reads back as an empty numeric array.
     const list = names === undefined || (ArrayBuffer.isView(names) && (names as Float64Array).length === 0) ? [] : Array.isArray(names) ? names : [names]
     return list.map((n) => {
       if (typeof n !== 'string') throw corrupt(path, `model_weights/${layer.name}: weight_names holds ${describe(n)}, not names`)
-      return readArray(path, `model_weights/${layer.name}/${n}`, g.get(n))
+      return readArray(path, `model_weights/${layer.name}/${n}`, memberAt(g, n))
     })
   }
 }
@@ -505,7 +478,7 @@ function convertChain(path: string, layers: KerasLayer[], source: WeightSource):
   for (const [i, layer] of layers.entries()) {
     // The first layer may carry the input shape itself (Keras 2's batch_input_shape, Keras 3's build_config).
     if (i === 0 && layer.className !== 'InputLayer') {
-      const shape = layer.config.batch_input_shape ?? (layers[0] as unknown as { raw?: Json }).raw?.build_config
+      const shape = layer.config.batch_input_shape ?? layer.raw?.build_config
       const s = Array.isArray(shape) ? shape : isObject(shape) ? shape.input_shape : undefined
       if (Array.isArray(s)) input = convertLayer({ className: 'InputLayer', name: 'input', config: { batch_shape: s, dtype: layer.className === 'Embedding' ? 'int32' : 'float32' } }, 0).input
     }
@@ -583,7 +556,6 @@ const LOSSES: Record<string, string> = {
 }
 
 function compileOf(path: string, c: Json): KerasModel['compile'] {
-  const where = { className: 'compile', name: 'loss' }
   let loss: unknown
   const l = Array.isArray(c.loss) && c.loss.length === 1 ? c.loss[0] : c.loss
   if (typeof l === 'string') {
@@ -594,7 +566,6 @@ function compileOf(path: string, c: Json): KerasModel['compile'] {
     loss = type && (fromLogits ? { type, fromLogits } : type)
   }
   if (!loss) throw new LstmError('UNSUPPORTED', `${path}: the compile configuration's loss ${JSON.stringify(l)} is not one lstm-native has (binary, sparse categorical or categorical cross-entropy, mean squared error); load with { compile: false } to skip it`)
-  void where
   const o = isObject(c.optimizer) ? c.optimizer : isObject(c.optimizer_config) ? c.optimizer_config : undefined
   if (!o || typeof o.class_name !== 'string' || !isObject(o.config)) throw corrupt(path, 'the compile configuration has no optimizer')
   const klass = o.class_name.replace(/^Custom>/, '')
@@ -678,48 +649,38 @@ export async function readKeras(path: string, options: { compile?: boolean } = {
     throw corrupt(path, 'not a Keras file: neither a .keras zip nor an HDF5 (.h5) file')
   }
   try {
-    const h5 = await h5wasm()
-    let file: H5File
+    let root: H5Group
     try {
-      file = new h5.File(h5Path, 'r')
+      root = await readHdf5(h5Path)
     } catch (err) {
-      throw corrupt(path, `not a readable HDF5 file: ${hdf5Reason(err)}`, err)
+      if (err instanceof Hdf5Error) throw corrupt(path, `not a readable HDF5 file: ${err.message}`, err)
+      throw err
+    }
+    if (!isV3Zip) {
+      const attr = root.attrs.model_config
+      if (attr === undefined) throw corrupt(path, groupAt(root, 'layers') || root.attrs.layer_names ? 'a weights-only HDF5 file (no model_config attribute): save the whole model, model.save("m.h5") or "m.keras"' : 'an HDF5 file without a Keras model_config attribute')
+      modelConfig = parseJson(path, 'model_config', textOf(attr))
+      if (root.attrs.training_config !== undefined) compileConfig = parseJson(path, 'training_config', textOf(root.attrs.training_config))
     }
     try {
-      if (!isV3Zip) {
-        const attr = file.attrs.model_config
-        if (!attr) throw corrupt(path, getGroup(file, 'layers') || file.attrs.layer_names ? 'a weights-only HDF5 file (no model_config attribute): save the whole model, model.save("m.h5") or "m.keras"' : 'an HDF5 file without a Keras model_config attribute')
-        modelConfig = parseJson(path, 'model_config', readAttr(path, attr))
-        const training = file.attrs.training_config
-        if (training) compileConfig = parseJson(path, 'training_config', readAttr(path, training))
-      }
       const { name, layers } = chainOf(path, modelConfig)
-      const source = isV3Zip ? kerasV3Source(path, file, layers) : legacySource(path, file)
+      const source = isV3Zip ? kerasV3Source(path, root, layers) : legacySource(path, root)
       const { specs, weights } = convertChain(path, layers, source)
       const compile = options.compile !== false && isObject(compileConfig) ? compileOf(path, compileConfig) : undefined
       return { name, specs, weights, compile, metadata }
     } catch (err) {
+      // The configuration is the file's: a value of an unexpected kind deep inside it is a malformed file.
       if (err instanceof LstmError) throw err
-      throw corrupt(path, `cannot read the HDF5 contents: ${hdf5Reason(err)}`, err)
-    } finally {
-      try {
-        file.close()
-      } catch {
-        // Closing a file HDF5 could not fully parse may fail too; the read already succeeded or threw.
-      }
+      throw corrupt(path, `malformed model configuration: ${(err as Error).message}`, err)
     }
   } finally {
     if (tempDir) rmSync(tempDir, { recursive: true, force: true })
   }
 }
 
-function readAttr(path: string, attr: { value: unknown }): unknown {
-  try {
-    const v = attr.value
-    return v instanceof Uint8Array ? new TextDecoder().decode(v) : v
-  } catch (err) {
-    throw corrupt(path, `an attribute cannot be read: ${hdf5Reason(err)}`, err)
-  }
+/** An attribute holding text: h5wasm gives a string, or bytes for some fixed-length strings. */
+function textOf(v: unknown): unknown {
+  return v instanceof Uint8Array ? new TextDecoder().decode(v) : v
 }
 
 // --- Writing --------------------------------------------------------------------------------------------------
@@ -867,44 +828,28 @@ export async function writeKeras(path: string, model: KerasModel): Promise<void>
   if (model.compile) {
     config.compile_config = kerasCompile(model.compile)
   }
-  const [{ zipSync }, h5] = await Promise.all([import('fflate'), h5wasm()])
+  const { zipSync } = await import('fflate')
   const tempDir = mkdtempSync(join(tmpdir(), 'lstm-native-keras-'))
   const target = resolve(path)
   const partial = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
   try {
     const h5Path = join(tempDir, 'model.weights.h5')
-    const file = new h5.File(h5Path, 'w')
-    try {
-      // Keras 3's layout: every layer's group has a `vars` group (empty when the layer has no weights); an RNN's
-      // arrays are its cell's, and a Bidirectional's are its forward and backward layers' cells'.
-      const writeVars = (at: string, arrays: Tensor[]) => {
-        const g = file.create_group(`${at}/vars`)
-        arrays.forEach((a, k) => g.create_dataset({ name: String(k), data: a.data, shape: [...a.shape], dtype: '<f' }))
-      }
-      file.create_group('layers')
-      model.specs.forEach((s, i) => {
-        const at = `layers/${names[i]}`
-        file.create_group(at)
-        const arrays = layers[i].arrays
-        const recurrent = s.type === 'lstm' || s.type === 'gru' || s.type === 'simpleRnn'
-        if (recurrent && s.bidirectional) {
-          writeVars(at, [])
-          for (const [side, part] of [['forward_layer', arrays.slice(0, 3)], ['backward_layer', arrays.slice(3)]] as const) {
-            file.create_group(`${at}/${side}`)
-            writeVars(`${at}/${side}`, [])
-            file.create_group(`${at}/${side}/cell`)
-            writeVars(`${at}/${side}/cell`, part)
-          }
-        } else if (recurrent) {
-          writeVars(at, [])
-          file.create_group(`${at}/cell`)
-          writeVars(`${at}/cell`, arrays)
-        } else writeVars(at, arrays)
-      })
-      file.create_group('vars')
-    } finally {
-      file.close()
-    }
+    // Keras 3's layout: every layer's group has a `vars` group (empty when the layer has no weights); an RNN's
+    // arrays are its cell's, and a Bidirectional's are its forward and backward layers' cells'.
+    const group = (children: Record<string, H5Node> = {}): H5Group => ({ attrs: {}, children })
+    const vars = (arrays: Tensor[]): H5Group => group(Object.fromEntries(arrays.map((a, k) => [String(k), { shape: [...a.shape], value: a.data }])))
+    const layerGroups: Record<string, H5Node> = {}
+    model.specs.forEach((s, i) => {
+      const arrays = layers[i].arrays
+      const recurrent = s.type === 'lstm' || s.type === 'gru' || s.type === 'simpleRnn'
+      const rnn = (part: Tensor[]) => group({ vars: vars([]), cell: group({ vars: vars(part) }) })
+      if (recurrent && s.bidirectional) {
+        const half = arrays.length / 2
+        layerGroups[names[i]] = group({ vars: vars([]), forward_layer: rnn(arrays.slice(0, half)), backward_layer: rnn(arrays.slice(half)) })
+      } else if (recurrent) layerGroups[names[i]] = rnn(arrays)
+      else layerGroups[names[i]] = group({ vars: vars(arrays) })
+    })
+    await writeHdf5(h5Path, group({ layers: group(layerGroups), vars: vars([]) }))
     const weights = readFileSync(h5Path)
     const metadata: Json = { keras_version: '3.0.0', date_saved: new Date().toISOString(), lstm_native_metadata: model.metadata ?? {} }
     const encoder = new TextEncoder()
@@ -914,7 +859,7 @@ export async function writeKeras(path: string, model: KerasModel): Promise<void>
   } catch (err) {
     rmSync(partial, { force: true })
     if (err instanceof LstmError) throw err
-    throw new LstmError('IO', `toKeras(): cannot write ${path}: ${hdf5Reason(err)}`, { cause: err })
+    throw new LstmError('IO', `toKeras(): cannot write ${path}: ${(err as Error).message}`, { cause: err })
   } finally {
     rmSync(tempDir, { recursive: true, force: true })
   }

@@ -346,23 +346,34 @@ describe('corrupt, truncated and non-Keras files', () => {
 describe('loading lazily', () => {
   beforeAll(() => ensureDist(), 150_000)
 
-  it('import and require of lstm-native instantiate no WebAssembly; fromKeras does', async () => {
+  it('import and require of lstm-native load no WebAssembly; fromKeras reads HDF5 in a worker', async () => {
+    // Counts WebAssembly instantiations on this thread, and workers started, while the package loads (given time
+    // for anything it starts asynchronously), then while fromKeras runs.
     const probe = (load: string) => `
       let wasm = 0
       for (const k of ['instantiate', 'compile', 'instantiateStreaming', 'compileStreaming']) {
         const f = WebAssembly[k]; if (f) WebAssembly[k] = function (...a) { wasm++; return f.apply(this, a) }
       }
+      const threads = require('node:worker_threads')
+      let workers = 0
+      const W = threads.Worker
+      threads.Worker = class extends W { constructor(...a) { super(...a); workers++ } }
+      require('node:module').syncBuiltinESMExports()
       ${load}
-      const atImport = wasm
-      await lib.Sequential.fromKeras(${JSON.stringify(join(FIXTURES, 'conv_gmp_series.keras'))}, { numThreads: 1 })
-      console.log(JSON.stringify({ atImport, after: wasm }))`
-    for (const load of [`const lib = await import(${JSON.stringify(join(ROOT, 'dist/index.mjs'))})`, `const lib = require(${JSON.stringify(join(ROOT, 'dist/index.js'))})`]) {
-      const script = join(scratch, `probe-${load.includes('require') ? 'cjs' : 'esm'}.${load.includes('require') ? 'cjs' : 'mjs'}`)
-      writeFileSync(script, load.includes('require') ? `(async () => {${probe(load)}})()` : probe(load))
+      await new Promise((r) => setTimeout(r, 1000))
+      const atImport = { wasm, workers }
+      const model = await lib.Sequential.fromKeras(${JSON.stringify(join(FIXTURES, 'conv_gmp_series.keras'))}, { numThreads: 1 })
+      console.log(JSON.stringify({ atImport, after: { wasm, workers }, layers: model.layers.length }))`
+    for (const esm of [true, false]) {
+      const load = esm ? `const lib = await import(${JSON.stringify(join(ROOT, 'dist/index.mjs'))})` : `const lib = require(${JSON.stringify(join(ROOT, 'dist/index.js'))})`
+      const script = join(scratch, esm ? 'probe.mjs' : 'probe.cjs')
+      const body = probe(load)
+      writeFileSync(script, esm ? `import { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\n${body}` : `(async () => {${body}})()`)
       const { stdout } = await run(process.execPath, [script])
-      const counts = JSON.parse(stdout.trim().split('\n').pop() as string) as { atImport: number; after: number }
-      expect(counts.atImport, load).toBe(0)
-      expect(counts.after, load).toBeGreaterThan(0)
+      const counts = JSON.parse(stdout.trim().split('\n').pop() as string) as { atImport: { wasm: number; workers: number }; after: { wasm: number; workers: number }; layers: number }
+      expect(counts.atImport, load).toEqual({ wasm: 0, workers: 0 })
+      expect(counts.after, load).toEqual({ wasm: 0, workers: 1 })
+      expect(counts.layers).toBe(3)
     }
   }, 120_000)
 })
