@@ -504,6 +504,7 @@ function convertChain(path: string, layers: KerasLayer[], source: WeightSource):
     } else if (spec && spec.type !== 'dropout') masked = false
     const arrays = source(layer, position)
     position++
+    if (converted.activation === 'linear') continue
     if (converted.activation) {
       const prev = specs[specs.length - 1]
       if (!prev || (prev.type !== 'dense' && prev.type !== 'conv1d') || (prev.activation ?? 'linear') !== 'linear') {

@@ -732,13 +732,23 @@ export class Sequential {
     checkPath('Sequential.fromKeras(): path', path)
     const { seed = 0, numThreads, compile = true } = optionsOf('Sequential.fromKeras()', options, 'INVALID_CONFIG')
     checkBool('compile', compile, 'INVALID_CONFIG')
+    checkInt('seed', seed, 0, Number.MAX_SAFE_INTEGER, 'INVALID_CONFIG')
+    const threads = threadCount(numThreads)
     const { readKeras } = await import('./keras.js')
     const keras = await readKeras(path, { compile })
-    const model = new Sequential(keras.specs, { seed, numThreads, name: keras.name })
-    model.setWeights(keras.weights)
-    if (keras.compile) model.compile(keras.compile as CompileOptions)
-    if (keras.metadata) model.metadata = keras.metadata
-    return model
+    try {
+      const model = new Sequential(keras.specs, { seed, numThreads: threads, name: keras.name })
+      model.setWeights(keras.weights)
+      if (keras.compile) model.compile(keras.compile as CompileOptions)
+      if (keras.metadata) model.metadata = keras.metadata
+      return model
+    } catch (err) {
+      // The options were checked above: a value the layers, weights or optimizer refuse came from the file.
+      if (err instanceof LstmError && err.code !== 'OUT_OF_MEMORY' && err.code !== 'INTERNAL') {
+        throw new LstmError('CORRUPT_WEIGHTS', `${path}: the Keras model's configuration or weights are not valid: ${err.message}`, { cause: err })
+      }
+      throw err
+    }
   }
 
   /**
