@@ -5,13 +5,16 @@
  *                           [--cell lstm|gru|rnn] [--conv FILTERS,KERNEL[,POOL]] ...
  *   lstm-native generate --model FILE --prompt "three words here" [--words 30] [--temperature T]
  *   lstm-native predict --model FILE "some review text"
+ *   lstm-native convert IN OUT          (.keras/.h5 → .safetensors, .safetensors → .keras)
+ * A --model may be a .safetensors file or a Keras .keras/.h5 file.
  */
+import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { IMDB_URL } from './datasets/imdb.js'
 import { LstmError } from './errors.js'
 import { generate } from './generate.js'
-import { Sequential } from './model.js'
-import { predictReview, trainImdb } from './tasks/imdb.js'
+import { loadModel, type Sequential } from './model.js'
+import { type ImdbModelMetadata, predictReview, trainImdb } from './tasks/imdb.js'
 import { trainWords } from './tasks/words.js'
 
 function integer(min: number) {
@@ -54,6 +57,26 @@ function positive(value: string): number {
   const n = Number(value)
   if (value.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number > 0, got ${JSON.stringify(value)}`)
   return n
+}
+
+/** Keras's IMDB word index (`{word: rank}`, rank 1 the most frequent) as the metadata `predictReview` reads. */
+function imdbMetadataOf(file: string, model: Sequential, maxlen: number): ImdbModelMetadata {
+  let index: unknown
+  try {
+    index = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new LstmError('IO', `--word-index: cannot read ${file} as JSON: ${(err as Error).message}`, { cause: err })
+  }
+  if (typeof index !== 'object' || index === null || Array.isArray(index)) throw new LstmError('INVALID_ARGUMENT', `--word-index: ${file} is not a JSON object of word → rank`)
+  const first = model.layers[0]
+  const numWords = first.type === 'embedding' ? first.inputDim : 0
+  const words: string[] = []
+  for (const [word, rank] of Object.entries(index)) {
+    if (!Number.isInteger(rank) || rank < 1) throw new LstmError('INVALID_ARGUMENT', `--word-index: ${file} gives ${JSON.stringify(word)} the rank ${JSON.stringify(rank)}; ranks are integers from 1`)
+    // load_data gives rank r the id r + 3 (index_from) and keeps ids below num_words; words[i] has id i + 3.
+    if (rank + 3 < numWords) words[rank] = word
+  }
+  return { task: 'imdb', maxlen, startChar: 1, oovChar: 2, indexFrom: 3, words: Array.from(words, (w) => w ?? '') }
 }
 
 const threads = () => new Option('--threads <n>', 'compute threads (default: one per core)').argParser(integer(1))
@@ -159,13 +182,13 @@ export function program(): Command {
   cli
     .command('generate')
     .description('continue a prompt word by word with a model saved by `train words`')
-    .requiredOption('--model <file>', 'a model saved by `lstm-native train words --save FILE`')
+    .requiredOption('--model <file>', 'a model saved by `lstm-native train words --save FILE` (.safetensors, or converted to .keras)')
     .requiredOption('--prompt <words>', 'the words to start from')
     .option('--words <n>', 'words to add', integer(0), 30)
     .option('--temperature <t>', 'sampling temperature; 0 picks the most likely word', nonNegative, 0)
     .option('--seed <n>', 'seed of the sampling', integer(0), 0)
     .action(async (o) => {
-      const model = await Sequential.load(o.model)
+      const model = await loadModel(o.model)
       const added = generate(model, { prompt: o.prompt, words: o.words, temperature: o.temperature, seed: o.seed })
       console.log(`${o.prompt} ${added.join(' ')}`)
     })
@@ -173,12 +196,32 @@ export function program(): Command {
   cli
     .command('predict')
     .description('the probability that a review is positive, with a model saved by `train imdb`')
-    .requiredOption('--model <file>', 'a model saved by `lstm-native train imdb --save FILE`')
+    .requiredOption('--model <file>', 'a model saved by `lstm-native train imdb --save FILE`, or a Keras .keras/.h5 sentiment model with --word-index')
+    .option('--word-index <file>', "for a model without lstm-native's word index (one trained in Keras): a JSON {word: rank} file, as keras.datasets.imdb.get_word_index() returns, read with load_data's defaults (start 1, out-of-vocabulary 2, ids from 3)")
+    .option('--maxlen <n>', 'with --word-index: tokens per review the model was trained on', integer(1), 200)
     .argument('<text...>', 'the review')
     .action(async (text: string[], o) => {
-      const model = await Sequential.load(o.model)
+      const model = await loadModel(o.model)
+      if (o.wordIndex !== undefined) model.metadata = { ...imdbMetadataOf(o.wordIndex, model, o.maxlen) }
       const p = await predictReview(model, text.join(' '))
       console.log(p.toFixed(4))
+    })
+  cli
+    .command('convert')
+    .description('convert a model between Keras (.keras, .h5) and lstm-native (.safetensors), by the file extensions')
+    .argument('<in>', 'a Keras .keras or .h5 file, or a .safetensors file written by lstm-native')
+    .argument('<out>', 'a .safetensors file (from Keras) or a .keras file (from .safetensors)')
+    .action(async (input: string, output: string) => {
+      const kind = (p: string) => (/\.(keras|h5|hdf5)$/i.test(p) ? 'keras' : /\.safetensors$/i.test(p) ? 'safetensors' : undefined)
+      const from = kind(input)
+      const to = kind(output)
+      if (!from || !to || from === to || (to === 'keras' && !/\.keras$/i.test(output))) {
+        throw new LstmError('INVALID_ARGUMENT', `convert: expected .keras/.h5 → .safetensors or .safetensors → .keras, got ${JSON.stringify(input)} → ${JSON.stringify(output)}`)
+      }
+      const model = await loadModel(input)
+      if (to === 'keras') await model.toKeras(output)
+      else await model.save(output, { includeOptimizer: false })
+      console.log(`wrote ${output}`)
     })
   // `lstm-native --help` shows every command's options too, not only the command names.
   const leaves = (command: Command): Command[] => (command.commands.length ? command.commands.flatMap(leaves) : [command])

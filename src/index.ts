@@ -3,9 +3,10 @@
  *
  *   import { Sequential, layers, tensor, callbacks } from 'lstm-native'
  */
-export { Sequential } from './model.js'
+export { Sequential, loadModel } from './model.js'
 export type {
   SequentialOptions,
+  FromKerasOptions,
   CompileOptions,
   FitOptions,
   AbortSignalLike,

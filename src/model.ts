@@ -8,6 +8,8 @@ import { LstmError } from './errors.js'
 import { type Callback, type FitParams, History, type Logs, ProgressBar } from './callbacks.js'
 import * as layerFactories from './layers.js'
 import type { LayerSpec } from './layers.js'
+import { KERAS_CLASS } from './keras-classes.js'
+import type { KerasModel } from './keras.js'
 import { call, callAsync, native, type NativeModel } from './native/index.js'
 import { checkedTensor, fromNested, isTensor, type Tensor, type TensorLike, tensor } from './tensor.js'
 import { checkBool, checkInt, checkPath, describe, MAX_THREADS, optionsOf, toJson } from './validate.js'
@@ -160,21 +162,21 @@ export interface EvaluateResult {
   accuracy?: number
 }
 
+/** Options of {@link Sequential.fromKeras}. */
+export interface FromKerasOptions {
+  /** Seeds the dropout masks and the shuffling of later training. Default 0. */
+  seed?: number
+  /** Threads for this model's compute. Default: one per core. */
+  numThreads?: number
+  /**
+   * Read the file's compile configuration (loss, optimizer and its hyper-parameters, accuracy metric). Default true;
+   * false skips it, as Keras's `load_model(compile=False)`, for a file whose optimizer or loss lstm-native lacks.
+   */
+  compile?: boolean
+}
+
 /** A weights dictionary: PyTorch names (`'2.weight_ih'`) and layouts. */
 export type Weights = Record<string, Tensor>
-
-const KERAS_CLASS: Record<LayerSpec['type'], string> = {
-  embedding: 'Embedding',
-  lstm: 'LSTM',
-  gru: 'GRU',
-  simpleRnn: 'SimpleRNN',
-  conv1d: 'Conv1D',
-  maxPooling1d: 'MaxPooling1D',
-  dense: 'Dense',
-  dropout: 'Dropout',
-  globalAveragePooling1d: 'GlobalAveragePooling1D',
-  globalMaxPooling1d: 'GlobalMaxPooling1D',
-}
 
 function checkTokens(t: Tensor, what: string): void {
   if (t.dtype === 'float32') {
@@ -719,6 +721,50 @@ export class Sequential {
     await callAsync(() => this.nativeModel.loadWeights(path))
   }
 
+  /**
+   * Reads a Keras model: a Keras 3 `.keras` file, or a legacy HDF5 `.h5` written by Keras 3 or Keras 2 (tf.keras).
+   * The weights are converted to lstm-native's (PyTorch's) layout; the compile configuration, when the file has one,
+   * becomes the model's loss and optimizer (optimizer state is not read). A layer or option lstm-native does not
+   * implement is refused with `UNSUPPORTED`; a corrupt, truncated or non-Keras file is `CORRUPT_WEIGHTS`, a missing
+   * one `IO`. The HDF5 and zip libraries load on the first call, not at import.
+   */
+  static async fromKeras(path: string, options?: FromKerasOptions | null): Promise<Sequential> {
+    checkPath('Sequential.fromKeras(): path', path)
+    const { seed = 0, numThreads, compile = true } = optionsOf('Sequential.fromKeras()', options, 'INVALID_CONFIG')
+    checkBool('compile', compile, 'INVALID_CONFIG')
+    checkInt('seed', seed, 0, Number.MAX_SAFE_INTEGER, 'INVALID_CONFIG')
+    const threads = threadCount(numThreads)
+    const { readKeras } = await import('./keras.js')
+    const keras = await readKeras(path, { compile })
+    try {
+      const model = new Sequential(keras.specs, { seed, numThreads: threads, name: keras.name })
+      model.setWeights(keras.weights)
+      if (keras.compile) model.compile(keras.compile as CompileOptions)
+      if (keras.metadata) model.metadata = keras.metadata
+      return model
+    } catch (err) {
+      // The options were checked above: a value the layers, weights or optimizer refuse came from the file.
+      if (err instanceof LstmError && err.code !== 'OUT_OF_MEMORY' && err.code !== 'INTERNAL') {
+        throw new LstmError('CORRUPT_WEIGHTS', `${path}: the Keras model's configuration or weights are not valid: ${err.message}`, { cause: err })
+      }
+      throw err
+    }
+  }
+
+  /**
+   * Writes a Keras 3 `.keras` file that `keras.saving.load_model` opens: the architecture, the weights in Keras's
+   * layout (an LSTM's or SimpleRNN's two PyTorch biases as their sum, a GRU's as Keras's `[2, 3·units]` bias), the
+   * loss and optimizer when compiled, and `metadata` (in the zip's metadata.json, which `fromKeras` reads back).
+   */
+  async toKeras(path: string): Promise<void> {
+    this.assertIdle('toKeras')
+    checkPath('toKeras(): path', path)
+    const model: KerasModel = { name: this.name, specs: this.specs.map((s) => ({ ...s })), weights: this.getWeights(), metadata: this.metadata }
+    if (this.compiled) model.compile = { loss: this.compiled.loss, optimizer: this.compiled.optimizer, metrics: this.compiled.metrics }
+    const { writeKeras } = await import('./keras.js')
+    await writeKeras(path, model)
+  }
+
   /** Reads a model written by `save`: architecture, weights, compile settings, optimizer state and metadata. */
   static async load(path: string, options?: { numThreads?: number } | null): Promise<Sequential> {
     checkPath('Sequential.load(): path', path)
@@ -744,4 +790,19 @@ export class Sequential {
     })
     return model
   }
+}
+
+/** The file extensions {@link loadModel} reads as Keras models. */
+const KERAS_EXTENSIONS = ['.keras', '.h5', '.hdf5']
+
+/**
+ * Reads a model file by its extension: `.keras`, `.h5` (or `.hdf5`) with {@link Sequential.fromKeras}, anything else
+ * (`.safetensors`) with {@link Sequential.load}. The CLI's commands load their `--model` with this.
+ */
+export async function loadModel(path: string, options?: { numThreads?: number } | null): Promise<Sequential> {
+  checkPath('loadModel(): path', path)
+  const { numThreads } = optionsOf('loadModel()', options)
+  const dot = path.lastIndexOf('.')
+  const extension = dot >= 0 ? path.slice(dot).toLowerCase() : ''
+  return KERAS_EXTENSIONS.includes(extension) ? Sequential.fromKeras(path, { numThreads }) : Sequential.load(path, { numThreads })
 }
