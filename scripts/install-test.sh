@@ -250,6 +250,7 @@ EX="$APP/examples"
 mkdir -p "$EX"
 cp examples/*.mts "$EX/"
 cp "$APP/node_modules/lstm-native/data/imdb-sample.tar.gz" "$EX/aclImdb_v1.tar.gz"
+cp "$APP/node_modules/lstm-native/data/mauna-loa-co2-weekly.csv" "$EX/"
 # (grep -c reads the whole listing: with -q, tar would be cut off early and pipefail would see it fail)
 for d in train/pos train/neg test/pos test/neg; do
   [ "$(tar tzf "$EX/aclImdb_v1.tar.gz" | grep -c "^aclImdb/$d/[^/]*\.txt$")" -gt 0 ] || fail "the sample archive has no aclImdb/$d/*.txt"
