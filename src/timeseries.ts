@@ -14,7 +14,7 @@ export interface ReadCsvOptions {
   columns?: string[]
   /**
    * The time column, by header name: YYYYMMDD numbers, ISO dates (`2001-12-29`, `2001-12`) or plain years. Default:
-   * the first column. `false`: the file has no time column.
+   * the first column, unless `columns` names it. `false`: the file has no time column.
    */
   dateColumn?: string | false
 }
@@ -91,7 +91,9 @@ export function readCsv(path: string, options?: ReadCsvOptions | null): CsvTable
     if (i < 0) throw new LstmError('INVALID_ARGUMENT', `readCsv(): ${path} has no column ${JSON.stringify(name)}; its columns are ${header.map((h) => JSON.stringify(h)).join(', ')}`)
     return i
   }
-  const dateIndex = o.dateColumn === false ? -1 : o.dateColumn === undefined ? 0 : find(o.dateColumn, 'dateColumn')
+  // The first column is the time column by default, unless it is one of the columns asked for as values.
+  const firstIsValue = o.dateColumn === undefined && Array.isArray(o.columns) && o.columns.includes(header[0])
+  const dateIndex = o.dateColumn === false || firstIsValue ? -1 : o.dateColumn === undefined ? 0 : find(o.dateColumn, 'dateColumn')
   if (o.columns !== undefined && (!Array.isArray(o.columns) || o.columns.length === 0)) {
     throw new LstmError('INVALID_ARGUMENT', `readCsv(): columns must be a non-empty array of column names, got ${describe(o.columns)}`)
   }

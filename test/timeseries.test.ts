@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { forecast, LstmError, layers, preprocessing, readCsv, Sequential, seriesMetadata, tensor, timeseries, trainSeries } from '../src/index.js'
+import { formatTime, nextTimes } from '../src/tasks/series.js'
 import { ensureDist } from './fixtures/dist.js'
 import { expectThrows, ROOT, scratchDir } from './helpers.js'
 
@@ -152,6 +153,11 @@ describe('readCsv', () => {
     expect(filled.rows).toBe(1)
     expect(filled.dates).toEqual(['19580329'])
     expect(Object.keys(readCsv(f, { columns: ['b'], dateColumn: false }).columns)).toEqual(['b'])
+    // A first column asked for as values is not taken for the time column.
+    const plain = join(dir, 'plain.csv')
+    writeFileSync(plain, 'v\n1\n2\n')
+    const p = readCsv(plain, { columns: ['v'] })
+    expect([p.dateColumn, Array.from(p.columns.v)]).toEqual([undefined, [1, 2]])
   })
 
   it('names the line and column of a bad cell, and an unknown column', () => {
@@ -162,6 +168,17 @@ describe('readCsv', () => {
     expectThrows(() => readCsv(f), 'INVALID_ARGUMENT', /line 2, date column "date": "2001-13-01" is not a date/)
     expectThrows(() => readCsv(f, { columns: ['w'] }), 'INVALID_ARGUMENT', /no column "w"; its columns are "date", "v"/)
     expectThrows(() => readCsv(join(dir, 'none.csv')), 'IO', /cannot read/)
+  })
+})
+
+describe('forecast dates', () => {
+  it('continue whole years, whole months, or the median gap', () => {
+    const years = [1800, 1801, 1802].map((y) => Date.UTC(y, 0, 1))
+    expect(Array.from(nextTimes(years, 2), (t) => formatTime(t, years))).toEqual(['1803', '1804'])
+    const months = [Date.UTC(1950, 10, 1), Date.UTC(1950, 11, 1)]
+    expect(Array.from(nextTimes(months, 2), (t) => formatTime(t, months))).toEqual(['1951-01', '1951-02'])
+    const weeks = [Date.UTC(2001, 11, 15), Date.UTC(2001, 11, 22), Date.UTC(2001, 11, 29)]
+    expect(Array.from(nextTimes(weeks, 1), (t) => formatTime(t, weeks))).toEqual(['2002-01-05'])
   })
 })
 
