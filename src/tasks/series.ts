@@ -94,14 +94,28 @@ export interface TrainSeriesResult {
   baselineLast: ErrorFigures
   /** The value one season ago, with `season`. */
   baselineSeason?: ErrorFigures
-  /** Rows of the test span's first targets, their actual values and the model's first-step predictions. */
-  testRows: { rows: Int32Array; actual: Float32Array; predicted: Float32Array }
+  /** The test span, one entry per window, for plotting. */
+  testRows: {
+    /** The row of each window's first target. */
+    rows: Int32Array
+    /** The actual values at those rows. */
+    actual: Float32Array
+    /** The model's first-step predictions for them. */
+    predicted: Float32Array
+  }
   /** Seconds spent in `fit`. */
   trainSeconds: number
   /** Seconds of the whole run. */
   seconds: number
-  /** Windows in the training, validation and test spans. */
-  sizes: { train: number; validation: number; test: number }
+  /** Windows in each span. */
+  sizes: {
+    /** Training windows. */
+    train: number
+    /** Validation windows. */
+    validation: number
+    /** Test windows. */
+    test: number
+  }
 }
 
 /** What a forecasting model saves in its metadata, so that {@link forecast} needs nothing else. */
