@@ -252,6 +252,7 @@ cp examples/*.mts "$EX/"
 cp "$APP/node_modules/lstm-native/data/imdb-sample.tar.gz" "$EX/aclImdb_v1.tar.gz"
 # examples/keras.mts opens the model the Keras guide saves: the Keras-trained fixture, under that name.
 cp test/fixtures/keras/imdb_lstm.keras "$EX/imdb_lstm.keras"
+cp "$APP/node_modules/lstm-native/data/mauna-loa-co2-weekly.csv" "$EX/"
 # (grep -c reads the whole listing: with -q, tar would be cut off early and pipefail would see it fail)
 for d in train/pos train/neg test/pos test/neg; do
   [ "$(tar tzf "$EX/aclImdb_v1.tar.gz" | grep -c "^aclImdb/$d/[^/]*\.txt$")" -gt 0 ] || fail "the sample archive has no aclImdb/$d/*.txt"

@@ -4,7 +4,9 @@
  *   lstm-native train imdb  [--data PATH] [--download] [--epochs 3] [--batch-size 64] [--num-words 1000] [--maxlen 200]
  *                           [--cell lstm|gru|rnn] [--conv FILTERS,KERNEL[,POOL]] ...
  *   lstm-native generate --model FILE --prompt "three words here" [--words 30] [--temperature T]
+ *   lstm-native train series --csv FILE --target COL [--date COL] [--window 52] [--horizon 1] [--fill linear] ...
  *   lstm-native predict --model FILE "some review text"
+ *   lstm-native predict --model FILE --csv FILE [--steps 26]
  *   lstm-native convert IN OUT          (.keras/.h5 → .safetensors, .safetensors → .keras)
  * A --model may be a .safetensors file or a Keras .keras/.h5 file.
  */
@@ -15,6 +17,7 @@ import { LstmError } from './errors.js'
 import { generate } from './generate.js'
 import { loadModel, type Sequential } from './model.js'
 import { type ImdbModelMetadata, predictReview, trainImdb } from './tasks/imdb.js'
+import { forecastCsv, trainSeries } from './tasks/series.js'
 import { trainWords } from './tasks/words.js'
 
 function integer(min: number) {
@@ -179,6 +182,59 @@ export function program(): Command {
       if (o.save) console.log(`saved to ${o.save}`)
     })
 
+  train
+    .command('series')
+    .description('forecast a CSV column: windows of past values in, the next values out (LSTM(32), Adam); trains on the first 70% of the rows, validates on the next 15%, reports MAE and RMSE on the last 15% beside the naive baselines')
+    .requiredOption('--csv <file>', 'the CSV file, with a header row')
+    .requiredOption('--target <column>', 'the column to forecast')
+    .option('--date <column>', 'the time column: YYYYMMDD numbers, ISO dates or years (default: the first column)')
+    .option('--features <a,b>', 'other columns the model reads beside the target', (v: string) => v.split(',').map((c) => c.trim()).filter(Boolean))
+    .option('--window <n>', 'steps in each input window', integer(1), 52)
+    .option('--horizon <n>', 'values predicted at once after each window (direct multi-step)', integer(1), 1)
+    .addOption(new Option('--fill <method>', 'fill missing values: interpolate, repeat the previous value, or drop the row (default: a missing value is an error)').choices(['linear', 'previous', 'drop']))
+    .addOption(new Option('--transform <kind>', "predict the change from the window's last value (difference) or the level itself (none)").choices(['difference', 'none']).default('difference'))
+    .addOption(new Option('--scaler <kind>', 'scaling of inputs and targets, fitted on the training span').choices(['standard', 'minmax']).default('standard'))
+    .option('--season <n>', 'steps in a season: adds the baseline "the value one season ago"', integer(1))
+    .option('--epochs <n>', 'epochs', integer(0), 20)
+    .option('--batch-size <n>', 'batch size', integer(1), 32)
+    .option('--units <n>', 'units of the recurrent layer', integer(1), 32)
+    .addOption(new Option('--cell <kind>', 'the recurrent layer').choices(['lstm', 'gru']).default('lstm'))
+    .option('--learning-rate <lr>', "Adam's learning rate (default: 0.001)", positive)
+    .option('--seed <n>', 'seed', integer(0), 0)
+    .option('--unit <name>', "the target's unit, for the report and the plot (default: \"<target> units\")")
+    .option('--save <file>', 'write the trained model (with its scalers and transform) to this .safetensors file')
+    .option('--plot <file.svg>', 'draw the test span, actual against predicted, with dates (.svg only)')
+    .addOption(threads())
+    .action(async (o) => {
+      const results: string[] = []
+      const r = await trainSeries({
+        csv: o.csv,
+        target: o.target,
+        dateColumn: o.date,
+        features: o.features,
+        window: o.window,
+        horizon: o.horizon,
+        fill: o.fill,
+        transform: o.transform,
+        scaler: o.scaler === 'minmax' ? 'minMax' : 'standard',
+        season: o.season,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        units: o.units,
+        cell: o.cell,
+        learningRate: o.learningRate,
+        seed: o.seed,
+        unit: o.unit,
+        numThreads: o.threads,
+        save: o.save,
+        plot: o.plot,
+        // The two result lines must stay the last ones (scripts read them); the other lines go before them.
+        log: (line) => (/^(test MAE|baseline last value)/.test(line) ? results.push(line) : console.log(line)),
+      })
+      console.log(`training ${r.trainSeconds.toFixed(1)} s, whole run ${r.seconds.toFixed(1)} s${o.save ? `; saved to ${o.save}` : ''}${o.plot ? `; plot in ${o.plot}` : ''}`)
+      for (const line of results) console.log(line)
+    })
+
   cli
     .command('generate')
     .description('continue a prompt word by word with a model saved by `train words`')
@@ -195,13 +251,21 @@ export function program(): Command {
 
   cli
     .command('predict')
-    .description('the probability that a review is positive, with a model saved by `train imdb`')
-    .requiredOption('--model <file>', 'a model saved by `lstm-native train imdb --save FILE`, or a Keras .keras/.h5 sentiment model with --word-index')
+    .description('the probability that a review is positive (a model from `train imdb`), or a forecast after the end of a CSV file (a model from `train series`, with --csv)')
+    .requiredOption('--model <file>', 'a model saved by `lstm-native train imdb --save FILE` or `train series --save FILE`, or a Keras .keras/.h5 sentiment model with --word-index')
     .option('--word-index <file>', "for a model without lstm-native's word index (one trained in Keras): a JSON {word: rank} file, as keras.datasets.imdb.get_word_index() returns, read with load_data's defaults (start 1, out-of-vocabulary 2, ids from 3)")
     .option('--maxlen <n>', 'with --word-index: tokens per review the model was trained on', integer(1), 200)
-    .argument('<text...>', 'the review')
+    .option('--csv <file>', 'forecast after the last row of this file (a series model): one "time value" line per step')
+    .option('--steps <n>', 'with --csv: values to forecast (beyond the model\'s horizon, its predictions are fed back)', integer(1), 1)
+    .argument('[text...]', 'the review')
     .action(async (text: string[], o) => {
       const model = await loadModel(o.model)
+      if (o.csv !== undefined) {
+        if (text.length) throw new LstmError('INVALID_ARGUMENT', `predict --csv takes no review text, got ${JSON.stringify(text.join(' '))}`)
+        for (const [time, value] of await forecastCsv(model, o.csv, o.steps)) console.log(`${time} ${Number(value.toPrecision(6))}`)
+        return
+      }
+      if (!text.length) throw new LstmError('INVALID_ARGUMENT', 'predict needs the review text, or --csv FILE for a series model')
       if (o.wordIndex !== undefined) model.metadata = { ...imdbMetadataOf(o.wordIndex, model, o.maxlen) }
       const p = await predictReview(model, text.join(' '))
       console.log(p.toFixed(4))
