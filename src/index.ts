@@ -4,6 +4,7 @@
  *   import { Sequential, layers, tensor, callbacks } from 'lstm-native'
  */
 export { Sequential } from './model.js'
+export type { BatchingOptions } from './batching.js'
 export type {
   SequentialOptions,
   CompileOptions,
@@ -46,3 +47,5 @@ export type { TrainWordsOptions, TrainWordsResult, WordsReport } from './tasks/w
 export { trainImdb, imdbModel, predictReview, reviewWords } from './tasks/imdb.js'
 export type { TrainImdbOptions, TrainImdbResult, ImdbModelMetadata, ImdbPooling, ImdbCell, ImdbConv } from './tasks/imdb.js'
 export { historySvg } from './plot.js'
+export { serveModel } from './serve.js'
+export type { ServeOptions, ModelServer } from './serve.js'
