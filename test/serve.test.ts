@@ -87,7 +87,7 @@ describe('serveModel', () => {
     ['a wrong type', '{"instances": [{"a": 1}]}', 400, 'INVALID_ARGUMENT', /instances\[0\]/],
     ['an empty instance list', '{"instances": []}', 400, 'INVALID_ARGUMENT', /1 to 1024/],
     ['an oversized body', JSON.stringify({ instances: [Array(3000).fill(1)] }), 413, 'PAYLOAD_TOO_LARGE', /limit of 4000/],
-  ])('%s: %i with a JSON error', async (_what, body, status, code, message) => {
+  ])('%s: the status and a JSON error with its code', async (_what, body, status, code, message) => {
     const r = await post(server, body)
     expect(r.status).toBe(status)
     expect(r.body.error!.code).toBe(code)
@@ -95,7 +95,9 @@ describe('serveModel', () => {
   })
 
   it('unknown routes and methods are 404 and 405', async () => {
-    expect((await post(server, '{}', '/v1/models/other:predict')).body.error!.code).toBe('NOT_FOUND')
+    const missing = await post(server, '{}', '/v1/models/other:predict')
+    expect(missing.status).toBe(404)
+    expect(missing.body.error!.code).toBe('NOT_FOUND')
     const r = await fetch(`${server.url}/v1/models/sentiment:predict`)
     expect(r.status).toBe(405)
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe('METHOD_NOT_ALLOWED')
