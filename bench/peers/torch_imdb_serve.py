@@ -4,7 +4,8 @@ TensorFlow Serving's REST API: POST /v1/models/imdb:predict {"instances": [[ids.
 Each instance is padded or cut at the start to 200 ids, as the model was trained.
     python torch_imdb_serve.py PORT [THREADS=2]"""
 import sys
-import torch, torch.nn as nn
+import torch
+from imdb_net import Net
 import uvicorn
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
@@ -13,16 +14,6 @@ port = int(sys.argv[1])
 threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
 torch.manual_seed(0); torch.set_num_threads(threads)
 MAXLEN = 200
-
-class Net(nn.Module):
-    def __init__(s):
-        super().__init__()
-        s.emb = nn.Embedding(1000, 50); s.d1 = nn.Dropout(0.2)
-        s.lstm = nn.LSTM(50, 100, batch_first=True)
-        s.fc1 = nn.Linear(100, 250); s.d2 = nn.Dropout(0.2); s.fc2 = nn.Linear(250, 1)
-    def forward(s, x):
-        h = s.d1(s.emb(x)); _, (hn, _) = s.lstm(h)
-        return s.fc2(s.d2(torch.relu(s.fc1(hn[-1])))).squeeze(1)
 
 net = Net().eval()
 app = FastAPI()
