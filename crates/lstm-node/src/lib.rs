@@ -476,7 +476,9 @@ impl NativeModel {
     /// Writes the model atomically (temporary file + rename) on the worker thread.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn save<'env>(&self, env: &'env Env, path: String, include_optimizer: bool, user_metadata: Option<String>) -> Result<Object<'env>> {
-        self.spawn(env, move |shared| shared.model.read().unwrap_or_else(|p| p.into_inner()).save(&PathBuf::from(path), include_optimizer, user_metadata.as_deref()).map_err(from_core))
+        self.spawn(env, move |shared| {
+            shared.model.read().unwrap_or_else(|p| p.into_inner()).save(&PathBuf::from(path), include_optimizer, user_metadata.as_deref()).map_err(from_core)
+        })
     }
 
     /// Loads weights saved from a model of the same architecture.

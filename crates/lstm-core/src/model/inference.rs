@@ -56,7 +56,13 @@ impl Pass<'_> {
 
 /// Makes room in each layer and its output (and its output gradient, when `dacts` is given: training) for a pass
 /// over an input of `shape`; see `Layer::reserve`.
-pub(super) fn reserve_outputs(slots: &mut [Slot], acts: &mut [Vec<f32>], mut dacts: Option<&mut [Vec<f32>]>, configs: &[LayerConfig], mut shape: ActShape) -> Result<()> {
+pub(super) fn reserve_outputs(
+    slots: &mut [Slot],
+    acts: &mut [Vec<f32>],
+    mut dacts: Option<&mut [Vec<f32>]>,
+    configs: &[LayerConfig],
+    mut shape: ActShape,
+) -> Result<()> {
     let training = dacts.is_some();
     for (l, slot) in slots.iter_mut().enumerate() {
         slot.layer.reserve(shape, training)?;
@@ -133,7 +139,13 @@ impl Model {
         let in_features = if self.takes_tokens() { 0 } else { self.config.input_dim.unwrap_or(0) };
         let slots = plan::plan(&self.config.layers, in_features)?.slots;
         let n = slots.len();
-        Ok(Inference { slots, acts: vec![Vec::new(); n], shapes: vec![ActShape::default(); n], masks: vec![None; n], batch: Batch { tokens_wanted: self.takes_tokens(), ..Batch::default() } })
+        Ok(Inference {
+            slots,
+            acts: vec![Vec::new(); n],
+            shapes: vec![ActShape::default(); n],
+            masks: vec![None; n],
+            batch: Batch { tokens_wanted: self.takes_tokens(), ..Batch::default() },
+        })
     }
 
     /// Inference over `x` in batches, reading the weights only: any number of calls may run at once on one model,
