@@ -8,6 +8,7 @@
  *   lstm-native predict --model FILE "some review text"
  *   lstm-native predict --model FILE --csv FILE [--steps 26]
  *   lstm-native convert IN OUT          (.keras/.h5 → .safetensors, .safetensors → .keras)
+ *   lstm-native serve --model FILE [--name NAME] [--host 127.0.0.1] [--port 8080] [--max-batch 32] [--max-delay-ms 2]
  * A --model may be a .safetensors file or a Keras .keras/.h5 file.
  */
 import { readFileSync } from 'node:fs'
@@ -18,6 +19,7 @@ import { generate } from './generate.js'
 import { loadModel, type Sequential } from './model.js'
 import { type ImdbModelMetadata, predictReview, trainImdb } from './tasks/imdb.js'
 import { forecastCsv, trainSeries } from './tasks/series.js'
+import { serveModel } from './serve.js'
 import { trainWords } from './tasks/words.js'
 
 function integer(min: number) {
@@ -287,6 +289,47 @@ export function program(): Command {
       else await model.save(output, { includeOptimizer: false })
       console.log(`wrote ${output}`)
     })
+  cli
+    .command('serve')
+    .description("serve a saved model over HTTP, TensorFlow Serving's REST API: POST /v1/models/NAME:predict {\"instances\": [...]}")
+    .requiredOption('--model <file>', 'a model saved by `Sequential.save` or `lstm-native train ... --save FILE`')
+    .option('--name <name>', "the model's name in the URL (default: the file's base name without its extension)")
+    .option('--host <host>', 'the address to listen on (0.0.0.0: every interface)', '127.0.0.1')
+    .option('--port <n>', 'the port (0: any free one)', integer(0), 8080)
+    .option('--max-batch <n>', 'the most instances coalesced into one native batch; 1 turns batching off', integer(1), 32)
+    .option('--max-delay-ms <ms>', 'how long a batch waits for more instances', nonNegative, 2)
+    .option('--timeout-ms <ms>', 'answer 504 to a request not answered by then', integer(1), 30_000)
+    .option('--max-body-bytes <n>', 'the largest request body (larger: 413)', integer(1), 1 << 20)
+    .option('--max-queue <n>', 'the most requests waiting for predictions (more: 503 with Retry-After)', integer(1), 1024)
+    .option('--verbose', 'a log line per request')
+    .addOption(threads())
+    .action(async (o) => {
+      const server = await serveModel({
+        model: o.model,
+        name: o.name,
+        host: o.host,
+        port: o.port,
+        maxBatch: o.maxBatch,
+        maxDelayMs: o.maxDelayMs,
+        timeoutMs: o.timeoutMs,
+        maxBodyBytes: o.maxBodyBytes,
+        maxQueue: o.maxQueue,
+        numThreads: o.threads,
+        verbose: Boolean(o.verbose),
+      })
+      // SIGTERM (and Ctrl-C): stop accepting, answer the requests in flight, exit 0.
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGTERM', stop)
+          process.off('SIGINT', stop)
+          console.log('lstm-native serve: stopping (answering the requests in flight)')
+          void server.close().then(resolve)
+        }
+        process.on('SIGTERM', stop)
+        process.on('SIGINT', stop)
+      })
+    })
+
   // `lstm-native --help` shows every command's options too, not only the command names.
   const leaves = (command: Command): Command[] => (command.commands.length ? command.commands.flatMap(leaves) : [command])
   cli.addHelpText('after', () => ['', 'Each command and its options (also `lstm-native <command> --help`, e.g. `lstm-native train imdb --help`):', ...leaves(cli).map((c) => `\n${c.helpInformation().trimEnd()}`)].join('\n'))

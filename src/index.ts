@@ -4,6 +4,7 @@
  *   import { Sequential, layers, tensor, callbacks } from 'lstm-native'
  */
 export { Sequential, loadModel } from './model.js'
+export type { BatchingOptions } from './batching.js'
 export type {
   SequentialOptions,
   FromKerasOptions,
@@ -47,6 +48,8 @@ export type { TrainWordsOptions, TrainWordsResult, WordsReport } from './tasks/w
 export { trainImdb, imdbModel, predictReview, reviewWords } from './tasks/imdb.js'
 export type { TrainImdbOptions, TrainImdbResult, ImdbModelMetadata, ImdbPooling, ImdbCell, ImdbConv } from './tasks/imdb.js'
 export { historySvg, forecastSvg } from './plot.js'
+export { serveModel } from './serve.js'
+export type { ServeOptions, ModelServer } from './serve.js'
 export type { ForecastPlotOptions, PlotSeries } from './plot.js'
 /** Time series: `timeseries.fillMissing`, `timeseries.windows` (Keras's `timeseries_dataset_from_array`), `timeseries.split`. */
 export * as timeseries from './timeseries.js'

@@ -10,6 +10,7 @@ import * as layerFactories from './layers.js'
 import type { LayerSpec } from './layers.js'
 import { KERAS_CLASS } from './keras-classes.js'
 import type { KerasModel } from './keras.js'
+import { Batcher, type BatchingOptions, batchingOptions } from './batching.js'
 import { call, callAsync, native, type NativeModel } from './native/index.js'
 import { checkedTensor, fromNested, isTensor, type Tensor, type TensorLike, tensor } from './tensor.js'
 import { checkBool, checkInt, checkPath, describe, MAX_THREADS, optionsOf, toJson } from './validate.js'
@@ -18,8 +19,14 @@ import { checkBool, checkInt, checkPath, describe, MAX_THREADS, optionsOf, toJso
 export interface SequentialOptions {
   /** Seeds the initializers, the dropout masks and the shuffling. Default 0. */
   seed?: number
-  /** Threads for this model's compute. Default: one per core. */
+  /**
+   * The most compute threads this model's work uses. Default: one per core. Models share the process's compute
+   * threads (a thousand models do not make a thousand pools), so this is a cap, not a count of threads started;
+   * with `dedicatedPool` it is the size of the model's own pool.
+   */
   numThreads?: number
+  /** Run on a pool of threads of the model's own instead of the shared ones, for isolation. Default false. */
+  dedicatedPool?: boolean
   /** Shown by `summary()`. Default `'sequential'`. */
   name?: string
 }
@@ -219,6 +226,11 @@ function threadCount(numThreads: unknown): number {
   return checkInt('numThreads', numThreads === undefined ? availableParallelism() : numThreads, 1, MAX_THREADS, 'INVALID_CONFIG')
 }
 
+/** The `dedicatedPool` option of the constructor and `load`. */
+function dedicated(v: unknown): boolean {
+  return checkBool('dedicatedPool', v, 'INVALID_CONFIG') ?? false
+}
+
 /** fit's options, checked and copied (the callback list too) at the call. */
 function fitOptions(options: FitOptions | null | undefined) {
   const o = optionsOf('fit()', options)
@@ -271,6 +283,7 @@ export class Sequential {
   private compiled?: { loss: Loss; optimizer: Optimizer; metrics: string[] }
   private training = false
   private hookDepth = 0
+  private batcher?: Batcher
 
   constructor(layers: LayerSpec[], options?: SequentialOptions | null) {
     if (!Array.isArray(layers) || layers.length === 0) throw new LstmError('INVALID_CONFIG', 'Sequential needs a non-empty array of layers')
@@ -280,7 +293,7 @@ export class Sequential {
         throw new LstmError('INVALID_CONFIG', `layer ${i} is not a layer (make layers with layers.lstm({...}) etc.), got ${what}`)
       }
     }
-    const { seed = 0, numThreads, name = 'sequential' } = optionsOf('new Sequential()', options, 'INVALID_CONFIG')
+    const { seed = 0, numThreads, name = 'sequential', dedicatedPool } = optionsOf('new Sequential()', options, 'INVALID_CONFIG')
     checkInt('seed', seed, 0, Number.MAX_SAFE_INTEGER, 'INVALID_CONFIG')
     if (typeof name !== 'string') throw new LstmError('INVALID_CONFIG', `name must be a string, got ${describe(name)}`)
     this.name = name
@@ -288,7 +301,8 @@ export class Sequential {
     // hand-written `{ type: 'lstm', units: 2 ** 32 }` is checked as `layers.lstm` checks its config.
     this.specs = layers.map(({ type, ...config }) => (layerFactories[type] as (c: unknown) => LayerSpec)(config))
     const threads = threadCount(numThreads)
-    this.nativeModel = call(() => new (native().NativeModel)(toJson('layers', { layers: this.specs, seed }), threads))
+    const own = dedicated(dedicatedPool)
+    this.nativeModel = call(() => new (native().NativeModel)(toJson('layers', { layers: this.specs, seed }), threads, own))
   }
 
   /** The layer descriptions this model was built from. */
@@ -331,7 +345,10 @@ export class Sequential {
     return [xt, yt]
   }
 
-  /** Sets the loss, optimizer and metrics; resets the optimizer state. */
+  /**
+   * Sets the loss, optimizer and metrics; resets the optimizer state. `MODEL_BUSY` while `fit` runs or while
+   * predictions are in flight (it cannot wait for them: it is synchronous).
+   */
   compile(options: CompileOptions): void {
     // Refused from callbacks too: the rest of the run would use a loss the data was not checked against.
     if (this.training) throw new LstmError('MODEL_BUSY', 'compile() was called while the model is training (from a callback too); wait for fit() to finish')
@@ -384,7 +401,8 @@ export class Sequential {
 
   /**
    * Trains for `epochs` epochs (Keras's `fit`). Resolves to the History; rejects with `ABORTED` when `signal`
-   * aborts, and with the error of the first bad input it meets.
+   * aborts, and with the error of the first bad input it meets. Predictions in flight when it starts finish first
+   * (on the old weights); predictions called while it runs fail with `MODEL_BUSY`.
    */
   async fit(x: TensorLike, y: TensorLike, options?: FitOptions | null): Promise<History> {
     // The busy flag is set before the first await, so a call right after fit() sees it.
@@ -544,13 +562,45 @@ export class Sequential {
     }
   }
 
-  /** Outputs for x, computed on the model's thread. */
+  /**
+   * Outputs for x, computed off the JS thread. Predictions on one model run at the same time as each other; while
+   * `fit` runs, `predict` fails with `MODEL_BUSY` (unless called from one of fit's callbacks). With
+   * {@link Sequential.enableBatching}, calls of fewer samples than the batch size are coalesced with others.
+   */
   async predict(x: TensorLike, options?: PredictOptions | null): Promise<Tensor> {
     this.assertIdle('predict')
     const batchSize = batchSizeOf('predict()', options)
     const xt = this.toInput(x)
+    if (this.batcher) return this.batcher.predict(xt)
+    return this.predictNative(xt, batchSize)
+  }
+
+  private async predictNative(xt: Tensor, batchSize: number): Promise<Tensor> {
     const out = await callAsync(() => this.nativeModel.predict(xt.data, [...xt.shape], batchSize))
     return tensor(out.data, out.shape)
+  }
+
+  /**
+   * Coalesces concurrent `predict` and `predictOnBatch` calls whose samples have the same shape (the same sequence
+   * length) into native batches of up to `maxBatchSize` samples (default 32), waiting at most `maxDelayMs` (default 2)
+   * for a batch to fill; each caller gets its own rows. A row's result does not depend on the rows it shares a batch
+   * with (to within 1e-6). One call's bad data fails only that call. For servers answering one sample per request.
+   */
+  enableBatching(options?: BatchingOptions | null): void {
+    const checked = batchingOptions(options)
+    this.batcher?.flushAll()
+    this.batcher = new Batcher(checked, (x) => this.predictNative(x, Math.max(1, x.shape[0])))
+  }
+
+  /** Stops coalescing predictions (the calls already waiting run now). */
+  disableBatching(): void {
+    this.batcher?.flushAll()
+    this.batcher = undefined
+  }
+
+  /** The batching options in force, or `undefined` when predictions are not coalesced. */
+  get batching(): Readonly<Required<BatchingOptions>> | undefined {
+    return this.batcher?.options
   }
 
   /** Like `predict`, on the calling thread: for small inputs where a promise is a nuisance. */
@@ -630,7 +680,10 @@ export class Sequential {
     return out
   }
 
-  /** Replaces the named weights (PyTorch names and layouts); checks all before changing any. */
+  /**
+   * Replaces the named weights (PyTorch names and layouts); checks all before changing any. `MODEL_BUSY` while `fit`
+   * runs or while predictions are in flight.
+   */
   setWeights(weights: Weights): void {
     this.assertIdle('setWeights')
     if (typeof weights !== 'object' || weights === null) throw new LstmError('INVALID_ARGUMENT', 'setWeights() takes a record of name → Tensor')
@@ -714,7 +767,10 @@ export class Sequential {
     await callAsync(() => this.nativeModel.save(path, false, this.userJson()))
   }
 
-  /** Loads weights saved from a model of the same architecture (else `CORRUPT_WEIGHTS`). */
+  /**
+   * Loads weights saved from a model of the same architecture (else `CORRUPT_WEIGHTS`). Predictions in flight
+   * finish first, on the old weights.
+   */
   async loadWeights(path: string): Promise<void> {
     this.assertIdle('loadWeights')
     checkPath('loadWeights(): path', path)
@@ -766,10 +822,12 @@ export class Sequential {
   }
 
   /** Reads a model written by `save`: architecture, weights, compile settings, optimizer state and metadata. */
-  static async load(path: string, options?: { numThreads?: number } | null): Promise<Sequential> {
+  static async load(path: string, options?: Pick<SequentialOptions, 'numThreads' | 'dedicatedPool'> | null): Promise<Sequential> {
     checkPath('Sequential.load(): path', path)
-    const numThreads = threadCount(optionsOf('Sequential.load()', options).numThreads)
-    const [nativeModel, userJson] = await callAsync(() => native().NativeModel.load(path, numThreads))
+    const o = optionsOf('Sequential.load()', options)
+    const numThreads = threadCount(o.numThreads)
+    const own = dedicated(o.dedicatedPool)
+    const [nativeModel, userJson] = await callAsync(() => native().NativeModel.load(path, numThreads, own))
     const config = JSON.parse(call(() => nativeModel.configJson())) as { layers: LayerSpec[]; loss?: Loss; optimizer?: Optimizer }
     let user: { metrics?: string[]; name?: string; metadata?: Record<string, unknown> } = {}
     try {
@@ -787,6 +845,7 @@ export class Sequential {
       compiled: config.loss && config.optimizer ? { loss: config.loss, optimizer: config.optimizer, metrics: user.metrics ?? [] } : undefined,
       training: false,
       hookDepth: 0,
+      batcher: undefined,
     })
     return model
   }

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
-export const WORKLOADS = ['imdb', 'gru', 'cnn', 'infer', 'words', 'lag']
+export const WORKLOADS = ['imdb', 'gru', 'cnn', 'infer', 'words', 'lag', 'serve']
 
 export const USAGE = `npm run bench -- [options]
 

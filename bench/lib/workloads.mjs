@@ -175,5 +175,29 @@ export async function lag(ctx) {
   }
 }
 
+/**
+ * 6: the IMDB model behind `lstm-native serve` (with and without batching) and behind FastAPI/uvicorn with PyTorch,
+ * single-review requests from autocannon at 1, 16 and 64 connections (bench/serve.mjs), and predict from JS.
+ */
+export async function serve(ctx) {
+  const { opts } = ctx
+  const args = [join(ctx.benchDir, 'serve.mjs'), '--threads', String(opts.threads), '--seconds', opts.quick ? '3' : '10']
+  // The peer is bench/peers' own script, so only the Python matters (not the anchors folder).
+  if (ctx.python) args.push('--python', ctx.python)
+  const runners = [{ key: 'lstm', label: 'lstm-native serve and FastAPI/PyTorch, alternating (bench/serve.mjs)', ...node(ctx, args), parse: (r) => benchResult(r.stdout) }]
+  const runs = await alternate(ctx, 'serve', runners)
+  const at = (server, c, field) => med(runs.lstm, (r) => r[server]?.[c]?.[field])
+  const rows = []
+  for (const c of [1, 16, 64]) {
+    rows.push(row(`serve-rps-${c}`, `lstm-native serve, batching (peer: FastAPI + PyTorch): requests/s at ${c} connection${c > 1 ? 's' : ''}`, 'req/s', 'higher', { lstm: at('batched', c, 'rps'), torch: at('torch', c, 'rps') }, runs))
+    rows.push(row(`serve-p99-${c}`, `  p99 latency at ${c} connection${c > 1 ? 's' : ''}`, 'ms', 'lower', { lstm: at('batched', c, 'p99'), torch: at('torch', c, 'p99') }, runs))
+    rows.push(row(`serve-nobatch-rps-${c}`, `lstm-native serve --max-batch 1 (no batching): requests/s at ${c} connection${c > 1 ? 's' : ''}`, 'req/s', 'higher', { lstm: at('unbatched', c, 'rps') }, runs))
+  }
+  rows.push(row('serve-lag', 'lstm-native serve: longest gap of a 5 ms timer in the server at 64 connections', 'ms', 'lower', { lstm: at('batched', 64, 'eventLoopMaxGapMs') }, runs))
+  rows.push(row('serve-js-batched', 'predict from JS, 64 concurrent single-review callers, enableBatching()', 'pred/s', 'higher', { lstm: med(runs.lstm, (r) => r.jsPredict?.batched) }, runs))
+  rows.push(row('serve-js-unbatched', 'predict from JS, 64 concurrent single-review callers, no batching', 'pred/s', 'higher', { lstm: med(runs.lstm, (r) => r.jsPredict?.unbatched) }, runs))
+  return { runs, rows }
+}
+
 /** The order in which `npm run bench` runs them. */
-export const WORKLOAD_ORDER = ['imdb', 'gru', 'cnn', 'infer', 'words', 'lag']
+export const WORKLOAD_ORDER = ['imdb', 'gru', 'cnn', 'infer', 'words', 'lag', 'serve']

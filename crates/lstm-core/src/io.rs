@@ -15,6 +15,7 @@
 use crate::config::{ModelConfig, OptimizerConfig, OptimizerKind};
 use crate::error::{LstmError, Result};
 use crate::model::{check_finite, Model};
+use crate::pool::Threads;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::fs;
@@ -99,14 +100,23 @@ impl Model {
     /// Reads a model saved by [`Model::save`]: architecture, weights and (when present) optimizer state.
     /// Returns the model and the user metadata string.
     pub fn load(path: &Path, num_threads: usize) -> Result<(Model, Option<String>)> {
+        Model::load_with(path, Threads::shared(num_threads))
+    }
+
+    /// [`Model::load`] with the choice of shared or dedicated threads.
+    pub fn load_with(path: &Path, threads: Threads) -> Result<(Model, Option<String>)> {
         let bytes = read_file(path)?;
-        Model::load_from_bytes(&bytes, path, num_threads)
+        Model::load_from_bytes_with(&bytes, path, threads)
     }
 
     /// [`Model::load`] on the bytes of a file already read; `path` only names the file in error messages.
     /// Never allocates much more than the file's size: an architecture needing more parameters than the file
     /// holds is refused before the model is built.
     pub fn load_from_bytes(bytes: &[u8], path: &Path, num_threads: usize) -> Result<(Model, Option<String>)> {
+        Model::load_from_bytes_with(bytes, path, Threads::shared(num_threads))
+    }
+
+    fn load_from_bytes_with(bytes: &[u8], path: &Path, threads: Threads) -> Result<(Model, Option<String>)> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| LstmError::corrupt(path, format!("not a safetensors file: {e}")))?;
         let meta = verified_metadata(path, bytes, &st)?;
         let (json, stored_by_us) = match (meta.get("model"), meta.get("case")) {
@@ -144,7 +154,7 @@ impl Model {
             }
             _ => {}
         }
-        let mut model = Model::new_for_load(config, num_threads).map_err(|e| LstmError::corrupt(path, format!("bad architecture: {e}")))?;
+        let mut model = Model::new_for_load(config, threads).map_err(|e| LstmError::corrupt(path, format!("bad architecture: {e}")))?;
         if !model.is_built() {
             return Err(LstmError::corrupt(path, "the architecture does not say its input size"));
         }
