@@ -9,18 +9,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import { cosineDecay, datasets, imdbModel, LstmError, predictReview, reviewWords, Sequential, trainImdb, trainWords, wordModel } from '../src/index.js'
-import { tokenModel } from './helpers.js'
+import { failure, tokenModel } from './helpers.js'
 
 const any = (v: unknown) => v as never
-
-async function failure(f: () => unknown): Promise<unknown> {
-  try {
-    await f()
-    return undefined
-  } catch (err) {
-    return err
-  }
-}
 
 type Row = [string, () => unknown, string, RegExp]
 

@@ -39,7 +39,8 @@ impl Model {
         }
         // Never replace a file with one that load would refuse.
         self.check_saveable(include_optimizer)?;
-        let mut blobs: Vec<(String, Vec<usize>, &[f32])> = self.entries().iter().map(|e| (e.name.clone(), e.shape.clone(), &self.params()[e.range.clone()])).collect();
+        let mut blobs: Vec<(String, Vec<usize>, &[f32])> =
+            self.entries().iter().map(|e| (e.name.clone(), e.shape.clone(), &self.params()[e.range.clone()])).collect();
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), FORMAT.to_string());
         meta.insert("model".to_string(), self.config().to_json());
