@@ -260,6 +260,23 @@ function batchSizeOf(what: string, options: EvaluateOptions | null | undefined):
   return checkInt('batchSize', batchSize, 1)
 }
 
+/**
+ * Resolves once the observers have heard of `count` batches (`register` hands the wait to the batch handler). The
+ * reports come through a weak native queue, which does not keep Node alive, so a timer does meanwhile.
+ */
+function observersReached(count: number, register: (wait: { count: number; resolve: () => void }) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const keepAlive = setInterval(() => {}, 60_000)
+    register({
+      count,
+      resolve: () => {
+        clearInterval(keepAlive)
+        resolve()
+      },
+    })
+  })
+}
+
 function abortError(): LstmError {
   return new LstmError('ABORTED', 'fit was aborted by its AbortSignal; the model keeps the weights of the last finished batch')
 }
@@ -459,6 +476,10 @@ export class Sequential {
       const history = new History()
       let observerError: { error: unknown } | undefined
       const observing = new Set<Promise<void>>()
+      // Batches the native loop has reported to the observers, and the wait for the rest: its calls reach the JS
+      // thread through a queue that may still hold some when trainBatches resolves.
+      let delivered = 0
+      let awaited: { count: number; resolve: () => void } | undefined
       const observerFailed = (error: unknown) => {
         observerError ??= { error }
         this.nativeModel.requestStop()
@@ -502,10 +523,20 @@ export class Sequential {
                       observerFailed(err)
                     }
                   }
+                  delivered++
+                  if (awaited && delivered >= awaited.count) awaited.resolve()
                 }
               : undefined
+            const before = delivered
             const results = await callAsync(() => this.nativeModel.trainBatches(trainId, order, batchSize, first, count, onBatch))
-            await Promise.all(observing)
+            if (onBatch) {
+              // Every batch done is reported once; fit goes on (or resolves) only after the observers heard of each
+              // and their promises settled, so a rejection after the last batch still fails fit.
+              const count = before + results.length / 2
+              if (delivered < count) await observersReached(count, (wait) => (awaited = wait))
+              awaited = undefined
+              await Promise.all(observing)
+            }
             if (observerError) throw observerError.error
             for (let k = 0; k < results.length / 2; k++) {
               const logs = batchLogs(batch, results[2 * k], results[2 * k + 1])

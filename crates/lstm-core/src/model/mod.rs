@@ -262,23 +262,24 @@ impl Model {
         let params = plan::zeroed(plan.total, "parameters")?;
         let grads = plan::zeroed(plan.total, "gradients")?;
         let optimizer = self.compiled.as_ref().map(|c| Optimizer::new(c.optimizer.config.clone(), plan.total)).transpose()?;
+        let mut params = params;
+        if initialize {
+            // Each tensor from its own seeded stream, then what a layer adds (an LSTM's unit forget bias).
+            for (k, init_cfg) in plan.inits.iter().enumerate() {
+                let e = &plan.entries[k];
+                let mut r = rng::seeded(self.config.seed, k as u64, 0x1417);
+                init::fill_tensor(init_cfg, &e.shape, &mut r, &mut params[e.range.clone()])?;
+            }
+            for slot in &plan.slots {
+                slot.layer.after_init(&mut params[slot.span.clone()], &slot.ranges);
+            }
+        }
         (self.params, self.grads) = (params, grads);
         if let (Some(c), Some(o)) = (&mut self.compiled, optimizer) {
             c.optimizer = o;
         }
         self.entries = plan.entries;
         self.layers = plan.slots;
-        if initialize {
-            // Each tensor from its own seeded stream, then what a layer adds (an LSTM's unit forget bias).
-            for (k, init_cfg) in plan.inits.iter().enumerate() {
-                let e = &self.entries[k];
-                let mut r = rng::seeded(self.config.seed, k as u64, 0x1417);
-                init::fill_tensor(init_cfg, &e.shape, &mut r, &mut self.params[e.range.clone()]);
-            }
-            for slot in &self.layers {
-                slot.layer.after_init(&mut self.params[slot.span.clone()], &slot.ranges);
-            }
-        }
         let n = self.layers.len();
         self.acts = vec![Vec::new(); n];
         self.dacts = vec![Vec::new(); n];
