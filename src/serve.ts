@@ -14,7 +14,7 @@ import { basename, extname } from 'node:path'
 import { backend } from './backend.js'
 import { LstmError } from './errors.js'
 import { loadModel, type Sequential } from './model.js'
-import { reviewWords, type ImdbModelMetadata } from './tasks/imdb.js'
+import { type ImdbModelMetadata, reviewEncoder } from './tasks/imdb.js'
 import { type Tensor, tensor } from './tensor.js'
 import { padSequences } from './text.js'
 import { checkInt, describe, optionsOf } from './validate.js'
@@ -94,9 +94,8 @@ function statusOf(e: LstmError): number {
 /** How instances become model input: token ids (with text when a vocabulary travels with the model), or floats. */
 interface Encoder {
   kind: 'tokens' | 'floats'
-  /** The vocabulary, when instances may be text. */
-  words?: Map<string, number>
-  imdb?: Partial<ImdbModelMetadata>
+  /** Token ids of a text, when the model carries a vocabulary. */
+  encode?: (text: string) => number[]
   /** The token range (an embedding's inputDim). */
   inputDim?: number
   /** Features per step of a float model. */
@@ -109,10 +108,9 @@ function encoderOf(model: Sequential): Encoder {
   const first = model.layers[0] as { type: string; inputDim?: number; inputShape?: (number | null)[] }
   if (first.type === 'embedding') {
     const m = model.metadata as Partial<ImdbModelMetadata>
-    const imdb = m.task === 'imdb' && Array.isArray(m.words) ? m : undefined
-    const words = imdb ? new Map(imdb.words!.map((w, i) => [w, i + (imdb.indexFrom ?? 3)])) : undefined
+    const encode = m.task === 'imdb' && Array.isArray(m.words) ? reviewEncoder({ ...m, words: m.words }) : undefined
     const maxlen = typeof m.maxlen === 'number' ? m.maxlen : undefined
-    return { kind: 'tokens', words, imdb, inputDim: first.inputDim, maxlen }
+    return { kind: 'tokens', encode, inputDim: first.inputDim, maxlen }
   }
   const shape = first.inputShape
   return { kind: 'floats', features: shape ? (shape[shape.length - 1] ?? undefined) : undefined }
@@ -121,12 +119,11 @@ function encoderOf(model: Sequential): Encoder {
 /** One instance as token ids: an array of integers in range, or text through the model's vocabulary. */
 function tokensOf(enc: Encoder, inst: unknown, i: number): number[] {
   if (typeof inst === 'string') {
-    if (!enc.words || !enc.imdb) throw new LstmError('INVALID_ARGUMENT', `instances[${i}] is text, but this model carries no vocabulary: send token ids`)
-    const m = enc.imdb
-    return [m.startChar ?? 1, ...reviewWords(inst).map((w) => enc.words!.get(w) ?? m.oovChar ?? 2)]
+    if (!enc.encode) throw new LstmError('INVALID_ARGUMENT', `instances[${i}] is text, but this model carries no vocabulary: send token ids`)
+    return enc.encode(inst)
   }
   if (!Array.isArray(inst) || inst.length === 0) {
-    throw new LstmError('INVALID_ARGUMENT', `instances[${i}] must be a non-empty array of token ids${enc.words ? ' or a text' : ''}, got ${describe(inst)}`)
+    throw new LstmError('INVALID_ARGUMENT', `instances[${i}] must be a non-empty array of token ids${enc.encode ? ' or a text' : ''}, got ${describe(inst)}`)
   }
   for (let k = 0; k < inst.length; k++) {
     const id: unknown = inst[k]
@@ -307,7 +304,7 @@ export async function serveModel(options: ServeOptions): Promise<ModelServer> {
       model_version_status: [{ version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }],
       name: o.name,
       summary,
-      input: { kind: enc.kind, text: Boolean(enc.words), maxlen: enc.maxlen ?? null, inputDim: enc.inputDim ?? null, features: enc.features ?? null },
+      input: { kind: enc.kind, text: Boolean(enc.encode), maxlen: enc.maxlen ?? null, inputDim: enc.inputDim ?? null, features: enc.features ?? null },
       metadata: { ...metadata, ...(Array.isArray(words) ? { vocabularySize: words.length } : {}) },
       batching: model.batching ?? null,
     }
@@ -400,7 +397,7 @@ export async function serveModel(options: ServeOptions): Promise<ModelServer> {
   const params = summary.match(/Total params: ([\d,]+)/)?.[1] ?? '?'
   o.log(
     `lstm-native serve: ${url}${predictPath} (model ${o.name}: ${model.layers.map((l) => l.type).join(' → ')}, ${params} params; ` +
-      `input ${enc.kind}${enc.words ? ' or text' : ''}${enc.maxlen ? `, maxlen ${enc.maxlen}` : ''}; SIMD ${backend().simd}; ` +
+      `input ${enc.kind}${enc.encode ? ' or text' : ''}${enc.maxlen ? `, maxlen ${enc.maxlen}` : ''}; SIMD ${backend().simd}; ` +
       `batching ${model.batching ? `${model.batching.maxBatchSize} × ${model.batching.maxDelayMs} ms` : 'off'})`,
   )
 

@@ -266,6 +266,15 @@ export function reviewWords(text: string): string[] {
   return text.toLowerCase().replaceAll('<br />', ' ').match(/[a-z0-9']+/g) ?? []
 }
 
+/**
+ * A review's token ids as a model trained by `trainImdb` reads them, from the word index its metadata carries:
+ * the start id, then each word's id (or the out-of-vocabulary id). The index is built once per encoder.
+ */
+export function reviewEncoder(m: Pick<ImdbModelMetadata, 'words'> & Partial<ImdbModelMetadata>): (review: string) => number[] {
+  const index = new Map(m.words.map((w, i) => [w, i + (m.indexFrom ?? 3)]))
+  return (review) => [m.startChar ?? 1, ...reviewWords(review).map((w) => index.get(w) ?? m.oovChar ?? 2)]
+}
+
 /** The probability that `review` is positive, from a model trained by `trainImdb`. */
 export async function predictReview(model: Sequential, review: string): Promise<number> {
   if (typeof model !== 'object' || model === null || typeof (model as Partial<Sequential>).predict !== 'function') {
@@ -276,9 +285,7 @@ export async function predictReview(model: Sequential, review: string): Promise<
   if (m.task !== 'imdb' || !Array.isArray(m.words) || !m.maxlen) {
     throw new LstmError('INVALID_ARGUMENT', 'this model carries no word index: train it with `lstm-native train imdb --save FILE`')
   }
-  const index = new Map(m.words.map((w, i) => [w, i + (m.indexFrom ?? 3)]))
-  const ids = [m.startChar ?? 1, ...reviewWords(review).map((w) => index.get(w) ?? m.oovChar ?? 2)]
-  const x = padSequences([ids], { maxlen: m.maxlen })
+  const x = padSequences([reviewEncoder({ ...m, words: m.words })(review)], { maxlen: m.maxlen })
   const out = await model.predict(x, { batchSize: 1 })
   return out.data[0]
 }
