@@ -15,6 +15,7 @@ import { backend } from './backend.js'
 import { LstmError } from './errors.js'
 import { loadModel, type Sequential } from './model.js'
 import { type ImdbModelMetadata, reviewEncoder } from './tasks/imdb.js'
+import { forecast, type SeriesModelMetadata, seriesMetadata } from './tasks/series.js'
 import { type Tensor, tensor } from './tensor.js'
 import { padSequences } from './text.js'
 import { checkInt, describe, optionsOf } from './validate.js'
@@ -91,9 +92,11 @@ function statusOf(e: LstmError): number {
   }
 }
 
-/** How instances become model input: token ids (with text when a vocabulary travels with the model), or floats. */
+/** How instances become model input: token ids (with text when a vocabulary travels with the model), floats, or a forecasting model's histories in raw units. */
 interface Encoder {
-  kind: 'tokens' | 'floats'
+  kind: 'tokens' | 'floats' | 'series'
+  /** A forecasting model's metadata: its instances are histories in raw units, forecast through its scalers. */
+  series?: SeriesModelMetadata
   /** Token ids of a text, when the model carries a vocabulary. */
   encode?: (text: string) => number[]
   /** The token range (an embedding's inputDim). */
@@ -111,6 +114,10 @@ function encoderOf(model: Sequential): Encoder {
     const encode = m.task === 'imdb' && Array.isArray(m.words) ? reviewEncoder({ ...m, words: m.words }) : undefined
     const maxlen = typeof m.maxlen === 'number' ? m.maxlen : undefined
     return { kind: 'tokens', encode, inputDim: first.inputDim, maxlen }
+  }
+  if ((model.metadata as { task?: unknown }).task === 'series') {
+    const series = seriesMetadata(model)
+    return { kind: 'series', series, features: 1 + series.features.length }
   }
   const shape = first.inputShape
   return { kind: 'floats', features: shape ? (shape[shape.length - 1] ?? undefined) : undefined }
@@ -178,6 +185,21 @@ function inputsOf(enc: Encoder, instances: unknown[]): { x: Tensor; rows: number
     const f = g.items[0].length / len
     return { x: tensor(Float32Array.from(g.items.flat()), [g.items.length, len, f]), rows: g.rows }
   })
+}
+
+/**
+ * A forecasting model's predictions: each instance is a history, oldest step first, in the file's own units (a number
+ * per step for a model of the target alone, else `[target, ...features]` per step); each prediction is the next
+ * `horizon` values in those units, through the scalers and target transform saved with the model (`forecast`).
+ */
+async function forecasts(model: Sequential, enc: Encoder, instances: unknown[]): Promise<number[][]> {
+  const m = enc.series!
+  const names = [m.target, ...m.features]
+  const histories = instances.map((inst, i) => {
+    const { data, steps } = floatsOf(enc, inst, i)
+    return Object.fromEntries(names.map((name, f) => [name, Float32Array.from({ length: steps }, (_, t) => data[t * names.length + f])]))
+  })
+  return Promise.all(histories.map(async (h) => Array.from(await forecast(model, h, m.horizon))))
 }
 
 /** The rows of an output tensor as nested arrays (a `[B, 1]` output gives `[p]` per instance, as TF Serving). */
@@ -325,6 +347,7 @@ export async function serveModel(options: ServeOptions): Promise<ModelServer> {
     if (instances.length === 0 || instances.length > o.maxInstances) {
       throw new LstmError('INVALID_ARGUMENT', `"instances" must hold 1 to ${o.maxInstances} instances, got ${instances.length}`)
     }
+    if (enc.kind === 'series') return { predictions: await forecasts(model, enc, instances) }
     const groups = inputsOf(enc, instances)
     if (waiting >= o.maxQueue) {
       throw new HttpError(503, 'OVERLOADED', `${waiting} requests are waiting, the most this server queues; retry shortly`, { 'retry-after': '1' })

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { forecast, LstmError, layers, preprocessing, readCsv, Sequential, seriesMetadata, tensor, timeseries, trainSeries } from '../src/index.js'
+import { forecast, LstmError, layers, preprocessing, readCsv, Sequential, serveModel, seriesMetadata, tensor, timeseries, trainSeries } from '../src/index.js'
 import { formatTime, nextTimes } from '../src/tasks/series.js'
 import { ensureDist } from './fixtures/dist.js'
 import { expectThrows, ROOT, scratchDir } from './helpers.js'
@@ -229,6 +229,29 @@ describe('trainSeries and forecast', () => {
     const broken = Float32Array.from(history)
     broken[n - 3] = Number.NaN
     await expect(forecast(loaded, broken, 1)).rejects.toMatchObject({ code: 'NON_FINITE', message: expect.stringMatching(new RegExp(`index ${n - 3}`)) })
+  }, 60_000)
+
+  it('serve takes a history in raw units and answers the forecast, through the scalers saved with the model', async () => {
+    const file = join(dir, 'served.safetensors')
+    await trainSeries({ csv, target: 'level', window: 8, horizon: 2, fill: 'linear', epochs: 1, verbose: 0, numThreads: 1, log: () => {}, save: file })
+    const loaded = await Sequential.load(file, { numThreads: 1 })
+    const history = timeseries.fillMissing(readCsv(csv).columns.level, 'linear')
+    const server = await serveModel({ model: file, port: 0, log: () => {} })
+    try {
+      const post = (instances: unknown[]) => fetch(`${server.url}/v1/models/served:predict`, { method: 'POST', body: JSON.stringify({ instances }) })
+      const res = await post([Array.from(history.subarray(0, 100)), Array.from(history)])
+      expect(res.status).toBe(200)
+      const { predictions } = (await res.json()) as { predictions: number[][] }
+      expect(predictions[0]).toEqual(Array.from(await forecast(loaded, history.subarray(0, 100), 2)))
+      expect(predictions[1]).toEqual(Array.from(await forecast(loaded, history, 2)))
+      const info = (await (await fetch(`${server.url}/v1/models/served`)).json()) as { input: { kind: string } }
+      expect(info.input.kind).toBe('series')
+      const short = await post([Array.from(history.subarray(0, 5))])
+      expect(short.status).toBe(400)
+      expect(((await short.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/needs 9 rows/) })
+    } finally {
+      await server.close()
+    }
   }, 60_000)
 
   it("a direct model predicts `horizon` values at once; without --fill a gap is NON_FINITE naming its row", async () => {
