@@ -114,6 +114,19 @@ describe('concurrent predictions on one model', () => {
     expect(order).toEqual(['small', 'large'])
   }, 60_000)
 
+  it('a prediction is in flight from the call: compile right after predict is MODEL_BUSY every time', async () => {
+    // Before a job thread takes the model, the call has already made its promise: changing the model then would
+    // change what that prediction reads.
+    const m = bigModel(6)
+    const before = await m.predict(short)
+    for (let i = 0; i < 200; i++) {
+      const p = m.predict(short)
+      expectThrows(() => m.compile({ loss: 'binaryCrossentropy', optimizer: 'sgd' }), 'MODEL_BUSY', /predictions in flight/)
+      expectThrows(() => m.setWeights(m.getWeights()), 'MODEL_BUSY', /predictions in flight/)
+      expect((await p).data).toEqual(before.data)
+    }
+  }, 60_000)
+
   it('while predictions are in flight: compile and setWeights are MODEL_BUSY, loadWeights and fit wait for them', async () => {
     const m = bigModel(3)
     const other = bigModel(4)

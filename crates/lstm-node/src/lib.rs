@@ -18,7 +18,7 @@ use napi_derive::napi;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use worker::Strand;
 
 /// An owned copy of the caller's data: copied once per call, so JS may mutate its buffer while we train.
@@ -65,6 +65,11 @@ struct Shared {
     model: RwLock<Model>,
     /// Inference buffers of finished predictions, reused by the next ones.
     spare: Mutex<Vec<Inference>>,
+    /// Predictions submitted and not yet settled. Counted from the call on the JS thread, not from when a job
+    /// thread takes the read lock: a prediction is in flight as soon as its promise exists.
+    predicting: Mutex<usize>,
+    /// Signalled when `predicting` falls to 0.
+    predictions_done: Condvar,
     datasets: Mutex<HashMap<u32, Arc<Dataset>>>,
     /// Set by `requestStop`; the training loop checks it between batches.
     stop: AtomicBool,
@@ -142,6 +147,8 @@ impl NativeModel {
             shared: Arc::new(Shared {
                 model: RwLock::new(model),
                 spare: Mutex::new(Vec::new()),
+                predicting: Mutex::new(0),
+                predictions_done: Condvar::new(),
                 datasets: Mutex::new(HashMap::new()),
                 stop: AtomicBool::new(false),
             }),
@@ -159,8 +166,12 @@ impl NativeModel {
         }
     }
 
-    /// Changes the model from the JS thread; fails fast with MODEL_BUSY while a job or a prediction holds it.
+    /// Changes the model from the JS thread; fails fast with MODEL_BUSY while a job holds it or predictions are
+    /// in flight.
     fn try_model(&self) -> Result<RwLockWriteGuard<'_, Model>> {
+        if *self.shared.predicting.lock().unwrap_or_else(|p| p.into_inner()) > 0 {
+            return Err(busy());
+        }
         match self.shared.model.try_write() {
             Ok(m) => Ok(m),
             Err(TryLockError::WouldBlock) => Err(busy()),
@@ -198,12 +209,44 @@ fn settling<T: ToNapiValue + Send + 'static>(
     })
 }
 
-/// The model, for a job that changes it: waits for the predictions in flight. Inference buffers made for the
-/// model as it was are dropped, since the job may rebuild its layers.
+/// The model, for a job that changes it: waits for the predictions in flight (those submitted before it, and any
+/// submitted while it waits), so that each of them reads the weights as they were when it was made.
 fn lock(shared: &Shared) -> RwLockWriteGuard<'_, Model> {
+    let mut n = shared.predicting.lock().unwrap_or_else(|p| p.into_inner());
+    while *n > 0 {
+        n = shared.predictions_done.wait(n).unwrap_or_else(|p| p.into_inner());
+    }
+    drop(n);
+    write(shared)
+}
+
+/// The model for writing, without waiting for the predictions counted in flight (a prediction itself building
+/// the model takes it this way). Inference buffers made for the model as it was are dropped, since the writer may
+/// rebuild its layers.
+fn write(shared: &Shared) -> RwLockWriteGuard<'_, Model> {
     let m = shared.model.write().unwrap_or_else(|p| p.into_inner());
     shared.spare.lock().unwrap_or_else(|p| p.into_inner()).clear();
     m
+}
+
+/// Counts one prediction in flight from its submission until it settles (or fails to be submitted).
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn new(shared: &Arc<Shared>) -> InFlight {
+        *shared.predicting.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut n = self.0.predicting.lock().unwrap_or_else(|p| p.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            self.0.predictions_done.notify_all();
+        }
+    }
 }
 
 /// Inference that shares the model with other predictions; a model not built yet (a float input whose size the
@@ -215,7 +258,7 @@ fn predict_shared(shared: &Shared, x: &OwnedData, batch_size: usize) -> Result<T
             predict_read(shared, &m, x, batch_size)?
         } else {
             drop(m);
-            lock(shared).predict(&x.view(), batch_size).map_err(from_core)?
+            write(shared).predict(&x.view(), batch_size).map_err(from_core)?
         }
     };
     Ok(TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
@@ -404,8 +447,12 @@ impl NativeModel {
     pub fn predict<'env>(&self, env: &'env Env, x: Either<Int32Array, Float32Array>, x_shape: Vec<u32>, batch_size: u32) -> Result<Object<'env>> {
         let x = OwnedData::from_js(x, x_shape)?;
         let (deferred, promise) = env.create_deferred::<TensorOut, Box<dyn FnOnce(Env) -> Result<TensorOut>>>()?;
-        let shared = self.shared.clone();
-        worker::predictions().submit(settling(deferred, move || predict_shared(&shared, &x, batch_size as usize)))?;
+        let in_flight = InFlight::new(&self.shared);
+        worker::predictions().submit(settling(deferred, move || {
+            let result = predict_shared(&in_flight.0, &x, batch_size as usize);
+            drop(in_flight);
+            result
+        }))?;
         Ok(promise)
     }
 
