@@ -40,7 +40,7 @@ mkdirSync(join(benchDir, 'results'), { recursive: true })
 const lstmEnv = { LSTM_NATIVE_CACHE: join(cacheDir, 'lstm-native') }
 const ctx = { opts, repo, benchDir, cacheDir, lstmEnv, python: null, npz: null, skip: { torch: null, keras: null } }
 const results = { date, argv: process.argv.slice(2), options: opts, machine: machine(), notes: [], workloads: {} }
-const needsImdb = opts.only.some((w) => w === 'imdb' || w === 'infer' || w === 'lag')
+const needsImdb = opts.only.some((w) => w !== 'words')
 
 console.log(`lstm-native bench: ${opts.only.join(', ')}; ${opts.reps} rep(s)${opts.quick ? '; quick sizes' : ''}`)
 const load1 = results.machine.loadAverageAtStart[0]

@@ -250,6 +250,9 @@ EX="$APP/examples"
 mkdir -p "$EX"
 cp examples/*.mts "$EX/"
 cp "$APP/node_modules/lstm-native/data/imdb-sample.tar.gz" "$EX/aclImdb_v1.tar.gz"
+# examples/keras.mts opens the model the Keras guide saves: the Keras-trained fixture, under that name.
+cp test/fixtures/keras/imdb_lstm.keras "$EX/imdb_lstm.keras"
+cp "$APP/node_modules/lstm-native/data/mauna-loa-co2-weekly.csv" "$EX/"
 # (grep -c reads the whole listing: with -q, tar would be cut off early and pipefail would see it fail)
 for d in train/pos train/neg test/pos test/neg; do
   [ "$(tar tzf "$EX/aclImdb_v1.tar.gz" | grep -c "^aclImdb/$d/[^/]*\.txt$")" -gt 0 ] || fail "the sample archive has no aclImdb/$d/*.txt"
@@ -293,6 +296,7 @@ for f in $EXAMPLES; do
 done
 [ -s "$EX/imdb.safetensors" ] || fail "examples/imdb.mts wrote no imdb.safetensors"
 [ -s "$EX/words.safetensors" ] || fail "examples/words.mts wrote no words.safetensors"
+[ -s "$EX/from-node.keras" ] || fail "examples/keras.mts wrote no from-node.keras"
 grep -q 'val_accuracy' "$EX/imdb.log" || fail "examples/imdb.mts printed no val_accuracy (the default progress output)"
 echo "examples: all $(echo $EXAMPLES | wc -w) type-checked (strict), compiled with the README's command and run"
 

@@ -4,14 +4,22 @@
  *   lstm-native train imdb  [--data PATH] [--download] [--epochs 3] [--batch-size 64] [--num-words 1000] [--maxlen 200]
  *                           [--cell lstm|gru|rnn] [--conv FILTERS,KERNEL[,POOL]] ...
  *   lstm-native generate --model FILE --prompt "three words here" [--words 30] [--temperature T]
+ *   lstm-native train series --csv FILE --target COL [--date COL] [--window 52] [--horizon 1] [--fill linear] ...
  *   lstm-native predict --model FILE "some review text"
+ *   lstm-native predict --model FILE --csv FILE [--steps 26]
+ *   lstm-native convert IN OUT          (.keras/.h5 → .safetensors, .safetensors → .keras)
+ *   lstm-native serve --model FILE [--name NAME] [--host 127.0.0.1] [--port 8080] [--max-batch 32] [--max-delay-ms 2]
+ * A --model may be a .safetensors file or a Keras .keras/.h5 file.
  */
+import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { IMDB_URL } from './datasets/imdb.js'
 import { LstmError } from './errors.js'
 import { generate } from './generate.js'
-import { Sequential } from './model.js'
-import { predictReview, trainImdb } from './tasks/imdb.js'
+import { loadModel, type Sequential } from './model.js'
+import { type ImdbModelMetadata, predictReview, trainImdb } from './tasks/imdb.js'
+import { forecastCsv, trainSeries } from './tasks/series.js'
+import { serveModel } from './serve.js'
 import { trainWords } from './tasks/words.js'
 
 function integer(min: number) {
@@ -54,6 +62,26 @@ function positive(value: string): number {
   const n = Number(value)
   if (value.trim() === '' || !(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number > 0, got ${JSON.stringify(value)}`)
   return n
+}
+
+/** Keras's IMDB word index (`{word: rank}`, rank 1 the most frequent) as the metadata `predictReview` reads. */
+function imdbMetadataOf(file: string, model: Sequential, maxlen: number): ImdbModelMetadata {
+  let index: unknown
+  try {
+    index = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err) {
+    throw new LstmError('IO', `--word-index: cannot read ${file} as JSON: ${(err as Error).message}`, { cause: err })
+  }
+  if (typeof index !== 'object' || index === null || Array.isArray(index)) throw new LstmError('INVALID_ARGUMENT', `--word-index: ${file} is not a JSON object of word → rank`)
+  const first = model.layers[0]
+  const numWords = first.type === 'embedding' ? first.inputDim : 0
+  const words: string[] = []
+  for (const [word, rank] of Object.entries(index)) {
+    if (!Number.isInteger(rank) || rank < 1) throw new LstmError('INVALID_ARGUMENT', `--word-index: ${file} gives ${JSON.stringify(word)} the rank ${JSON.stringify(rank)}; ranks are integers from 1`)
+    // load_data gives rank r the id r + 3 (index_from) and keeps ids below num_words; words[i] has id i + 3.
+    if (rank + 3 < numWords) words[rank] = word
+  }
+  return { task: 'imdb', maxlen, startChar: 1, oovChar: 2, indexFrom: 3, words: Array.from(words, (w) => w ?? '') }
 }
 
 const threads = () => new Option('--threads <n>', 'compute threads (default: one per core)').argParser(integer(1))
@@ -156,30 +184,152 @@ export function program(): Command {
       if (o.save) console.log(`saved to ${o.save}`)
     })
 
+  train
+    .command('series')
+    .description('forecast a CSV column: windows of past values in, the next values out (LSTM(32), Adam); trains on the first 70% of the rows, validates on the next 15%, reports MAE and RMSE on the last 15% beside the naive baselines')
+    .requiredOption('--csv <file>', 'the CSV file, with a header row')
+    .requiredOption('--target <column>', 'the column to forecast')
+    .option('--date <column>', 'the time column: YYYYMMDD numbers, ISO dates or years (default: the first column)')
+    .option('--features <a,b>', 'other columns the model reads beside the target', (v: string) => v.split(',').map((c) => c.trim()).filter(Boolean))
+    .option('--window <n>', 'steps in each input window', integer(1), 52)
+    .option('--horizon <n>', 'values predicted at once after each window (direct multi-step)', integer(1), 1)
+    .addOption(new Option('--fill <method>', 'fill missing values: interpolate, repeat the previous value, or drop the row (default: a missing value is an error)').choices(['linear', 'previous', 'drop']))
+    .addOption(new Option('--transform <kind>', "predict the change from the window's last value (difference) or the level itself (none)").choices(['difference', 'none']).default('difference'))
+    .addOption(new Option('--scaler <kind>', 'scaling of inputs and targets, fitted on the training span').choices(['standard', 'minmax']).default('standard'))
+    .option('--season <n>', 'steps in a season: adds the baseline "the value one season ago"', integer(1))
+    .option('--epochs <n>', 'epochs', integer(0), 20)
+    .option('--batch-size <n>', 'batch size', integer(1), 32)
+    .option('--units <n>', 'units of the recurrent layer', integer(1), 32)
+    .addOption(new Option('--cell <kind>', 'the recurrent layer').choices(['lstm', 'gru']).default('lstm'))
+    .option('--learning-rate <lr>', "Adam's learning rate (default: 0.001)", positive)
+    .option('--seed <n>', 'seed', integer(0), 0)
+    .option('--unit <name>', "the target's unit, for the report and the plot (default: \"<target> units\")")
+    .option('--save <file>', 'write the trained model (with its scalers and transform) to this .safetensors file')
+    .option('--plot <file.svg>', 'draw the test span, actual against predicted, with dates (.svg only)')
+    .addOption(threads())
+    .action(async (o) => {
+      const results: string[] = []
+      const r = await trainSeries({
+        csv: o.csv,
+        target: o.target,
+        dateColumn: o.date,
+        features: o.features,
+        window: o.window,
+        horizon: o.horizon,
+        fill: o.fill,
+        transform: o.transform,
+        scaler: o.scaler === 'minmax' ? 'minMax' : 'standard',
+        season: o.season,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        units: o.units,
+        cell: o.cell,
+        learningRate: o.learningRate,
+        seed: o.seed,
+        unit: o.unit,
+        numThreads: o.threads,
+        save: o.save,
+        plot: o.plot,
+        // The two result lines must stay the last ones (scripts read them); the other lines go before them.
+        log: (line) => (/^(test MAE|baseline last value)/.test(line) ? results.push(line) : console.log(line)),
+      })
+      console.log(`training ${r.trainSeconds.toFixed(1)} s, whole run ${r.seconds.toFixed(1)} s${o.save ? `; saved to ${o.save}` : ''}${o.plot ? `; plot in ${o.plot}` : ''}`)
+      for (const line of results) console.log(line)
+    })
+
   cli
     .command('generate')
     .description('continue a prompt word by word with a model saved by `train words`')
-    .requiredOption('--model <file>', 'a model saved by `lstm-native train words --save FILE`')
+    .requiredOption('--model <file>', 'a model saved by `lstm-native train words --save FILE` (.safetensors, or converted to .keras)')
     .requiredOption('--prompt <words>', 'the words to start from')
     .option('--words <n>', 'words to add', integer(0), 30)
     .option('--temperature <t>', 'sampling temperature; 0 picks the most likely word', nonNegative, 0)
     .option('--seed <n>', 'seed of the sampling', integer(0), 0)
     .action(async (o) => {
-      const model = await Sequential.load(o.model)
+      const model = await loadModel(o.model)
       const added = generate(model, { prompt: o.prompt, words: o.words, temperature: o.temperature, seed: o.seed })
       console.log(`${o.prompt} ${added.join(' ')}`)
     })
 
   cli
     .command('predict')
-    .description('the probability that a review is positive, with a model saved by `train imdb`')
-    .requiredOption('--model <file>', 'a model saved by `lstm-native train imdb --save FILE`')
-    .argument('<text...>', 'the review')
+    .description('the probability that a review is positive (a model from `train imdb`), or a forecast after the end of a CSV file (a model from `train series`, with --csv)')
+    .requiredOption('--model <file>', 'a model saved by `lstm-native train imdb --save FILE` or `train series --save FILE`, or a Keras .keras/.h5 sentiment model with --word-index')
+    .option('--word-index <file>', "for a model without lstm-native's word index (one trained in Keras): a JSON {word: rank} file, as keras.datasets.imdb.get_word_index() returns, read with load_data's defaults (start 1, out-of-vocabulary 2, ids from 3)")
+    .option('--maxlen <n>', 'with --word-index: tokens per review the model was trained on', integer(1), 200)
+    .option('--csv <file>', 'forecast after the last row of this file (a series model): one "time value" line per step')
+    .option('--steps <n>', 'with --csv: values to forecast (beyond the model\'s horizon, its predictions are fed back)', integer(1), 1)
+    .argument('[text...]', 'the review')
     .action(async (text: string[], o) => {
-      const model = await Sequential.load(o.model)
+      const model = await loadModel(o.model)
+      if (o.csv !== undefined) {
+        if (text.length) throw new LstmError('INVALID_ARGUMENT', `predict --csv takes no review text, got ${JSON.stringify(text.join(' '))}`)
+        for (const [time, value] of await forecastCsv(model, o.csv, o.steps)) console.log(`${time} ${Number(value.toPrecision(6))}`)
+        return
+      }
+      if (!text.length) throw new LstmError('INVALID_ARGUMENT', 'predict needs the review text, or --csv FILE for a series model')
+      if (o.wordIndex !== undefined) model.metadata = { ...imdbMetadataOf(o.wordIndex, model, o.maxlen) }
       const p = await predictReview(model, text.join(' '))
       console.log(p.toFixed(4))
     })
+  cli
+    .command('convert')
+    .description('convert a model between Keras (.keras, .h5) and lstm-native (.safetensors), by the file extensions')
+    .argument('<in>', 'a Keras .keras or .h5 file, or a .safetensors file written by lstm-native')
+    .argument('<out>', 'a .safetensors file (from Keras) or a .keras file (from .safetensors)')
+    .action(async (input: string, output: string) => {
+      const kind = (p: string) => (/\.(keras|h5|hdf5)$/i.test(p) ? 'keras' : /\.safetensors$/i.test(p) ? 'safetensors' : undefined)
+      const from = kind(input)
+      const to = kind(output)
+      if (!from || !to || from === to || (to === 'keras' && !/\.keras$/i.test(output))) {
+        throw new LstmError('INVALID_ARGUMENT', `convert: expected .keras/.h5 → .safetensors or .safetensors → .keras, got ${JSON.stringify(input)} → ${JSON.stringify(output)}`)
+      }
+      const model = await loadModel(input)
+      if (to === 'keras') await model.toKeras(output)
+      else await model.save(output, { includeOptimizer: false })
+      console.log(`wrote ${output}`)
+    })
+  cli
+    .command('serve')
+    .description("serve a saved model over HTTP, TensorFlow Serving's REST API: POST /v1/models/NAME:predict {\"instances\": [...]}")
+    .requiredOption('--model <file>', 'a model saved by `Sequential.save` or `lstm-native train ... --save FILE`')
+    .option('--name <name>', "the model's name in the URL (default: the file's base name without its extension)")
+    .option('--host <host>', 'the address to listen on (0.0.0.0: every interface)', '127.0.0.1')
+    .option('--port <n>', 'the port (0: any free one)', integer(0), 8080)
+    .option('--max-batch <n>', 'the most instances coalesced into one native batch; 1 turns batching off', integer(1), 32)
+    .option('--max-delay-ms <ms>', 'how long a batch waits for more instances', nonNegative, 2)
+    .option('--timeout-ms <ms>', 'answer 504 to a request not answered by then', integer(1), 30_000)
+    .option('--max-body-bytes <n>', 'the largest request body (larger: 413)', integer(1), 1 << 20)
+    .option('--max-queue <n>', 'the most requests waiting for predictions (more: 503 with Retry-After)', integer(1), 1024)
+    .option('--verbose', 'a log line per request')
+    .addOption(threads())
+    .action(async (o) => {
+      const server = await serveModel({
+        model: o.model,
+        name: o.name,
+        host: o.host,
+        port: o.port,
+        maxBatch: o.maxBatch,
+        maxDelayMs: o.maxDelayMs,
+        timeoutMs: o.timeoutMs,
+        maxBodyBytes: o.maxBodyBytes,
+        maxQueue: o.maxQueue,
+        numThreads: o.threads,
+        verbose: Boolean(o.verbose),
+      })
+      // SIGTERM (and Ctrl-C): stop accepting, answer the requests in flight, exit 0.
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGTERM', stop)
+          process.off('SIGINT', stop)
+          console.log('lstm-native serve: stopping (answering the requests in flight)')
+          void server.close().then(resolve)
+        }
+        process.on('SIGTERM', stop)
+        process.on('SIGINT', stop)
+      })
+    })
+
   // `lstm-native --help` shows every command's options too, not only the command names.
   const leaves = (command: Command): Command[] => (command.commands.length ? command.commands.flatMap(leaves) : [command])
   cli.addHelpText('after', () => ['', 'Each command and its options (also `lstm-native <command> --help`, e.g. `lstm-native train imdb --help`):', ...leaves(cli).map((c) => `\n${c.helpInformation().trimEnd()}`)].join('\n'))

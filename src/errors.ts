@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'SHAPE_MISMATCH'
   | 'INVALID_CONFIG'
   | 'CORRUPT_WEIGHTS'
+  | 'UNSUPPORTED'
   | 'IO'
   | 'OUT_OF_MEMORY'
   | 'MODEL_BUSY'

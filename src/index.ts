@@ -3,9 +3,11 @@
  *
  *   import { Sequential, layers, tensor, callbacks } from 'lstm-native'
  */
-export { Sequential } from './model.js'
+export { Sequential, loadModel } from './model.js'
+export type { BatchingOptions } from './batching.js'
 export type {
   SequentialOptions,
+  FromKerasOptions,
   CompileOptions,
   FitOptions,
   AbortSignalLike,
@@ -45,4 +47,16 @@ export { cosineDecay, trainWords, wordModel } from './tasks/words.js'
 export type { TrainWordsOptions, TrainWordsResult, WordsReport } from './tasks/words.js'
 export { trainImdb, imdbModel, predictReview, reviewWords } from './tasks/imdb.js'
 export type { TrainImdbOptions, TrainImdbResult, ImdbModelMetadata, ImdbPooling, ImdbCell, ImdbConv } from './tasks/imdb.js'
-export { historySvg } from './plot.js'
+export { historySvg, forecastSvg } from './plot.js'
+export { serveModel } from './serve.js'
+export type { ServeOptions, ModelServer } from './serve.js'
+export type { ForecastPlotOptions, PlotSeries } from './plot.js'
+/** Time series: `timeseries.fillMissing`, `timeseries.windows` (Keras's `timeseries_dataset_from_array`), `timeseries.split`. */
+export * as timeseries from './timeseries.js'
+export { readCsv } from './timeseries.js'
+export type { ReadCsvOptions, CsvTable, FillMethod, WindowsOptions, Windows, Span, SplitOptions, Split } from './timeseries.js'
+/** Feature scalers fitted on the training span: `preprocessing.standardScaler()`, `preprocessing.minMaxScaler()`. */
+export * as preprocessing from './preprocessing.js'
+export type { Scaler, ScalerState, FitRange } from './preprocessing.js'
+export { trainSeries, seriesModel, seriesMetadata, forecast } from './tasks/series.js'
+export type { TrainSeriesOptions, TrainSeriesResult, SeriesModelMetadata, TargetTransform, SeriesCell, ErrorFigures } from './tasks/series.js'

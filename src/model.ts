@@ -8,6 +8,9 @@ import { LstmError } from './errors.js'
 import { type Callback, type FitParams, History, type Logs, ProgressBar } from './callbacks.js'
 import * as layerFactories from './layers.js'
 import type { LayerSpec } from './layers.js'
+import { KERAS_CLASS } from './keras-classes.js'
+import type { KerasModel } from './keras.js'
+import { Batcher, type BatchingOptions, batchingOptions } from './batching.js'
 import { call, callAsync, native, type NativeModel } from './native/index.js'
 import { checkedTensor, fromNested, isTensor, type Tensor, type TensorLike, tensor } from './tensor.js'
 import { checkBool, checkInt, checkPath, describe, MAX_THREADS, optionsOf, toJson } from './validate.js'
@@ -16,8 +19,14 @@ import { checkBool, checkInt, checkPath, describe, MAX_THREADS, optionsOf, toJso
 export interface SequentialOptions {
   /** Seeds the initializers, the dropout masks and the shuffling. Default 0. */
   seed?: number
-  /** Threads for this model's compute. Default: one per core. */
+  /**
+   * The most compute threads this model's work uses. Default: one per core. Models share the process's compute
+   * threads (a thousand models do not make a thousand pools), so this is a cap, not a count of threads started;
+   * with `dedicatedPool` it is the size of the model's own pool.
+   */
   numThreads?: number
+  /** Run on a pool of threads of the model's own instead of the shared ones, for isolation. Default false. */
+  dedicatedPool?: boolean
   /** Shown by `summary()`. Default `'sequential'`. */
   name?: string
 }
@@ -160,21 +169,21 @@ export interface EvaluateResult {
   accuracy?: number
 }
 
+/** Options of {@link Sequential.fromKeras}. */
+export interface FromKerasOptions {
+  /** Seeds the dropout masks and the shuffling of later training. Default 0. */
+  seed?: number
+  /** Threads for this model's compute. Default: one per core. */
+  numThreads?: number
+  /**
+   * Read the file's compile configuration (loss, optimizer and its hyper-parameters, accuracy metric). Default true;
+   * false skips it, as Keras's `load_model(compile=False)`, for a file whose optimizer or loss lstm-native lacks.
+   */
+  compile?: boolean
+}
+
 /** A weights dictionary: PyTorch names (`'2.weight_ih'`) and layouts. */
 export type Weights = Record<string, Tensor>
-
-const KERAS_CLASS: Record<LayerSpec['type'], string> = {
-  embedding: 'Embedding',
-  lstm: 'LSTM',
-  gru: 'GRU',
-  simpleRnn: 'SimpleRNN',
-  conv1d: 'Conv1D',
-  maxPooling1d: 'MaxPooling1D',
-  dense: 'Dense',
-  dropout: 'Dropout',
-  globalAveragePooling1d: 'GlobalAveragePooling1D',
-  globalMaxPooling1d: 'GlobalMaxPooling1D',
-}
 
 function checkTokens(t: Tensor, what: string): void {
   if (t.dtype === 'float32') {
@@ -217,6 +226,11 @@ function threadCount(numThreads: unknown): number {
   return checkInt('numThreads', numThreads === undefined ? availableParallelism() : numThreads, 1, MAX_THREADS, 'INVALID_CONFIG')
 }
 
+/** The `dedicatedPool` option of the constructor and `load`. */
+function dedicated(v: unknown): boolean {
+  return checkBool('dedicatedPool', v, 'INVALID_CONFIG') ?? false
+}
+
 /** fit's options, checked and copied (the callback list too) at the call. */
 function fitOptions(options: FitOptions | null | undefined) {
   const o = optionsOf('fit()', options)
@@ -246,6 +260,23 @@ function batchSizeOf(what: string, options: EvaluateOptions | null | undefined):
   return checkInt('batchSize', batchSize, 1)
 }
 
+/**
+ * Resolves once the observers have heard of `count` batches (`register` hands the wait to the batch handler). The
+ * reports come through a weak native queue, which does not keep Node alive, so a timer does meanwhile.
+ */
+function observersReached(count: number, register: (wait: { count: number; resolve: () => void }) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const keepAlive = setInterval(() => {}, 60_000)
+    register({
+      count,
+      resolve: () => {
+        clearInterval(keepAlive)
+        resolve()
+      },
+    })
+  })
+}
+
 function abortError(): LstmError {
   return new LstmError('ABORTED', 'fit was aborted by its AbortSignal; the model keeps the weights of the last finished batch')
 }
@@ -269,6 +300,7 @@ export class Sequential {
   private compiled?: { loss: Loss; optimizer: Optimizer; metrics: string[] }
   private training = false
   private hookDepth = 0
+  private batcher?: Batcher
 
   constructor(layers: LayerSpec[], options?: SequentialOptions | null) {
     if (!Array.isArray(layers) || layers.length === 0) throw new LstmError('INVALID_CONFIG', 'Sequential needs a non-empty array of layers')
@@ -278,7 +310,7 @@ export class Sequential {
         throw new LstmError('INVALID_CONFIG', `layer ${i} is not a layer (make layers with layers.lstm({...}) etc.), got ${what}`)
       }
     }
-    const { seed = 0, numThreads, name = 'sequential' } = optionsOf('new Sequential()', options, 'INVALID_CONFIG')
+    const { seed = 0, numThreads, name = 'sequential', dedicatedPool } = optionsOf('new Sequential()', options, 'INVALID_CONFIG')
     checkInt('seed', seed, 0, Number.MAX_SAFE_INTEGER, 'INVALID_CONFIG')
     if (typeof name !== 'string') throw new LstmError('INVALID_CONFIG', `name must be a string, got ${describe(name)}`)
     this.name = name
@@ -286,7 +318,8 @@ export class Sequential {
     // hand-written `{ type: 'lstm', units: 2 ** 32 }` is checked as `layers.lstm` checks its config.
     this.specs = layers.map(({ type, ...config }) => (layerFactories[type] as (c: unknown) => LayerSpec)(config))
     const threads = threadCount(numThreads)
-    this.nativeModel = call(() => new (native().NativeModel)(toJson('layers', { layers: this.specs, seed }), threads))
+    const own = dedicated(dedicatedPool)
+    this.nativeModel = call(() => new (native().NativeModel)(toJson('layers', { layers: this.specs, seed }), threads, own))
   }
 
   /** The layer descriptions this model was built from. */
@@ -329,7 +362,10 @@ export class Sequential {
     return [xt, yt]
   }
 
-  /** Sets the loss, optimizer and metrics; resets the optimizer state. */
+  /**
+   * Sets the loss, optimizer and metrics; resets the optimizer state. `MODEL_BUSY` while `fit` runs or while
+   * predictions are in flight (it cannot wait for them: it is synchronous).
+   */
   compile(options: CompileOptions): void {
     // Refused from callbacks too: the rest of the run would use a loss the data was not checked against.
     if (this.training) throw new LstmError('MODEL_BUSY', 'compile() was called while the model is training (from a callback too); wait for fit() to finish')
@@ -382,7 +418,8 @@ export class Sequential {
 
   /**
    * Trains for `epochs` epochs (Keras's `fit`). Resolves to the History; rejects with `ABORTED` when `signal`
-   * aborts, and with the error of the first bad input it meets.
+   * aborts, and with the error of the first bad input it meets. Predictions in flight when it starts finish first
+   * (on the old weights); predictions called while it runs fail with `MODEL_BUSY`.
    */
   async fit(x: TensorLike, y: TensorLike, options?: FitOptions | null): Promise<History> {
     // The busy flag is set before the first await, so a call right after fit() sees it.
@@ -439,6 +476,10 @@ export class Sequential {
       const history = new History()
       let observerError: { error: unknown } | undefined
       const observing = new Set<Promise<void>>()
+      // Batches the native loop has reported to the observers, and the wait for the rest: its calls reach the JS
+      // thread through a queue that may still hold some when trainBatches resolves.
+      let delivered = 0
+      let awaited: { count: number; resolve: () => void } | undefined
       const observerFailed = (error: unknown) => {
         observerError ??= { error }
         this.nativeModel.requestStop()
@@ -482,10 +523,20 @@ export class Sequential {
                       observerFailed(err)
                     }
                   }
+                  delivered++
+                  if (awaited && delivered >= awaited.count) awaited.resolve()
                 }
               : undefined
+            const before = delivered
             const results = await callAsync(() => this.nativeModel.trainBatches(trainId, order, batchSize, first, count, onBatch))
-            await Promise.all(observing)
+            if (onBatch) {
+              // Every batch done is reported once; fit goes on (or resolves) only after the observers heard of each
+              // and their promises settled, so a rejection after the last batch still fails fit.
+              const count = before + results.length / 2
+              if (delivered < count) await observersReached(count, (wait) => (awaited = wait))
+              awaited = undefined
+              await Promise.all(observing)
+            }
             if (observerError) throw observerError.error
             for (let k = 0; k < results.length / 2; k++) {
               const logs = batchLogs(batch, results[2 * k], results[2 * k + 1])
@@ -542,13 +593,45 @@ export class Sequential {
     }
   }
 
-  /** Outputs for x, computed on the model's thread. */
+  /**
+   * Outputs for x, computed off the JS thread. Predictions on one model run at the same time as each other; while
+   * `fit` runs, `predict` fails with `MODEL_BUSY` (unless called from one of fit's callbacks). With
+   * {@link Sequential.enableBatching}, calls of fewer samples than the batch size are coalesced with others.
+   */
   async predict(x: TensorLike, options?: PredictOptions | null): Promise<Tensor> {
     this.assertIdle('predict')
     const batchSize = batchSizeOf('predict()', options)
     const xt = this.toInput(x)
+    if (this.batcher) return this.batcher.predict(xt)
+    return this.predictNative(xt, batchSize)
+  }
+
+  private async predictNative(xt: Tensor, batchSize: number): Promise<Tensor> {
     const out = await callAsync(() => this.nativeModel.predict(xt.data, [...xt.shape], batchSize))
     return tensor(out.data, out.shape)
+  }
+
+  /**
+   * Coalesces concurrent `predict` and `predictOnBatch` calls whose samples have the same shape (the same sequence
+   * length) into native batches of up to `maxBatchSize` samples (default 32), waiting at most `maxDelayMs` (default 2)
+   * for a batch to fill; each caller gets its own rows. A row's result does not depend on the rows it shares a batch
+   * with (to within 1e-6). One call's bad data fails only that call. For servers answering one sample per request.
+   */
+  enableBatching(options?: BatchingOptions | null): void {
+    const checked = batchingOptions(options)
+    this.batcher?.flushAll()
+    this.batcher = new Batcher(checked, (x) => this.predictNative(x, Math.max(1, x.shape[0])))
+  }
+
+  /** Stops coalescing predictions (the calls already waiting run now). */
+  disableBatching(): void {
+    this.batcher?.flushAll()
+    this.batcher = undefined
+  }
+
+  /** The batching options in force, or `undefined` when predictions are not coalesced. */
+  get batching(): Readonly<Required<BatchingOptions>> | undefined {
+    return this.batcher?.options
   }
 
   /** Like `predict`, on the calling thread: for small inputs where a promise is a nuisance. */
@@ -628,7 +711,10 @@ export class Sequential {
     return out
   }
 
-  /** Replaces the named weights (PyTorch names and layouts); checks all before changing any. */
+  /**
+   * Replaces the named weights (PyTorch names and layouts); checks all before changing any. `MODEL_BUSY` while `fit`
+   * runs or while predictions are in flight.
+   */
   setWeights(weights: Weights): void {
     this.assertIdle('setWeights')
     if (typeof weights !== 'object' || weights === null) throw new LstmError('INVALID_ARGUMENT', 'setWeights() takes a record of name → Tensor')
@@ -712,18 +798,67 @@ export class Sequential {
     await callAsync(() => this.nativeModel.save(path, false, this.userJson()))
   }
 
-  /** Loads weights saved from a model of the same architecture (else `CORRUPT_WEIGHTS`). */
+  /**
+   * Loads weights saved from a model of the same architecture (else `CORRUPT_WEIGHTS`). Predictions in flight
+   * finish first, on the old weights.
+   */
   async loadWeights(path: string): Promise<void> {
     this.assertIdle('loadWeights')
     checkPath('loadWeights(): path', path)
     await callAsync(() => this.nativeModel.loadWeights(path))
   }
 
+  /**
+   * Reads a Keras model: a Keras 3 `.keras` file, or a legacy HDF5 `.h5` written by Keras 3 or Keras 2 (tf.keras).
+   * The weights are converted to lstm-native's (PyTorch's) layout; the compile configuration, when the file has one,
+   * becomes the model's loss and optimizer (optimizer state is not read). A layer or option lstm-native does not
+   * implement is refused with `UNSUPPORTED`; a corrupt, truncated or non-Keras file is `CORRUPT_WEIGHTS`, a missing
+   * one `IO`. The HDF5 and zip libraries load on the first call, not at import.
+   */
+  static async fromKeras(path: string, options?: FromKerasOptions | null): Promise<Sequential> {
+    checkPath('Sequential.fromKeras(): path', path)
+    const { seed = 0, numThreads, compile = true } = optionsOf('Sequential.fromKeras()', options, 'INVALID_CONFIG')
+    checkBool('compile', compile, 'INVALID_CONFIG')
+    checkInt('seed', seed, 0, Number.MAX_SAFE_INTEGER, 'INVALID_CONFIG')
+    const threads = threadCount(numThreads)
+    const { readKeras } = await import('./keras.js')
+    const keras = await readKeras(path, { compile })
+    try {
+      const model = new Sequential(keras.specs, { seed, numThreads: threads, name: keras.name })
+      model.setWeights(keras.weights)
+      if (keras.compile) model.compile(keras.compile as CompileOptions)
+      if (keras.metadata) model.metadata = keras.metadata
+      return model
+    } catch (err) {
+      // The options were checked above: a value the layers, weights or optimizer refuse came from the file.
+      if (err instanceof LstmError && err.code !== 'OUT_OF_MEMORY' && err.code !== 'INTERNAL') {
+        throw new LstmError('CORRUPT_WEIGHTS', `${path}: the Keras model's configuration or weights are not valid: ${err.message}`, { cause: err })
+      }
+      throw err
+    }
+  }
+
+  /**
+   * Writes a Keras 3 `.keras` file that `keras.saving.load_model` opens: the architecture, the weights in Keras's
+   * layout (an LSTM's or SimpleRNN's two PyTorch biases as their sum, a GRU's as Keras's `[2, 3·units]` bias), the
+   * loss and optimizer when compiled, and `metadata` (in the zip's metadata.json, which `fromKeras` reads back).
+   */
+  async toKeras(path: string): Promise<void> {
+    this.assertIdle('toKeras')
+    checkPath('toKeras(): path', path)
+    const model: KerasModel = { name: this.name, specs: this.specs.map((s) => ({ ...s })), weights: this.getWeights(), metadata: this.metadata }
+    if (this.compiled) model.compile = { loss: this.compiled.loss, optimizer: this.compiled.optimizer, metrics: this.compiled.metrics }
+    const { writeKeras } = await import('./keras.js')
+    await writeKeras(path, model)
+  }
+
   /** Reads a model written by `save`: architecture, weights, compile settings, optimizer state and metadata. */
-  static async load(path: string, options?: { numThreads?: number } | null): Promise<Sequential> {
+  static async load(path: string, options?: Pick<SequentialOptions, 'numThreads' | 'dedicatedPool'> | null): Promise<Sequential> {
     checkPath('Sequential.load(): path', path)
-    const numThreads = threadCount(optionsOf('Sequential.load()', options).numThreads)
-    const [nativeModel, userJson] = await callAsync(() => native().NativeModel.load(path, numThreads))
+    const o = optionsOf('Sequential.load()', options)
+    const numThreads = threadCount(o.numThreads)
+    const own = dedicated(o.dedicatedPool)
+    const [nativeModel, userJson] = await callAsync(() => native().NativeModel.load(path, numThreads, own))
     const config = JSON.parse(call(() => nativeModel.configJson())) as { layers: LayerSpec[]; loss?: Loss; optimizer?: Optimizer }
     let user: { metrics?: string[]; name?: string; metadata?: Record<string, unknown> } = {}
     try {
@@ -741,7 +876,23 @@ export class Sequential {
       compiled: config.loss && config.optimizer ? { loss: config.loss, optimizer: config.optimizer, metrics: user.metrics ?? [] } : undefined,
       training: false,
       hookDepth: 0,
+      batcher: undefined,
     })
     return model
   }
+}
+
+/** The file extensions {@link loadModel} reads as Keras models. */
+const KERAS_EXTENSIONS = ['.keras', '.h5', '.hdf5']
+
+/**
+ * Reads a model file by its extension: `.keras`, `.h5` (or `.hdf5`) with {@link Sequential.fromKeras}, anything else
+ * (`.safetensors`) with {@link Sequential.load}. The CLI's commands load their `--model` with this.
+ */
+export async function loadModel(path: string, options?: { numThreads?: number } | null): Promise<Sequential> {
+  checkPath('loadModel(): path', path)
+  const { numThreads } = optionsOf('loadModel()', options)
+  const dot = path.lastIndexOf('.')
+  const extension = dot >= 0 ? path.slice(dot).toLowerCase() : ''
+  return KERAS_EXTENSIONS.includes(extension) ? Sequential.fromKeras(path, { numThreads }) : Sequential.load(path, { numThreads })
 }

@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { homedir } from 'node:os'
 import { dirname, extname, join, resolve } from 'node:path'
 import { LstmError } from './errors.js'
+import { describe } from './validate.js'
 
 const PACKAGE_NAME = 'lstm-native'
 
@@ -69,7 +70,7 @@ export function defaultCacheDir(): string {
  *   for another extension.
  */
 export function checkOutputPath(path: string, what: string, extension?: string): void {
-  if (typeof path !== 'string' || path === '') throw new LstmError('INVALID_ARGUMENT', `${what}: expected a file path, got ${JSON.stringify(path)}`)
+  if (typeof path !== 'string' || path === '') throw new LstmError('INVALID_ARGUMENT', `${what}: expected a file path, got ${describe(path)}`)
   if (extension && extname(path).toLowerCase() !== extension) {
     const given = extname(path) ? `the extension ${extname(path)}` : 'no extension'
     throw new LstmError('INVALID_ARGUMENT', `${what}: ${path} has ${given}, but only ${extension.slice(1).toUpperCase()} is written: name the file *${extension}`)

@@ -18,7 +18,7 @@ describe('documentation', () => {
     const files = markdownFiles(ROOT)
     expect(files).toContain('README.md')
     expect(files).toContain('bench/README.md')
-    for (const guide of ['docs/text-classification.md', 'docs/next-word-generation.md', 'docs/performance.md', 'docs/api.md']) expect(files).toContain(guide)
+    for (const guide of ['docs/text-classification.md', 'docs/next-word-generation.md', 'docs/time-series.md', 'docs/performance.md', 'docs/api.md']) expect(files).toContain(guide)
   })
 
   it('every TypeScript block is its example file, verbatim, and every example is shown', () => {

@@ -126,10 +126,52 @@ describe('a failing observer fails fit with its error', () => {
     expect(h.epoch).toEqual([0])
   })
 
-  it('an observer that succeeds sees every batch and leaves fit alone', async () => {
+  // The native loop's reports of the last batches can reach the JS thread after its promise resolved: fit must
+  // wait for them, and for the promises they return, before it resolves. Node hands a threadsafe function at most
+  // 1,000 queued calls per turn of the event loop, so holding the JS thread at the first batch of the last epoch
+  // while the loop runs its 1,200 batches leaves the last reports queued behind the loop's completion.
+  const many = toyTokens(1200, 4)
+  const perEpoch = 1200
+  const hold = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500)
+  it.each<[string, () => unknown]>([
+    ['rejects after the last batch of the last epoch', () => new Promise((_, reject) => setTimeout(() => reject(new Error('observer rejected at the end')), 20))],
+    ['rejects at once at the last batch of the last epoch', async () => Promise.reject(new Error('observer rejected at the end'))],
+    ['throws at the last batch of the last epoch', () => {
+      throw new Error('observer threw at the end')
+    }],
+  ])('an observer that %s fails fit', async (_, fail) => {
+    const m = tokenModel()
+    const batches = 2 * perEpoch
+    let calls = 0
+    const onBatchEnd = () => {
+      if (++calls === perEpoch + 1) hold()
+      return calls === batches ? fail() : undefined
+    }
+    const failure = await m.fit(many.x, many.y, { epochs: 2, batchSize: 1, verbose: 0, callbacks: [observer(onBatchEnd)] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(calls).toBe(batches)
+    expect(failure).toBeInstanceOf(Error)
+    expect((failure as Error).message).toMatch(/^observer (rejected|threw) at the end/)
+    const h = await m.fit(x, y, { verbose: 0 })
+    expect(h.epoch).toEqual([0])
+  }, 30_000)
+
+  it('an observer that succeeds sees every batch before fit resolves, and leaves fit alone', async () => {
     const m = tokenModel()
     const seen: number[] = []
-    await m.fit(x, y, { epochs: 1, batchSize: 4, verbose: 0, callbacks: [observer(async () => void seen.push(1))] })
-    expect(seen.length).toBeGreaterThan(0)
-  })
+    const done: number[] = []
+    const onBatchEnd = async (batch: number) => {
+      seen.push(batch)
+      if (seen.length === perEpoch + 1) hold()
+      await new Promise((resolve) => setTimeout(resolve, 2))
+      done.push(batch)
+    }
+    const h = await m.fit(many.x, many.y, { epochs: 2, batchSize: 1, verbose: 0, callbacks: [observer(onBatchEnd as () => unknown)] })
+    const each = Array.from({ length: perEpoch }, (_, i) => i)
+    expect(seen).toEqual([...each, ...each])
+    expect(done).toHaveLength(2 * perEpoch)
+    expect(h.epoch).toEqual([0, 1])
+  }, 30_000)
 })

@@ -6,21 +6,11 @@
  */
 import { describe, expect, it } from 'vitest'
 import { callbacks, generate, layers, LstmError, padSequences, Sequential, type Tensor, tensor, text, Tokenizer } from '../src/index.js'
-import { tokenModel, toyTokens } from './helpers.js'
+import { failure, tokenModel, toyTokens } from './helpers.js'
 
 const { x, y } = toyTokens(4, 3)
 const model = tokenModel()
 const any = (v: unknown) => v as never
-
-/** Runs `f`, sync or async, and returns what it threw or rejected with (undefined when it succeeded). */
-async function failure(f: () => unknown): Promise<unknown> {
-  try {
-    await f()
-    return undefined
-  } catch (err) {
-    return err
-  }
-}
 
 type Row = [string, () => unknown, string, RegExp?]
 

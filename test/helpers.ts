@@ -120,3 +120,13 @@ export async function expectRejects(fn: () => Promise<unknown>, code: string, me
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
+
+/** Runs `f`, sync or async, and returns what it threw or rejected with (undefined when it succeeded). */
+export async function failure(f: () => unknown): Promise<unknown> {
+  try {
+    await f()
+    return undefined
+  } catch (err) {
+    return err
+  }
+}

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
-export const WORKLOADS = ['imdb', 'infer', 'words', 'lag']
+export const WORKLOADS = ['imdb', 'gru', 'cnn', 'infer', 'words', 'lag', 'serve']
 
 export const USAGE = `npm run bench -- [options]
 
@@ -13,7 +13,7 @@ export const USAGE = `npm run bench -- [options]
   --data TAR             aclImdb_v1.tar.gz (default ../shared/data/aclImdb_v1.tar.gz from the repo)
   --anchors DIR          the peer scripts (default ../shared/anchors from the repo)
   --threads N            compute threads of every framework (default 2); IMDB training also runs lstm-native at 1
-  --epochs N             IMDB training epochs (default 1)
+  --epochs N             IMDB training epochs of imdb, gru and cnn (default 1)
   --steps N              lstm-native next-word steps (default 5000; --quick 500)
   --torch-words-steps N  steps in each of the 3 timed runs of bench/peers/torch_words_probe.py (default 100; --quick 20)
   --no-peers             lstm-native only

@@ -1,5 +1,5 @@
 // The peers' Python: $ANCHORS_PY when set, else bench/.venv, created here and filled with pip
-// (numpy torch tensorflow-cpu keras safetensors). A package that cannot be installed or imported is reported and its
+// (numpy torch tensorflow-cpu keras safetensors fastapi uvicorn). A package that cannot be installed or imported is reported and its
 // peer skipped; nothing is made up for it.
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -7,10 +7,10 @@ import { join } from 'node:path'
 import { run } from './proc.mjs'
 
 const CPU_TORCH_INDEX = 'https://download.pytorch.org/whl/cpu'
-const PACKAGES = ['numpy', 'tensorflow-cpu', 'keras', 'safetensors']
+const PACKAGES = ['numpy', 'tensorflow-cpu', 'keras', 'safetensors', 'fastapi', 'uvicorn']
 
 /** Imports each module in its own interpreter and returns { name: { ok, version?, error? } }. */
-export function probeModules(python, modules = ['numpy', 'torch', 'tensorflow', 'keras', 'safetensors']) {
+export function probeModules(python, modules = ['numpy', 'torch', 'tensorflow', 'keras', 'safetensors', 'fastapi', 'uvicorn']) {
   const out = {}
   for (const m of modules) {
     const r = spawnSync(python, ['-c', `import os; os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3"); import ${m}; print(getattr(${m}, "__version__", "?"))`], { encoding: 'utf8', timeout: 180_000 })
@@ -61,7 +61,7 @@ export async function peerPython({ benchDir, install = true, log = console.log }
     else if (await pip(python, ['torch'], log)) setup.torchIndex = 'PyPI default'
     else setup.failed.push('torch')
   }
-  const missing = { numpy: 'numpy', tensorflow: 'tensorflow-cpu', keras: 'keras', safetensors: 'safetensors' }
+  const missing = { numpy: 'numpy', tensorflow: 'tensorflow-cpu', keras: 'keras', safetensors: 'safetensors', fastapi: 'fastapi', uvicorn: 'uvicorn' }
   const want = PACKAGES.filter((p) => Object.entries(missing).some(([m, pkg]) => pkg === p && !modules[m].ok))
   if (install && want.length && !(await pip(python, want, log))) {
     // One package failing should not block the others.

@@ -1,4 +1,4 @@
-// The five workloads. Each runs lstm-native and the peers through `alternate` and returns table rows:
+// The workloads. Each runs lstm-native and the peers through `alternate` and returns table rows:
 // { id, workload, unit, better, cells: { lstm, torch, keras } (medians or null), n: { ... } } plus its raw runs.
 import { join } from 'node:path'
 import { alternate, benchResult, grab, values } from './measure.mjs'
@@ -24,43 +24,88 @@ function row(id, workload, unit, better, cells, runs, extra = {}) {
   return { id, workload, unit, better, cells, n: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, count(v)])), ...extra }
 }
 
-/** 1 and 4: whole-process IMDB training (load + fit + 25,000-review test pass), wall time and peak RSS. */
-export async function imdb(ctx) {
+/** lstm-native's `train imdb` figures: the test accuracy, its own "done in" time and each epoch's time from the progress lines. */
+const parseLstmImdb = (r) => ({
+  testAccuracy: grab(r.stdout, /test accuracy: ([\d.]+)/, '"test accuracy"'),
+  reportedSeconds: grab(r.stdout, /done in ([\d.]+) s/, '"done in N s"'),
+  // "Epoch 1/1  391/391 [====] 14s 36ms/step - ...": steps × ms/step (the whole-second figure is too coarse).
+  trainSeconds: [...r.stdout.matchAll(/^Epoch \d+\/\d+ +(\d+)\/\d+ \[=+\] \S+ (\d+)ms\/step/gm)].map((m) => (Number(m[1]) * Number(m[2])) / 1000),
+})
+
+/** A peer's per-epoch lines, `<prefix> ... epoch E train_s T loss L test_acc A infer_reviews_per_s R`, one per epoch. */
+const parsePeerImdb = (prefix, epochs) => (r) => {
+  const lines = [...r.stdout.matchAll(new RegExp(`^${prefix}.*epoch (\\d+) train_s ([\\d.]+) loss ([\\d.]+) test_acc ([\\d.]+) infer_reviews_per_s (\\d+)`, 'gm'))]
+  if (lines.length !== epochs) throw new Error(`expected ${epochs} epoch line(s), found ${lines.length}`)
+  const last = lines.at(-1)
+  return { trainSeconds: lines.map((m) => Number(m[2])), testAccuracy: Number(last[4]), inferReviewsPerSecond: Number(last[5]) }
+}
+
+/**
+ * Whole-process IMDB training of one model (load + fit + 25,000-review test pass): wall time, peak RSS, test
+ * accuracy, and the training loop's own time per epoch. `cliArgs` select the model in `lstm-native train imdb`;
+ * `peers` are [key, script, extra args] run as `script NPZ EPOCHS THREADS ...extra`.
+ */
+async function imdbTraining(ctx, { name, title, cliArgs, peers, oneThread = false }) {
   const { opts } = ctx
-  const cli = (threads) => [join(ctx.repo, 'dist/cli.js'), 'train', 'imdb', '--data', opts.data, '--epochs', String(opts.epochs), '--threads', String(threads), '--no-shuffle']
-  const parseLstm = (r) => ({ testAccuracy: grab(r.stdout, /test accuracy: ([\d.]+)/, '"test accuracy"'), reportedSeconds: grab(r.stdout, /done in ([\d.]+) s/, '"done in N s"') })
-  const parsePeer = (prefix) => (r) => {
-    const epochs = [...r.stdout.matchAll(new RegExp(`^${prefix}.*epoch (\\d+) train_s ([\\d.]+) loss ([\\d.]+) test_acc ([\\d.]+) infer_reviews_per_s (\\d+)`, 'gm'))]
-    if (epochs.length !== opts.epochs) throw new Error(`expected ${opts.epochs} epoch line(s), found ${epochs.length}`)
-    const last = epochs.at(-1)
-    return { trainSeconds: epochs.map((m) => Number(m[2])), testAccuracy: Number(last[4]), inferReviewsPerSecond: Number(last[5]) }
-  }
+  const cli = (threads) => [join(ctx.repo, 'dist/cli.js'), 'train', 'imdb', ...cliArgs, '--data', opts.data, '--epochs', String(opts.epochs), '--threads', String(threads), '--no-shuffle']
   const acc = (f) => `test accuracy ${f.testAccuracy.toFixed(4)}`
+  const prefix = { torch: 'torch', keras: 'keras' }
   const runners = [
-    { key: 'lstm', label: `lstm-native (${opts.threads} threads)`, ...node(ctx, cli(opts.threads)), parse: parseLstm, summary: acc },
-    peer(ctx, 'torch', join(opts.anchors, 'torch_imdb.py'), [ctx.npz, String(opts.epochs), String(opts.threads)], parsePeer('torch'), acc),
-    peer(ctx, 'keras', join(opts.anchors, 'keras_imdb.py'), [ctx.npz, String(opts.epochs), String(opts.threads)], parsePeer('keras'), acc),
+    { key: 'lstm', label: `lstm-native (${opts.threads} threads)`, ...node(ctx, cli(opts.threads)), parse: parseLstmImdb, summary: acc },
+    ...peers.map(([key, script, extra]) => peer(ctx, key, script, [ctx.npz, String(opts.epochs), String(opts.threads), ...extra], parsePeerImdb(prefix[key], opts.epochs), acc)),
   ]
-  if (opts.threads !== 1) runners.splice(1, 0, { key: 'lstm1', label: 'lstm-native (1 thread)', ...node(ctx, cli(1)), parse: parseLstm, summary: acc })
-  const runs = await alternate(ctx, 'imdb', runners)
+  if (oneThread && opts.threads !== 1) runners.splice(1, 0, { key: 'lstm1', label: 'lstm-native (1 thread)', ...node(ctx, cli(1)), parse: parseLstmImdb, summary: acc })
+  const runs = await alternate(ctx, name, runners)
   const three = (field) => ({ lstm: med(runs.lstm, field), torch: med(runs.torch, field), keras: med(runs.keras, field) })
   const what = opts.quick ? 'quick: 200 + 200 reviews' : '25,000 + 25,000 reviews'
   const rows = [
-    row('imdb-train', `IMDB training, ${opts.epochs} epoch${opts.epochs > 1 ? 's' : ''}, whole process (${what}), ${opts.threads} threads`, 's', 'lower', three('wallSeconds'), runs),
+    row(`${name}-train`, `${title}, ${opts.epochs} epoch${opts.epochs > 1 ? 's' : ''}, whole process (${what}), ${opts.threads} threads`, 's', 'lower', three('wallSeconds'), runs),
   ]
   if (runs.lstm1) {
     const one = med(runs.lstm1, 'wallSeconds')
     const two = med(runs.lstm, 'wallSeconds')
-    rows.push(row('imdb-train-1t', 'IMDB training, lstm-native at 1 thread', 's', 'lower', { lstm: one }, { lstm: runs.lstm1 }))
-    rows.push(row('imdb-speedup', `lstm-native speed-up, 1 → ${opts.threads} threads`, '×', 'higher', { lstm: one && two ? one / two : null }, { lstm: runs.lstm }))
+    rows.push(row(`${name}-train-1t`, `${title}, lstm-native at 1 thread`, 's', 'lower', { lstm: one }, { lstm: runs.lstm1 }))
+    rows.push(row(`${name}-speedup`, `lstm-native speed-up, 1 → ${opts.threads} threads`, '×', 'higher', { lstm: one && two ? one / two : null }, { lstm: runs.lstm }))
   }
-  rows.push(row('imdb-rss', 'Peak resident memory during IMDB training', 'MB', 'lower', three('peakRssMb'), runs))
-  rows.push(row('imdb-acc', 'Test accuracy after that training (a check, not a race)', '', 'higher', three('testAccuracy'), runs, { ratio: false }))
+  if (name !== 'imdb') {
+    // The training loop alone (no load, no test pass), first epoch: what the peers print and lstm-native's progress line.
+    rows.push(row(`${name}-epoch`, `${title}, training loop of the first epoch only`, 's', 'lower', three((r) => r.trainSeconds?.[0]), runs))
+  }
+  rows.push(row(`${name}-rss`, `Peak resident memory during ${title}`, 'MB', 'lower', three('peakRssMb'), runs))
+  rows.push(row(`${name}-acc`, `Test accuracy after ${title} (a check, not a race)`, '', 'higher', three('testAccuracy'), runs, { ratio: false }))
   if (runs.torch?.length || runs.keras?.length) {
-    rows.push(row('imdb-anchor-infer', "Inference printed by the anchors' training runs, batch 500", 'reviews/s', 'higher', { torch: med(runs.torch, 'inferReviewsPerSecond'), keras: med(runs.keras, 'inferReviewsPerSecond') }, { torch: runs.torch ?? [], keras: runs.keras ?? [] }))
+    rows.push(row(`${name}-anchor-infer`, `Inference printed by the peers' ${title} runs, batch 500`, 'reviews/s', 'higher', { torch: med(runs.torch, 'inferReviewsPerSecond'), keras: med(runs.keras, 'inferReviewsPerSecond') }, { torch: runs.torch ?? [], keras: runs.keras ?? [] }))
   }
   return { runs, rows }
 }
+
+/** 1 and 4: the tutorial's model, at the chosen threads and at 1 thread. */
+export const imdb = (ctx) =>
+  imdbTraining(ctx, {
+    name: 'imdb',
+    title: 'IMDB training',
+    cliArgs: [],
+    peers: [
+      ['torch', join(ctx.opts.anchors, 'torch_imdb.py'), []],
+      ['keras', join(ctx.opts.anchors, 'keras_imdb.py'), []],
+    ],
+    oneThread: true,
+  })
+
+/** The tutorial's model changed by `cliArgs`, against bench/peers/{torch,keras}_imdb_rnn.py's `model`. */
+const variant = (name, title, cliArgs, model) => (ctx) =>
+  imdbTraining(ctx, {
+    name,
+    title,
+    cliArgs,
+    peers: ['torch', 'keras'].map((key) => [key, join(ctx.benchDir, `peers/${key}_imdb_rnn.py`), [model]]),
+  })
+
+/** 6: the tutorial's model with a GRU in place of the LSTM. */
+export const gru = variant('gru', 'GRU IMDB training', ['--cell', 'gru'], 'gru')
+
+/** 7: the tutorial's model with Conv1D(64, 5, relu) + MaxPooling1D(4) before the LSTM. */
+export const cnn = variant('cnn', 'CNN+LSTM IMDB training', ['--conv', '64,5,4'], 'cnn')
 
 /** 2: inference throughput on the test reviews at batch 500 (random weights; model build and data load not timed). */
 export async function infer(ctx) {
@@ -130,5 +175,29 @@ export async function lag(ctx) {
   }
 }
 
+/**
+ * 6: the IMDB model behind `lstm-native serve` (with and without batching) and behind FastAPI/uvicorn with PyTorch,
+ * single-review requests from autocannon at 1, 16 and 64 connections (bench/serve.mjs), and predict from JS.
+ */
+export async function serve(ctx) {
+  const { opts } = ctx
+  const args = [join(ctx.benchDir, 'serve.mjs'), '--threads', String(opts.threads), '--seconds', opts.quick ? '3' : '10']
+  // The peer is bench/peers' own script, so only the Python matters (not the anchors folder).
+  if (ctx.python) args.push('--python', ctx.python)
+  const runners = [{ key: 'lstm', label: 'lstm-native serve and FastAPI/PyTorch, alternating (bench/serve.mjs)', ...node(ctx, args), parse: (r) => benchResult(r.stdout) }]
+  const runs = await alternate(ctx, 'serve', runners)
+  const at = (server, c, field) => med(runs.lstm, (r) => r[server]?.[c]?.[field])
+  const rows = []
+  for (const c of [1, 16, 64]) {
+    rows.push(row(`serve-rps-${c}`, `lstm-native serve, batching (peer: FastAPI + PyTorch): requests/s at ${c} connection${c > 1 ? 's' : ''}`, 'req/s', 'higher', { lstm: at('batched', c, 'rps'), torch: at('torch', c, 'rps') }, runs))
+    rows.push(row(`serve-p99-${c}`, `  p99 latency at ${c} connection${c > 1 ? 's' : ''}`, 'ms', 'lower', { lstm: at('batched', c, 'p99'), torch: at('torch', c, 'p99') }, runs))
+    rows.push(row(`serve-nobatch-rps-${c}`, `lstm-native serve --max-batch 1 (no batching): requests/s at ${c} connection${c > 1 ? 's' : ''}`, 'req/s', 'higher', { lstm: at('unbatched', c, 'rps') }, runs))
+  }
+  rows.push(row('serve-lag', 'lstm-native serve: longest gap of a 5 ms timer in the server at 64 connections', 'ms', 'lower', { lstm: at('batched', 64, 'eventLoopMaxGapMs') }, runs))
+  rows.push(row('serve-js-batched', 'predict from JS, 64 concurrent single-review callers, enableBatching()', 'pred/s', 'higher', { lstm: med(runs.lstm, (r) => r.jsPredict?.batched) }, runs))
+  rows.push(row('serve-js-unbatched', 'predict from JS, 64 concurrent single-review callers, no batching', 'pred/s', 'higher', { lstm: med(runs.lstm, (r) => r.jsPredict?.unbatched) }, runs))
+  return { runs, rows }
+}
+
 /** The order in which `npm run bench` runs them. */
-export const WORKLOAD_ORDER = ['imdb', 'infer', 'words', 'lag']
+export const WORKLOAD_ORDER = ['imdb', 'gru', 'cnn', 'infer', 'words', 'lag', 'serve']

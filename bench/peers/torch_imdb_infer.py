@@ -3,22 +3,13 @@ only the time matters): every test review of the NPZ at batch 500 under torch.no
     python torch_imdb_infer.py NPZ [THREADS=2] [BATCH=500]
 Last line: BENCH_RESULT {"reviewsPerSecond": ...}"""
 import json, sys, time
-import numpy as np, torch, torch.nn as nn
+import numpy as np, torch
+from imdb_net import Net
 
 threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
 batch = int(sys.argv[3]) if len(sys.argv) > 3 else 500
 torch.manual_seed(0); torch.set_num_threads(threads)
 t = time.perf_counter(); xte = torch.from_numpy(np.load(sys.argv[1])["x_test"]); load_s = time.perf_counter() - t
-
-class Net(nn.Module):
-    def __init__(s):
-        super().__init__()
-        s.emb = nn.Embedding(1000, 50); s.d1 = nn.Dropout(0.2)
-        s.lstm = nn.LSTM(50, 100, batch_first=True)
-        s.fc1 = nn.Linear(100, 250); s.d2 = nn.Dropout(0.2); s.fc2 = nn.Linear(250, 1)
-    def forward(s, x):
-        h = s.d1(s.emb(x)); _, (hn, _) = s.lstm(h)
-        return s.fc2(s.d2(torch.relu(s.fc1(hn[-1])))).squeeze(1)
 
 net = Net().eval()
 with torch.no_grad():

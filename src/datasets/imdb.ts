@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path'
 import { createGunzip } from 'node:zlib'
 import { Parser, type ReadEntry } from 'tar'
 import { LstmError } from '../errors.js'
+import { checkBool, checkPath, describe, INT32_MAX, optionsOf } from '../validate.js'
 import { bundledDataPath, defaultCacheDir } from '../paths.js'
 import { downloadFile } from './download.js'
 import { NumpyRandomState } from './numpy-random.js'
@@ -346,6 +347,8 @@ export interface ReviewFile {
  * nothing goes to disk. Selection as the reference: 4 path parts, train|test, pos|neg, *.txt ("./" tolerated).
  */
 export async function readArchiveReviews(archive: string, onReview: (review: ReviewFile) => void): Promise<void> {
+  checkPath('readArchiveReviews: archive', archive)
+  if (typeof onReview !== 'function') throw new LstmError('INVALID_ARGUMENT', `readArchiveReviews: onReview must be a function, got ${describe(onReview)}`)
   const gzipped = await startsWithGzipMagic(archive)
   await new Promise<void>((resolvePromise, reject) => {
     const input = createReadStream(archive, { highWaterMark: 1 << 20 })
@@ -676,27 +679,27 @@ async function encodeSplit(split: TokenizedSplit, order: Uint32Array, encoding: 
   return { x, y: Float32Array.from(labels) }
 }
 
-function checkInteger(name: string, value: unknown, min: number, nullable: boolean): void {
+function checkInteger(name: string, value: unknown, min: number, nullable: boolean, max = INT32_MAX): void {
   if (value === undefined || (nullable && value === null)) return
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new LstmError('INVALID_ARGUMENT', `imdb.load: ${name} must be an integer >= ${min}${nullable ? ' or null' : ''}, got ${String(value)}`)
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new LstmError('INVALID_ARGUMENT', `imdb.load: ${name} must be an integer in [${min}, ${max}]${nullable ? ' or null' : ''}, got ${describe(value)}`)
   }
 }
 
-function checkOptions(options: ImdbLoadOptions): void {
-  checkInteger('numWords', options.numWords, 1, true)
-  checkInteger('skipTop', options.skipTop, 0, false)
-  checkInteger('maxlen', options.maxlen, 1, true)
-  checkInteger('seed', options.seed, 0, false)
-  if (options.seed !== undefined && options.seed > 0xffffffff) {
-    throw new LstmError('INVALID_ARGUMENT', `imdb.load: seed must be an integer in [0, 2^32 - 1] (numpy's RandomState), got ${options.seed}`)
-  }
-  if (options.shuffle !== undefined && typeof options.shuffle !== 'boolean') {
-    throw new LstmError('INVALID_ARGUMENT', `imdb.load: shuffle must be true or false, got ${String(options.shuffle)}`)
-  }
-  checkInteger('startChar', options.startChar, 0, true)
-  checkInteger('oovChar', options.oovChar, 0, true)
-  checkInteger('indexFrom', options.indexFrom, 0, false)
+function checkOptions(options: ImdbLoadOptions | null | undefined): ImdbLoadOptions {
+  const o = optionsOf('imdb.load', options)
+  for (const key of ['path', 'cacheDir'] as const) if (o[key] !== undefined) checkPath(`imdb.load: ${key}`, o[key])
+  if (o.url !== undefined && typeof o.url !== 'string') throw new LstmError('INVALID_ARGUMENT', `imdb.load: url must be a string, got ${describe(o.url)}`)
+  for (const key of ['sample', 'download', 'cache', 'shuffle'] as const) checkBool(`imdb.load: ${key}`, o[key])
+  checkInteger('numWords', o.numWords, 1, true)
+  checkInteger('skipTop', o.skipTop, 0, false)
+  checkInteger('maxlen', o.maxlen, 1, true)
+  // numpy's RandomState takes any 32-bit seed.
+  checkInteger('seed', o.seed, 0, false, 0xffffffff)
+  checkInteger('startChar', o.startChar, 0, true)
+  checkInteger('oovChar', o.oovChar, 0, true)
+  checkInteger('indexFrom', o.indexFrom, 0, false)
+  return o
 }
 
 /**
@@ -712,8 +715,8 @@ function checkOptions(options: ImdbLoadOptions): void {
  * @throws LstmError('IO') when the data is missing, not in the aclImdb layout, unreadable or corrupt, or the
  *   download fails; LstmError('INVALID_ARGUMENT') for a bad option.
  */
-export async function load(options: ImdbLoadOptions = {}): Promise<ImdbData> {
-  checkOptions(options)
+export async function load(given?: ImdbLoadOptions | null): Promise<ImdbData> {
+  const options = checkOptions(given)
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : resolve(options.cacheDir)
   const source = await resolveSource(options, cacheDir)
 

@@ -2,10 +2,15 @@
 /* eslint-disable */
 
 export declare class NativeModel {
-  /** `configJson`: `{"layers": [...], "seed": n}` (the core's ModelConfig). `numThreads` 0 = one per core. */
-  constructor(configJson: string, numThreads: number)
+  /**
+   * `configJson`: `{"layers": [...], "seed": n}` (the core's ModelConfig). `numThreads` 0 = one per core: a cap
+   * on the process's shared compute pools, or the size of the model's own pool with `dedicatedPool`.
+   */
+  constructor(configJson: string, numThreads: number, dedicatedPool?: boolean | undefined | null)
   /** Loads a model saved with `save`; resolves to `[model, userMetadataJson | null]`. */
-  static load(path: string, numThreads: number): Promise<[NativeModel, string | null]>
+  static load(path: string, numThreads: number, dedicatedPool?: boolean | undefined | null): Promise<[NativeModel, string | null]>
+  /** The most compute threads the model's work uses, and whether they are a pool of its own. */
+  threads(): [number, boolean]
   /** The model's configuration as JSON (layers, loss, optimizer, seed, inputDim). */
   configJson(): string
   isBuilt(): boolean
@@ -28,7 +33,10 @@ export declare class NativeModel {
   requestStop(): void
   /** Mean loss and accuracy over a dataset added with `addDataset`. */
   evaluateDataset(dataset: number, batchSize: number): Promise<EvalResult>
-  /** Inference on the worker thread. */
+  /**
+   * Inference on a prediction thread, alongside the model's other predictions (not after its exclusive jobs:
+   * a prediction only reads the weights).
+   */
   predict(x: Int32Array | Float32Array, xShape: Array<number>, batchSize: number): Promise<TensorOut>
   /** Inference on the calling thread, for small inputs. */
   predictSync(x: Int32Array | Float32Array, xShape: Array<number>, batchSize: number): TensorOut

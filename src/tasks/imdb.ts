@@ -15,6 +15,7 @@ import { checkOutputPath } from '../paths.js'
 import { historySvg } from '../plot.js'
 import { tensor } from '../tensor.js'
 import { padSequences } from '../text.js'
+import { checkBool, checkInt, checkPath, describe, optionsOf } from '../validate.js'
 
 /** Options of {@link trainImdb}; the defaults are the article's. */
 export interface TrainImdbOptions {
@@ -132,9 +133,9 @@ export interface ImdbConv {
   poolSize?: number
 }
 
-/** The tutorial's model, with the options the CLI offers. */
+/** The tutorial's model, with the options the CLI offers. Bad options are `INVALID_CONFIG`, as for `new Sequential`. */
 export function imdbModel(
-  options: {
+  options?: {
     numWords?: number
     embeddingDim?: number
     units?: number
@@ -146,11 +147,11 @@ export function imdbModel(
     dropout?: number
     seed?: number
     numThreads?: number
-  } = {},
+  } | null,
 ): Sequential {
-  const { numWords = 1000, embeddingDim = 50, units = 100, bidirectional = false, maskZero = false, pooling = 'last', cell = 'lstm', conv, dropout = 0.2, seed = 0, numThreads = availableParallelism() } = options
+  const { numWords = 1000, embeddingDim = 50, units = 100, bidirectional = false, maskZero = false, pooling = 'last', cell = 'lstm', conv, dropout = 0.2, seed = 0, numThreads = availableParallelism() } = optionsOf('imdbModel()', options, 'INVALID_CONFIG')
   const pools: Record<ImdbPooling, layers.LayerSpec[]> = { last: [], max: [layers.globalMaxPooling1d()], average: [layers.globalAveragePooling1d()] }
-  if (!Object.hasOwn(pools, pooling)) throw new LstmError('INVALID_CONFIG', `pooling must be 'last', 'max' or 'average', got ${JSON.stringify(pooling)}`)
+  if (typeof pooling !== 'string' || !Object.hasOwn(pools, pooling)) throw new LstmError('INVALID_CONFIG', `pooling must be 'last', 'max' or 'average', got ${describe(pooling)}`)
   const pool = pools[pooling]
   const recurrentOptions = { units, dropout, recurrentDropout: dropout, bidirectional, returnSequences: pooling !== 'last' }
   const cells: Record<ImdbCell, () => layers.LayerSpec> = {
@@ -158,9 +159,15 @@ export function imdbModel(
     gru: () => layers.gru(recurrentOptions),
     rnn: () => layers.simpleRnn(recurrentOptions),
   }
-  if (!Object.hasOwn(cells, cell)) throw new LstmError('INVALID_CONFIG', `cell must be 'lstm', 'gru' or 'rnn', got ${JSON.stringify(cell)}`)
+  if (typeof cell !== 'string' || !Object.hasOwn(cells, cell)) throw new LstmError('INVALID_CONFIG', `cell must be 'lstm', 'gru' or 'rnn', got ${describe(cell)}`)
+  if (conv !== undefined && (typeof conv !== 'object' || conv === null || Array.isArray(conv))) {
+    throw new LstmError('INVALID_CONFIG', `conv must be an object { filters, kernelSize, poolSize? }, got ${describe(conv)}`)
+  }
   const convBlock = conv
-    ? [layers.conv1d({ filters: conv.filters, kernelSize: conv.kernelSize, activation: 'relu' }), layers.maxPooling1d({ poolSize: conv.poolSize ?? 2 })]
+    ? [
+        layers.conv1d({ filters: conv.filters, kernelSize: conv.kernelSize, activation: 'relu' }),
+        layers.maxPooling1d({ poolSize: conv.poolSize === undefined ? 2 : conv.poolSize }),
+      ]
     : []
   return new Sequential(
     [
@@ -177,41 +184,62 @@ export function imdbModel(
   )
 }
 
-/** Trains the sentiment model and prints `test accuracy: 0.8512` over the whole test set. */
-export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainImdbResult> {
+/**
+ * Trains the sentiment model and prints `test accuracy: 0.8512` over the whole test set. Every option is checked
+ * before the data is read: the run's own are `INVALID_ARGUMENT`, the model's (units, cell, ...) `INVALID_CONFIG`.
+ */
+export async function trainImdb(options?: TrainImdbOptions | null): Promise<TrainImdbResult> {
   const start = performance.now()
-  const log = options.log ?? console.log
-  const { epochs = 3, batchSize = 64, numWords = 1000, maxlen = 200, verbose = 1 } = options
-  const validationSplit = options.validationSplit ?? (options.earlyStopping !== undefined ? 0.1 : 0)
+  const o = optionsOf('trainImdb()', options)
+  const what = (name: string) => `trainImdb(): ${name}`
+  const int = (name: keyof TrainImdbOptions, fallback: number, min: number) => (o[name] === undefined ? fallback : checkInt(what(name), o[name], min))
+  const epochs = int('epochs', 3, 1)
+  const batchSize = int('batchSize', 64, 1)
+  const numWords = int('numWords', 1000, 1)
+  const maxlen = int('maxlen', 200, 1)
+  const patience = o.earlyStopping === undefined ? undefined : checkInt(what('earlyStopping'), o.earlyStopping, 0)
+  const validationSplit = o.validationSplit === undefined ? (patience !== undefined ? 0.1 : 0) : o.validationSplit
+  if (typeof validationSplit !== 'number' || !(validationSplit >= 0 && validationSplit < 1)) {
+    throw new LstmError('INVALID_ARGUMENT', `${what('validationSplit')} must be a number in [0, 1), got ${describe(o.validationSplit)}`)
+  }
+  const verbose = o.verbose === undefined ? 1 : o.verbose
+  if (verbose !== 0 && verbose !== 1) throw new LstmError('INVALID_ARGUMENT', `${what('verbose')} must be 0 or 1, got ${describe(o.verbose)}`)
+  const lrDecay = o.lrDecay === undefined ? 1 : o.lrDecay
+  if (typeof lrDecay !== 'number' || !(lrDecay > 0 && lrDecay <= 1)) throw new LstmError('INVALID_ARGUMENT', `${what('lrDecay')} must be a number in (0, 1], got ${describe(o.lrDecay)}`)
+  const shuffle = checkBool(what('shuffle'), o.shuffle) ?? true
+  const download = checkBool(what('download'), o.download) ?? false
+  if (o.data !== undefined) checkPath(what('data'), o.data)
+  const url = o.url === undefined ? IMDB_URL : o.url
+  if (typeof url !== 'string') throw new LstmError('INVALID_ARGUMENT', `${what('url')} must be a string, got ${describe(url)}`)
+  const log = o.log === undefined ? console.log : o.log
+  if (typeof log !== 'function') throw new LstmError('INVALID_ARGUMENT', `${what('log')} must be a function, got ${describe(log)}`)
   // Output paths first: a typo must fail now, not after the whole run.
-  if (options.save !== undefined) checkOutputPath(options.save, 'save')
-  if (options.plot !== undefined) checkOutputPath(options.plot, 'plot', '.svg')
-  const shuffle = options.shuffle ?? true
-  const url = options.url ?? IMDB_URL
+  if (o.save !== undefined) checkOutputPath(o.save, 'save')
+  if (o.plot !== undefined) checkOutputPath(o.plot, 'plot', '.svg')
+  // The model too: its options are checked before the data is read.
+  const model = imdbModel({ ...o, numWords })
+  const { learningRate, clipnorm } = o
+  model.compile({ loss: 'binaryCrossentropy', optimizer: { type: 'adam', learningRate, clipnorm }, metrics: ['accuracy'] })
+
   let source: ImdbLoadOptions
-  if (options.data !== undefined) {
-    if (options.download && !existsSync(options.data)) {
-      checkOutputPath(options.data, 'download')
-      await downloadFile(url, options.data)
+  if (o.data !== undefined) {
+    if (download && !existsSync(o.data)) {
+      checkOutputPath(o.data, 'download')
+      await downloadFile(url, o.data)
     }
-    source = { path: options.data }
-  } else source = options.download ? { download: true, url } : { sample: true }
+    source = { path: o.data }
+  } else source = download ? { download: true, url } : { sample: true }
   const data = await load({ ...source, numWords, shuffle })
-  const full = options.data !== undefined || options.download
+  const full = o.data !== undefined || download
   if (verbose) log(`IMDB: ${data.xTrain.length} training and ${data.xTest.length} test reviews${full ? '' : ' (the bundled sample; pass --data FILE or --download for the full dataset)'}`)
   const xTrain = padSequences(data.xTrain, { maxlen })
   const xTest = padSequences(data.xTest, { maxlen })
   const yTrain = tensor(data.yTrain, [data.yTrain.length, 1])
   const yTest = tensor(data.yTest, [data.yTest.length, 1])
 
-  const model = imdbModel({ ...options, numWords })
-  const { learningRate, clipnorm } = options
-  model.compile({ loss: 'binaryCrossentropy', optimizer: { type: 'adam', learningRate, clipnorm }, metrics: ['accuracy'] })
   const callbacks: Callback[] = []
-  const { lrDecay = 1 } = options
-  if (!(lrDecay > 0 && lrDecay <= 1)) throw new LstmError('INVALID_ARGUMENT', `lrDecay must be in (0, 1], got ${lrDecay}`)
   if (lrDecay !== 1) callbacks.push(learningRateScheduler((epoch, lr) => (epoch === 0 ? lr : lr * lrDecay)))
-  if (options.earlyStopping !== undefined) callbacks.push(earlyStopping({ monitor: 'val_loss', patience: options.earlyStopping, restoreBestWeights: true }))
+  if (patience !== undefined) callbacks.push(earlyStopping({ monitor: 'val_loss', patience, restoreBestWeights: true }))
   const history = await model.fit(xTrain, yTrain, { epochs, batchSize, validationSplit, verbose, callbacks })
   const test = await model.evaluate(xTest, yTest, { batchSize: 500 })
   const testAccuracy = test.accuracy ?? Number.NaN
@@ -221,12 +249,12 @@ export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainIm
   for (const [w, id] of data.wordIndex) if (id >= 3 && id < numWords) words[id - 3] = w
   const metadata: ImdbModelMetadata = { task: 'imdb', maxlen, startChar: 1, oovChar: 2, indexFrom: 3, words }
   model.metadata = { ...metadata }
-  if (options.save) await model.save(options.save)
-  if (options.plot) {
+  if (o.save) await model.save(o.save)
+  if (o.plot) {
     try {
-      writeFileSync(options.plot, historySvg(history))
+      writeFileSync(o.plot, historySvg(history))
     } catch (err) {
-      throw new LstmError('IO', `plot: cannot write ${options.plot}: ${(err as Error).message}`, { cause: err })
+      throw new LstmError('IO', `plot: cannot write ${o.plot}: ${(err as Error).message}`, { cause: err })
     }
   }
   return { model, history, testLoss: test.loss, testAccuracy, seconds: (performance.now() - start) / 1000, trainSize: data.xTrain.length, testSize: data.xTest.length }
@@ -234,18 +262,30 @@ export async function trainImdb(options: TrainImdbOptions = {}): Promise<TrainIm
 
 /** Words of a review as the loader tokenizes them: lower case, `<br />` as space, tokens `[a-z0-9']+`. */
 export function reviewWords(text: string): string[] {
+  if (typeof text !== 'string') throw new LstmError('INVALID_ARGUMENT', `reviewWords: text must be a string, got ${describe(text)}`)
   return text.toLowerCase().replaceAll('<br />', ' ').match(/[a-z0-9']+/g) ?? []
+}
+
+/**
+ * A review's token ids as a model trained by `trainImdb` reads them, from the word index its metadata carries:
+ * the start id, then each word's id (or the out-of-vocabulary id). The index is built once per encoder.
+ */
+export function reviewEncoder(m: Pick<ImdbModelMetadata, 'words'> & Partial<ImdbModelMetadata>): (review: string) => number[] {
+  const index = new Map(m.words.map((w, i) => [w, i + (m.indexFrom ?? 3)]))
+  return (review) => [m.startChar ?? 1, ...reviewWords(review).map((w) => index.get(w) ?? m.oovChar ?? 2)]
 }
 
 /** The probability that `review` is positive, from a model trained by `trainImdb`. */
 export async function predictReview(model: Sequential, review: string): Promise<number> {
-  const m = model.metadata as Partial<ImdbModelMetadata>
+  if (typeof model !== 'object' || model === null || typeof (model as Partial<Sequential>).predict !== 'function') {
+    throw new LstmError('INVALID_ARGUMENT', `predictReview: model must be a Sequential, got ${describe(model)}`)
+  }
+  if (typeof review !== 'string') throw new LstmError('INVALID_ARGUMENT', `predictReview: review must be a string, got ${describe(review)}`)
+  const m = (model.metadata ?? {}) as Partial<ImdbModelMetadata>
   if (m.task !== 'imdb' || !Array.isArray(m.words) || !m.maxlen) {
     throw new LstmError('INVALID_ARGUMENT', 'this model carries no word index: train it with `lstm-native train imdb --save FILE`')
   }
-  const index = new Map(m.words.map((w, i) => [w, i + (m.indexFrom ?? 3)]))
-  const ids = [m.startChar ?? 1, ...reviewWords(review).map((w) => index.get(w) ?? m.oovChar ?? 2)]
-  const x = padSequences([ids], { maxlen: m.maxlen })
+  const x = padSequences([reviewEncoder({ ...m, words: m.words })(review)], { maxlen: m.maxlen })
   const out = await model.predict(x, { batchSize: 1 })
   return out.data[0]
 }

@@ -12,6 +12,7 @@ import { Sequential } from '../model.js'
 import { bundledDataPath, checkOutputPath } from '../paths.js'
 import { tensor } from '../tensor.js'
 import { buildVocabulary, readWords } from '../text.js'
+import { checkBool, checkInt, checkPath, describe, optionsOf } from '../validate.js'
 
 /** Options of {@link trainWords}; the defaults are the article's. */
 export interface TrainWordsOptions {
@@ -77,14 +78,19 @@ export interface TrainWordsResult {
   tokens: number
 }
 
-function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) throw new LstmError('INVALID_ARGUMENT', `${name} must be a positive integer, got ${v}`)
-  return v
-}
-
-/** The next-word model, exactly as the tutorial (or its Embedding variant). */
-export function wordModel(vocabularySize: number, options: { units?: number; contextLength?: number; embedding?: boolean; embeddingDim?: number; seed?: number; numThreads?: number } = {}): Sequential {
-  const { units = 512, contextLength = 3, embedding = false, embeddingDim = 64, seed = 0, numThreads = availableParallelism() } = options
+/**
+ * The next-word model, exactly as the tutorial (or its Embedding variant). Bad arguments are `INVALID_CONFIG`, as for
+ * `new Sequential`.
+ */
+export function wordModel(
+  vocabularySize: number,
+  options?: { units?: number; contextLength?: number; embedding?: boolean; embeddingDim?: number; seed?: number; numThreads?: number } | null,
+): Sequential {
+  checkInt('wordModel(): vocabularySize', vocabularySize, 1, undefined, 'INVALID_CONFIG')
+  const { units = 512, contextLength = 3, embedding = false, embeddingDim = 64, seed = 0, numThreads = availableParallelism() } = optionsOf('wordModel()', options, 'INVALID_CONFIG')
+  checkBool('wordModel(): embedding', embedding, 'INVALID_CONFIG')
+  // A null length would pass as the input's variable time axis.
+  checkInt('wordModel(): contextLength', contextLength, 1, undefined, 'INVALID_CONFIG')
   const normal = { type: 'randomNormal', mean: 0, stddev: 1 } as const
   const stack = embedding
     ? [layers.embedding({ inputDim: vocabularySize, outputDim: embeddingDim }), layers.lstm({ units, returnSequences: true }), layers.lstm({ units }), layers.dense({ units: vocabularySize })]
@@ -96,41 +102,50 @@ export function wordModel(vocabularySize: number, options: { units?: number; con
   return new Sequential(stack, { seed, numThreads, name: embedding ? 'next_word_embedding' : 'next_word' })
 }
 
-/** Cosine decay from `lr0` at the start to `lr0 / 10` at the end; `progress` runs from 0 to 1. */
+/** Cosine decay from `lr0` at the start to `lr0 / 10` at the end; `progress` runs from 0 to 1 (clamped). */
 export function cosineDecay(lr0: number, progress: number): number {
+  for (const [name, v] of [['lr0', lr0], ['progress', progress]] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new LstmError('INVALID_ARGUMENT', `cosineDecay: ${name} must be a finite number, got ${describe(v)}`)
+  }
   const p = Math.min(Math.max(progress, 0), 1)
   return lr0 * (0.1 + 0.45 * (1 + Math.cos(Math.PI * p)))
 }
 
-/** Trains the next-word model and prints `Iteration = 1000, Average Accuracy= 12.34%` every `reportEvery` samples. */
-export async function trainWords(options: TrainWordsOptions = {}): Promise<TrainWordsResult> {
-  const corpus = options.corpus ?? bundledDataPath('meditations-5-20.txt')
-  const steps = positiveInt('steps', options.steps ?? 50_000)
-  const n = positiveInt('contextLength', options.contextLength ?? 3)
-  const reportEvery = positiveInt('reportEvery', options.reportEvery ?? 1000)
-  const embedding = options.embedding ?? false
-  const batchSize = embedding ? positiveInt('batchSize', options.batchSize ?? 16) : 1
-  const log = options.log ?? console.log
-  const seed = options.seed ?? 0
-
+/**
+ * Trains the next-word model and prints `Iteration = 1000, Average Accuracy= 12.34%` every `reportEvery` samples.
+ * The run's own options are checked first (`INVALID_ARGUMENT`); the model's (units, seed, ...) `INVALID_CONFIG`.
+ */
+export async function trainWords(options?: TrainWordsOptions | null): Promise<TrainWordsResult> {
+  const o = optionsOf('trainWords()', options)
+  const int = (name: keyof TrainWordsOptions, fallback: number) => (o[name] === undefined ? fallback : checkInt(`trainWords(): ${name}`, o[name], 1))
+  const corpus = o.corpus === undefined ? bundledDataPath('meditations-5-20.txt') : checkPath('trainWords(): corpus', o.corpus)
+  const steps = int('steps', 50_000)
+  const n = int('contextLength', 3)
+  const reportEvery = int('reportEvery', 1000)
+  const embedding = checkBool('trainWords(): embedding', o.embedding) ?? false
+  const batchSize = embedding ? int('batchSize', 16) : 1
+  const learningRateDecay = checkBool('trainWords(): learningRateDecay', o.learningRateDecay) ?? true
+  const log = o.log === undefined ? console.log : o.log
+  if (typeof log !== 'function') throw new LstmError('INVALID_ARGUMENT', `trainWords(): log must be a function, got ${describe(log)}`)
+  const seed = o.seed === undefined ? 0 : checkInt('trainWords(): seed', o.seed, 0, Number.MAX_SAFE_INTEGER, 'INVALID_CONFIG')
   // The output path first: a typo must fail now, not after the whole run.
-  if (options.save !== undefined) checkOutputPath(options.save, 'save')
+  if (o.save !== undefined) checkOutputPath(o.save, 'save')
   const words = readWords(corpus)
   const { dictionary, reverseDictionary } = buildVocabulary(words)
   if (words.length < n + 2) throw new LstmError('INVALID_ARGUMENT', `${corpus} has ${words.length} tokens; the model needs at least ${n + 2}`)
   const ids = words.map((w) => dictionary.get(w) as number)
   const V = reverseDictionary.length
 
-  const model = wordModel(V, { units: options.units, contextLength: n, embedding, embeddingDim: options.embeddingDim, seed, numThreads: options.numThreads })
+  const model = wordModel(V, { units: o.units, contextLength: n, embedding, embeddingDim: o.embeddingDim, seed, numThreads: o.numThreads })
   model.compile({
     loss: { type: 'sparseCategoricalCrossentropy', fromLogits: true },
     optimizer: embedding
-      ? { type: 'adam', learningRate: options.learningRate ?? 0.002 }
-      : { type: 'rmsprop', learningRate: options.learningRate ?? 0.001, rho: 0.9, epsilon: 1e-10 },
+      ? { type: 'adam', learningRate: o.learningRate === undefined ? 0.002 : o.learningRate }
+      : { type: 'rmsprop', learningRate: o.learningRate === undefined ? 0.001 : o.learningRate, rho: 0.9, epsilon: 1e-10 },
     metrics: ['accuracy'],
   })
   const lr0 = model.getLearningRate()
-  const decay = embedding && (options.learningRateDecay ?? true)
+  const decay = embedding && learningRateDecay
   const metadata: WordModelMetadata = { task: 'words', vocabulary: reverseDictionary, input: embedding ? 'embedding' : 'float', training: 'windows', contextLength: n }
   model.metadata = { ...metadata }
 
@@ -161,6 +176,6 @@ export async function trainWords(options: TrainWordsOptions = {}): Promise<Train
     log(`Iteration = ${done}, Average Accuracy= ${(accuracy * 100).toFixed(2)}%, Average Loss= ${loss.toFixed(6)} (${seconds.toFixed(1)} s)`)
   }
   const seconds = (performance.now() - start) / 1000
-  if (options.save) await model.save(options.save)
+  if (o.save) await model.save(o.save)
   return { model, reports, finalAccuracy: reports[reports.length - 1].accuracy, seconds, vocabularySize: V, tokens: ids.length }
 }

@@ -1,30 +1,32 @@
 //! Parameter initializers (Keras's definitions, on PyTorch layouts: a weight `[out, in]` has fan_in = in).
 
 use crate::config::Initializer;
+use crate::error::Result;
 use rand::Rng;
 use rand_distr::{Distribution, Normal, StandardNormal, Uniform};
 
 /// Fill a tensor of `shape` from `init`, with Keras's fans: `[out, in]` has fan_in = in; a convolution's
 /// `[out, in, k]` has fan_in = in·k and fan_out = out·k (the orthogonal initializer sees it as `[out, in·k]`).
-pub fn fill_tensor(init: &Initializer, shape: &[usize], rng: &mut impl Rng, out: &mut [f32]) {
+pub fn fill_tensor(init: &Initializer, shape: &[usize], rng: &mut impl Rng, out: &mut [f32]) -> Result<()> {
     let rows = shape.first().copied().unwrap_or(out.len());
     let cols = shape.get(1).copied().unwrap_or(0);
     let receptive: usize = shape.iter().skip(2).product();
     if shape.len() > 2 {
-        fill_fans(init, rows, cols * receptive, cols * receptive, rows * receptive, rng, out);
+        fill_fans(init, rows, cols * receptive, cols * receptive, rows * receptive, rng, out)
     } else {
-        fill(init, rows, cols, rng, out);
+        fill(init, rows, cols, rng, out)
     }
 }
 
 /// Fill `out` (shape `[rows, cols]`, or `[len]` for vectors) from `init`.
-pub fn fill(init: &Initializer, rows: usize, cols: usize, rng: &mut impl Rng, out: &mut [f32]) {
+pub fn fill(init: &Initializer, rows: usize, cols: usize, rng: &mut impl Rng, out: &mut [f32]) -> Result<()> {
     // A vector's fans are its length, as Keras computes them for 1-D shapes.
     let (fan_in, fan_out) = if cols == 0 { (rows, rows) } else { (cols, rows) };
     fill_fans(init, rows, cols, fan_in, fan_out, rng, out)
 }
 
-fn fill_fans(init: &Initializer, rows: usize, cols: usize, fan_in: usize, fan_out: usize, rng: &mut impl Rng, out: &mut [f32]) {
+/// The work space of the orthogonal initializer (twice the tensor's bytes) is the one allocation; it is fallible.
+fn fill_fans(init: &Initializer, rows: usize, cols: usize, fan_in: usize, fan_out: usize, rng: &mut impl Rng, out: &mut [f32]) -> Result<()> {
     let (fan_in, fan_out) = (fan_in.max(1) as f64, fan_out.max(1) as f64);
     let uniform = |limit: f64, rng: &mut dyn rand::RngCore, out: &mut [f32]| {
         let d = Uniform::new_inclusive(-limit, limit).expect("finite limit");
@@ -61,16 +63,22 @@ fn fill_fans(init: &Initializer, rows: usize, cols: usize, fan_in: usize, fan_ou
             let d = Uniform::new_inclusive(lo, hi).expect("finite bounds");
             out.iter_mut().for_each(|v| *v = d.sample(rng) as f32);
         }
-        Initializer::Orthogonal { gain } => orthogonal(rows, cols.max(1), *gain, rng, out),
+        Initializer::Orthogonal { gain } => return orthogonal(rows, cols.max(1), *gain, rng, out),
     }
+    Ok(())
 }
 
 /// A `[rows, cols]` matrix with orthonormal columns (rows ≥ cols) or rows, from the QR of a Gaussian matrix
 /// (modified Gram-Schmidt, which gives R a positive diagonal, as Keras's sign correction does).
-fn orthogonal(rows: usize, cols: usize, gain: f32, rng: &mut impl Rng, out: &mut [f32]) {
+fn orthogonal(rows: usize, cols: usize, gain: f32, rng: &mut impl Rng, out: &mut [f32]) -> Result<()> {
     // Orthonormalise the longer side's vectors: work on a tall [n, k] matrix stored by column.
     let (n, k) = (rows.max(cols), rows.min(cols));
-    let mut q: Vec<Vec<f64>> = (0..k).map(|_| (0..n).map(|_| StandardNormal.sample(rng)).collect()).collect();
+    let what = || format!("work space of the orthogonal initializer of a [{rows}, {cols}] weight");
+    let mut q: Vec<Vec<f64>> = crate::mem::filled(k, Vec::new(), what)?;
+    for v in q.iter_mut() {
+        *v = crate::mem::filled(n, 0.0, what)?;
+        v.iter_mut().for_each(|x| *x = StandardNormal.sample(rng));
+    }
     for j in 0..k {
         let (done, rest) = q.split_at_mut(j);
         let v = &mut rest[0];
@@ -88,4 +96,5 @@ fn orthogonal(rows: usize, cols: usize, gain: f32, rng: &mut impl Rng, out: &mut
             out[r * cols + c] = (val * gain as f64) as f32;
         }
     }
+    Ok(())
 }

@@ -15,7 +15,8 @@
 use crate::config::{ModelConfig, OptimizerConfig, OptimizerKind};
 use crate::error::{LstmError, Result};
 use crate::model::{check_finite, Model};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use crate::pool::Threads;
+use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo, TensorView};
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
@@ -39,9 +40,8 @@ impl Model {
         }
         // Never replace a file with one that load would refuse.
         self.check_saveable(include_optimizer)?;
-        let le_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-        let mut blobs: Vec<(String, Vec<usize>, Vec<u8>)> =
-            self.entries().iter().map(|e| (e.name.clone(), e.shape.clone(), le_bytes(&self.params()[e.range.clone()]))).collect();
+        let mut blobs: Vec<(String, Vec<usize>, &[f32])> =
+            self.entries().iter().map(|e| (e.name.clone(), e.shape.clone(), &self.params()[e.range.clone()])).collect();
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), FORMAT.to_string());
         meta.insert("model".to_string(), self.config().to_json());
@@ -53,25 +53,48 @@ impl Model {
             if let Some(opt) = self.optimizer_state() {
                 let (s1, s2) = opt.slot_names();
                 for e in self.entries() {
-                    blobs.push((format!("{OPTIMIZER_PREFIX}{s1}.{}", e.name), e.shape.clone(), le_bytes(&opt.s1[e.range.clone()])));
-                    blobs.push((format!("{OPTIMIZER_PREFIX}{s2}.{}", e.name), e.shape.clone(), le_bytes(&opt.s2[e.range.clone()])));
+                    blobs.push((format!("{OPTIMIZER_PREFIX}{s1}.{}", e.name), e.shape.clone(), &opt.s1[e.range.clone()]));
+                    blobs.push((format!("{OPTIMIZER_PREFIX}{s2}.{}", e.name), e.shape.clone(), &opt.s2[e.range.clone()]));
                 }
                 meta.insert("optimizerStep".to_string(), opt.step.to_string());
             }
         }
-        let checksums: std::collections::BTreeMap<&str, String> = blobs.iter().map(|(name, _, bytes)| (name.as_str(), hex(crc32c::crc32c(bytes)))).collect();
+        let mut checksums = std::collections::BTreeMap::new();
+        for (name, _, values) in &blobs {
+            let mut crc = 0;
+            le_chunks(values, |b| {
+                crc = crc32c::crc32c_append(crc, b);
+                Ok(())
+            })
+            .expect("the checksum cannot fail");
+            checksums.insert(name.as_str(), hex(crc));
+        }
         meta.insert(CHECKSUMS.to_string(), serde_json::to_string(&checksums).expect("a map of strings serialises"));
         meta.insert(HEADER_CHECKSUM.to_string(), PLACEHOLDER.to_string());
-        let views = blobs
+        // The file as safetensors::serialize lays it out (tensors by name, all F32, then the header padded with
+        // spaces to a multiple of 8), written piece by piece: the weights are never copied whole, so a model that
+        // fits in memory can always be saved.
+        blobs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut offset = 0;
+        let infos = blobs
             .iter()
-            .map(|(name, shape, bytes)| {
-                Ok((name.as_str(), TensorView::new(Dtype::F32, shape.clone(), bytes).map_err(|e| LstmError::InvalidArgument(e.to_string()))?))
+            .map(|(name, shape, values)| {
+                let len = values.len() * 4;
+                offset += len;
+                (name.clone(), TensorInfo { dtype: Dtype::F32, shape: shape.clone(), data_offsets: (offset - len, offset) })
             })
-            .collect::<Result<Vec<_>>>()?;
-        let mut bytes = safetensors::serialize(views, Some(meta)).map_err(|e| LstmError::InvalidArgument(format!("cannot serialise weights: {e}")))?;
-        let (digits, crc) = header_checksum(&bytes, PLACEHOLDER).ok_or_else(|| LstmError::InvalidArgument("the header checksum was not written".into()))?;
-        bytes[digits].copy_from_slice(hex(crc).as_bytes());
-        write_atomic(path, &bytes)
+            .collect();
+        let header = Metadata::new(Some(meta), infos).map_err(|e| LstmError::InvalidArgument(format!("cannot serialise weights: {e}")))?;
+        let mut header = serde_json::to_string(&header).map_err(|e| LstmError::InvalidArgument(format!("cannot serialise weights: {e}")))?.into_bytes();
+        header.resize(header.len().next_multiple_of(8), b' ');
+        let mut head = (header.len() as u64).to_le_bytes().to_vec();
+        head.extend_from_slice(&header);
+        let (digits, crc) = header_checksum(&head, PLACEHOLDER).ok_or_else(|| LstmError::InvalidArgument("the header checksum was not written".into()))?;
+        head[digits].copy_from_slice(hex(crc).as_bytes());
+        write_atomic(path, |f| {
+            f.write_all(&head)?;
+            blobs.iter().try_for_each(|(_, _, values)| le_chunks(values, |b| f.write_all(b)))
+        })
     }
 
     /// What [`Model::save`] would write must pass [`Model::load`]: finite weights, and optimizer state that an
@@ -99,14 +122,23 @@ impl Model {
     /// Reads a model saved by [`Model::save`]: architecture, weights and (when present) optimizer state.
     /// Returns the model and the user metadata string.
     pub fn load(path: &Path, num_threads: usize) -> Result<(Model, Option<String>)> {
+        Model::load_with(path, Threads::shared(num_threads))
+    }
+
+    /// [`Model::load`] with the choice of shared or dedicated threads.
+    pub fn load_with(path: &Path, threads: Threads) -> Result<(Model, Option<String>)> {
         let bytes = read_file(path)?;
-        Model::load_from_bytes(&bytes, path, num_threads)
+        Model::load_from_bytes_with(&bytes, path, threads)
     }
 
     /// [`Model::load`] on the bytes of a file already read; `path` only names the file in error messages.
     /// Never allocates much more than the file's size: an architecture needing more parameters than the file
     /// holds is refused before the model is built.
     pub fn load_from_bytes(bytes: &[u8], path: &Path, num_threads: usize) -> Result<(Model, Option<String>)> {
+        Model::load_from_bytes_with(bytes, path, Threads::shared(num_threads))
+    }
+
+    fn load_from_bytes_with(bytes: &[u8], path: &Path, threads: Threads) -> Result<(Model, Option<String>)> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| LstmError::corrupt(path, format!("not a safetensors file: {e}")))?;
         let meta = verified_metadata(path, bytes, &st)?;
         let (json, stored_by_us) = match (meta.get("model"), meta.get("case")) {
@@ -144,7 +176,7 @@ impl Model {
             }
             _ => {}
         }
-        let mut model = Model::new_for_load(config, num_threads).map_err(|e| LstmError::corrupt(path, format!("bad architecture: {e}")))?;
+        let mut model = Model::new_for_load(config, threads).map_err(|e| LstmError::corrupt(path, format!("bad architecture: {e}")))?;
         if !model.is_built() {
             return Err(LstmError::corrupt(path, "the architecture does not say its input size"));
         }
@@ -400,8 +432,21 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename. Never creates folders.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// `values` as little-endian bytes, handed to `out` a fixed-size piece at a time.
+fn le_chunks(values: &[f32], mut out: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    let mut buf = [0u8; 16 * 1024];
+    for piece in values.chunks(buf.len() / 4) {
+        for (d, v) in buf.chunks_exact_mut(4).zip(piece) {
+            d.copy_from_slice(&v.to_le_bytes());
+        }
+        out(&buf[..piece.len() * 4])?;
+    }
+    Ok(())
+}
+
+/// Writes a file through `write` to a temporary file in the same folder, then renames it to `path`, so `path` is
+/// the old file or the whole new one, never a part. Never creates folders.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut fs::File) -> std::io::Result<()>) -> Result<()> {
     if path.is_dir() {
         return Err(LstmError::io(path, "is a directory"));
     }
@@ -418,7 +463,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{}.{}-{nonce}.tmp", name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        write(&mut f)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
     })();

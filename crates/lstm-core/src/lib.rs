@@ -13,6 +13,7 @@
 //!   (`fused`), stateful inference and the batch loop.
 //! - [`loss`], [`optim`]: losses with their gradients, and the optimizers as passes over the arena.
 //! - [`kernels`]: GEMM (matrixmultiply, and packed AVX-512 kernels), small-batch kernels, activations and the cell.
+//! - [`pool`]: the compute threads, shared by the process's models or dedicated to one.
 //! - [`init`], [`rng`]: initializers, and the seeded and counter-based random streams (dropout masks).
 //! - [`io`]: safetensors save and load; [`data`]: the caller's data and the gathered batch; [`error`]: typed errors;
 //!   [`mem`]: fallible allocation of the buffers the caller sizes.
@@ -30,6 +31,7 @@ pub mod loss;
 pub mod mem;
 pub mod model;
 pub mod optim;
+pub mod pool;
 pub mod reference;
 pub mod rng;
 
@@ -37,4 +39,5 @@ pub use config::{Activation, Initializer, LayerConfig, LossConfig, LossKind, Mod
 pub use data::{Data, DataRef};
 pub use error::{LstmError, Result};
 pub use kernels::simd::{backend, Backend, SimdLevel};
-pub use model::{ActShape, Model, ParamEntry, Stats};
+pub use model::{ActShape, Inference, Model, ParamEntry, Stats};
+pub use pool::Threads;

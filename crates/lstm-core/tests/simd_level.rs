@@ -98,20 +98,26 @@ fn child_level_runs() {
         // Every product goes through the portable loops: each element is exactly the in-order float32 sum of
         // separate multiplies and adds (matrixmultiply's kernels would fuse them, or sum in another order). On
         // aarch64 matrixmultiply's NEON kernel, baseline there, keeps the products.
+        // Shapes past the portable loops' blocks (64 columns, passes of 32 rows, pieces of 64 rows of B), with B
+        // read in place (row-major) and packed (transposed).
         let r = &mut Lcg(9);
-        let (m, k, n) = (37, 300, 45);
-        let a: Vec<f32> = (0..m * k).map(|_| r.unit()).collect();
-        let bm: Vec<f32> = (0..k * n).map(|_| r.unit()).collect();
-        let c0: Vec<f32> = (0..m * n).map(|_| r.unit()).collect();
-        let mut c = c0.clone();
-        par_gemm(m, k, n, 0.5, Mat::new(&a, Strides::rows(k)), Mat::new(&bm, Strides::rows(n)), 2.0, &mut c, Strides::rows(n));
-        for i in 0..m {
-            for j in 0..n {
-                let mut acc = 0.0f32;
-                for p in 0..k {
-                    acc += std::hint::black_box(a[i * k + p] * bm[p * n + j]);
+        for (m, k, n) in [(37, 300, 45), (70, 130, 150)] {
+            let a: Vec<f32> = (0..m * k).map(|_| r.unit()).collect();
+            let bm: Vec<f32> = (0..k * n).map(|_| r.unit()).collect();
+            let bt: Vec<f32> = (0..n * k).map(|i| bm[(i % k) * n + i / k]).collect();
+            let c0: Vec<f32> = (0..m * n).map(|_| r.unit()).collect();
+            for (b, bs) in [(&bm, Strides::rows(n)), (&bt, Strides::transposed(k))] {
+                let mut c = c0.clone();
+                par_gemm(m, k, n, 0.5, Mat::new(&a, Strides::rows(k)), Mat::new(b, bs), 2.0, &mut c, Strides::rows(n));
+                for i in 0..m {
+                    for j in 0..n {
+                        let mut acc = 0.0f32;
+                        for p in 0..k {
+                            acc += std::hint::black_box(a[i * k + p] * bm[p * n + j]);
+                        }
+                        assert_eq!(c[i * n + j].to_bits(), (0.5 * acc + 2.0 * c0[i * n + j]).to_bits(), "{m}x{k}x{n} B {bs:?}: C[{i},{j}]");
+                    }
                 }
-                assert_eq!(c[i * n + j].to_bits(), (0.5 * acc + 2.0 * c0[i * n + j]).to_bits(), "C[{i},{j}]");
             }
         }
     }

@@ -15,7 +15,7 @@ pub fn from_core(e: LstmError) -> Error {
 }
 
 pub fn busy() -> Error {
-    coded("MODEL_BUSY", "the model is training; wait for fit to finish, or call this from a training callback")
+    coded("MODEL_BUSY", "the model is busy: it is training (wait for fit to finish, or call this from a training callback) or predictions in flight are reading its weights (wait for them)")
 }
 
 pub fn internal(message: impl std::fmt::Display) -> Error {

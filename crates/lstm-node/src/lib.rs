@@ -1,20 +1,25 @@
 //! lstm-node: the napi-rs binding of lstm-core. It only converts values, maps errors and runs work off the JS
-//! thread. Each model owns a worker thread that runs its jobs (training, prediction, saving) one at a time and
-//! settles a promise for each; nothing blocks the JS thread or the libuv pool.
+//! thread, on job threads shared by every model (`worker`), settling a promise for each job; nothing blocks the JS
+//! thread or the libuv pool.
+//!
+//! A model sits behind a read-write lock. Predictions take it for reading, so any number run at once on one model
+//! (each on buffers of its own, `lstm_core::Inference`). Everything that changes the model takes it for writing:
+//! the jobs (training, evaluation, loading weights) wait for the predictions in flight, while the calls made on the
+//! JS thread (compile, setWeights, ...) cannot wait and fail with MODEL_BUSY.
 
 mod errors;
 mod worker;
 
-use errors::{busy, from_core, internal, run_caught};
-use lstm_core::{mem, Data, LossConfig, Model, ModelConfig, OptimizerConfig};
+use errors::{busy, from_core, run_caught};
+use lstm_core::{mem, Data, Inference, LossConfig, Model, ModelConfig, OptimizerConfig, Threads};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use worker::Worker;
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+use worker::Strand;
 
 /// An owned copy of the caller's data: copied once per call, so JS may mutate its buffer while we train.
 enum OwnedData {
@@ -57,7 +62,14 @@ struct Dataset {
 }
 
 struct Shared {
-    model: Mutex<Model>,
+    model: RwLock<Model>,
+    /// Inference buffers of finished predictions, reused by the next ones.
+    spare: Mutex<Vec<Inference>>,
+    /// Predictions submitted and not yet settled. Counted from the call on the JS thread, not from when a job
+    /// thread takes the read lock: a prediction is in flight as soon as its promise exists.
+    predicting: Mutex<usize>,
+    /// Signalled when `predicting` falls to 0.
+    predictions_done: Condvar,
     datasets: Mutex<HashMap<u32, Arc<Dataset>>>,
     /// Set by `requestStop`; the training loop checks it between batches.
     stop: AtomicBool,
@@ -109,28 +121,61 @@ fn to_u32s(v: &[usize]) -> Vec<u32> {
     v.iter().map(|&d| d as u32).collect()
 }
 
+/// The most inference buffers a model keeps between predictions (one per prediction running at once, at most).
+const SPARE_BUFFERS: usize = 16;
+
 #[napi]
 pub struct NativeModel {
     shared: Arc<Shared>,
-    worker: Worker,
+    /// The model's exclusive jobs, in order.
+    strand: Strand,
     next_dataset: u32,
+}
+
+/// How a model's compute threads are chosen: a cap on the shared pools, or a pool of its own.
+fn threads(num_threads: u32, dedicated: Option<bool>) -> Threads {
+    if dedicated.unwrap_or(false) {
+        Threads::dedicated(num_threads as usize)
+    } else {
+        Threads::shared(num_threads as usize)
+    }
 }
 
 impl NativeModel {
     fn from_model(model: Model) -> Self {
         NativeModel {
-            shared: Arc::new(Shared { model: Mutex::new(model), datasets: Mutex::new(HashMap::new()), stop: AtomicBool::new(false) }),
-            worker: Worker::new(),
+            shared: Arc::new(Shared {
+                model: RwLock::new(model),
+                spare: Mutex::new(Vec::new()),
+                predicting: Mutex::new(0),
+                predictions_done: Condvar::new(),
+                datasets: Mutex::new(HashMap::new()),
+                stop: AtomicBool::new(false),
+            }),
+            strand: Strand::new(),
             next_dataset: 1,
         }
     }
 
-    /// Locks the model for a call made on the JS thread; fails fast with MODEL_BUSY while a job holds it.
-    fn try_model(&self) -> Result<std::sync::MutexGuard<'_, Model>> {
-        match self.shared.model.try_lock() {
+    /// Reads the model for a call made on the JS thread; fails fast with MODEL_BUSY while a job changes it.
+    fn try_read(&self) -> Result<RwLockReadGuard<'_, Model>> {
+        match self.shared.model.try_read() {
             Ok(m) => Ok(m),
-            Err(std::sync::TryLockError::WouldBlock) => Err(busy()),
-            Err(std::sync::TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(busy()),
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+        }
+    }
+
+    /// Changes the model from the JS thread; fails fast with MODEL_BUSY while a job holds it or predictions are
+    /// in flight.
+    fn try_model(&self) -> Result<RwLockWriteGuard<'_, Model>> {
+        if *self.shared.predicting.lock().unwrap_or_else(|p| p.into_inner()) > 0 {
+            return Err(busy());
+        }
+        match self.shared.model.try_write() {
+            Ok(m) => Ok(m),
+            Err(TryLockError::WouldBlock) => Err(busy()),
+            Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
         }
     }
 
@@ -140,7 +185,7 @@ impl NativeModel {
         ds.ok_or_else(|| from_core(lstm_core::LstmError::InvalidArgument(format!("no dataset {id}"))))
     }
 
-    /// Runs `job` on the model's worker thread and returns a promise of its result.
+    /// Runs `job` after the model's earlier exclusive jobs and returns a promise of its result.
     fn spawn<'env, T, F>(&self, env: &'env Env, job: F) -> Result<Object<'env>>
     where
         T: ToNapiValue + Send + 'static,
@@ -148,57 +193,134 @@ impl NativeModel {
     {
         let (deferred, promise) = env.create_deferred::<T, Box<dyn FnOnce(Env) -> Result<T>>>()?;
         let shared = self.shared.clone();
-        self.worker.submit(Box::new(move || {
-            let result = run_caught(|| job(&shared));
-            match result {
-                Ok(v) => deferred.resolve(Box::new(move |_| Ok(v))),
-                Err(e) => deferred.reject(e),
-            }
-        }))?;
+        self.strand.submit(settling(deferred, move || job(&shared)))?;
         Ok(promise)
     }
 }
 
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Model> {
-    shared.model.lock().unwrap_or_else(|p| p.into_inner())
+/// A job that settles `deferred` with the result of `f` (a panic becomes INTERNAL).
+fn settling<T: ToNapiValue + Send + 'static>(
+    deferred: napi::JsDeferred<T, Box<dyn FnOnce(Env) -> Result<T>>>,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> worker::Job {
+    Box::new(move || match run_caught(f) {
+        Ok(v) => deferred.resolve(Box::new(move |_| Ok(v))),
+        Err(e) => deferred.reject(e),
+    })
+}
+
+/// The model, for a job that changes it: waits for the predictions in flight (those submitted before it, and any
+/// submitted while it waits), so that each of them reads the weights as they were when it was made.
+fn lock(shared: &Shared) -> RwLockWriteGuard<'_, Model> {
+    let mut n = shared.predicting.lock().unwrap_or_else(|p| p.into_inner());
+    while *n > 0 {
+        n = shared.predictions_done.wait(n).unwrap_or_else(|p| p.into_inner());
+    }
+    drop(n);
+    write(shared)
+}
+
+/// The model for writing, without waiting for the predictions counted in flight (a prediction itself building
+/// the model takes it this way). Inference buffers made for the model as it was are dropped, since the writer may
+/// rebuild its layers.
+fn write(shared: &Shared) -> RwLockWriteGuard<'_, Model> {
+    let m = shared.model.write().unwrap_or_else(|p| p.into_inner());
+    shared.spare.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    m
+}
+
+/// Counts one prediction in flight from its submission until it settles (or fails to be submitted).
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn new(shared: &Arc<Shared>) -> InFlight {
+        *shared.predicting.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut n = self.0.predicting.lock().unwrap_or_else(|p| p.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            self.0.predictions_done.notify_all();
+        }
+    }
+}
+
+/// Inference that shares the model with other predictions; a model not built yet (a float input whose size the
+/// first data sets) is built by a prediction that holds it alone.
+fn predict_shared(shared: &Shared, x: &OwnedData, batch_size: usize) -> Result<TensorOut> {
+    let (data, shape) = {
+        let m = shared.model.read().unwrap_or_else(|p| p.into_inner());
+        if m.is_built() {
+            predict_read(shared, &m, x, batch_size)?
+        } else {
+            drop(m);
+            write(shared).predict(&x.view(), batch_size).map_err(from_core)?
+        }
+    };
+    Ok(TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
+}
+
+/// [`Model::predict_with`] on a spare inference buffer (or a new one), which is kept for the next prediction.
+fn predict_read(shared: &Shared, m: &Model, x: &OwnedData, batch_size: usize) -> Result<(Vec<f32>, Vec<usize>)> {
+    let spare = shared.spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    let mut scratch = match spare {
+        Some(s) => s,
+        None => m.inference().map_err(from_core)?,
+    };
+    let out = m.predict_with(&mut scratch, &x.view(), batch_size).map_err(from_core)?;
+    let mut spare = shared.spare.lock().unwrap_or_else(|p| p.into_inner());
+    if spare.len() < SPARE_BUFFERS {
+        spare.push(scratch);
+    }
+    Ok(out)
 }
 
 #[napi]
 impl NativeModel {
-    /// `configJson`: `{"layers": [...], "seed": n}` (the core's ModelConfig). `numThreads` 0 = one per core.
+    /// `configJson`: `{"layers": [...], "seed": n}` (the core's ModelConfig). `numThreads` 0 = one per core: a cap
+    /// on the process's shared compute pools, or the size of the model's own pool with `dedicatedPool`.
     #[napi(constructor, catch_unwind)]
-    pub fn new(config_json: String, num_threads: u32) -> Result<Self> {
+    pub fn new(config_json: String, num_threads: u32, dedicated_pool: Option<bool>) -> Result<Self> {
         let config = ModelConfig::from_json(&config_json).map_err(from_core)?;
-        let model = Model::new(config, num_threads as usize).map_err(from_core)?;
+        let model = Model::with_threads(config, threads(num_threads, dedicated_pool)).map_err(from_core)?;
         Ok(NativeModel::from_model(model))
     }
 
     /// Loads a model saved with `save`; resolves to `[model, userMetadataJson | null]`.
     #[napi(ts_return_type = "Promise<[NativeModel, string | null]>")]
-    pub fn load<'env>(env: &'env Env, path: String, num_threads: u32) -> Result<Object<'env>> {
+    pub fn load<'env>(env: &'env Env, path: String, num_threads: u32, dedicated_pool: Option<bool>) -> Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred::<(NativeModel, Option<String>), _>()?;
-        std::thread::Builder::new()
-            .name("lstm-native-load".into())
-            .spawn(move || {
-                let result = run_caught(|| Model::load(&PathBuf::from(&path), num_threads as usize).map_err(from_core));
-                match result {
-                    Ok((model, meta)) => deferred.resolve(move |_| Ok((NativeModel::from_model(model), meta))),
-                    Err(e) => deferred.reject(e),
-                }
-            })
-            .map_err(|e| internal(format!("cannot start a loader thread: {e}")))?;
+        let threads = threads(num_threads, dedicated_pool);
+        worker::long_jobs().submit(Box::new(move || {
+            let result = run_caught(|| Model::load_with(&PathBuf::from(&path), threads).map_err(from_core));
+            match result {
+                Ok((model, meta)) => deferred.resolve(move |_| Ok((NativeModel::from_model(model), meta))),
+                Err(e) => deferred.reject(e),
+            }
+        }))?;
         Ok(promise)
+    }
+
+    /// The most compute threads the model's work uses, and whether they are a pool of its own.
+    #[napi(catch_unwind, ts_return_type = "[number, boolean]")]
+    pub fn threads(&self) -> Result<(u32, bool)> {
+        let m = self.try_read()?;
+        Ok((m.num_threads() as u32, m.has_dedicated_pool()))
     }
 
     /// The model's configuration as JSON (layers, loss, optimizer, seed, inputDim).
     #[napi(catch_unwind)]
     pub fn config_json(&self) -> Result<String> {
-        Ok(self.try_model()?.config().to_json())
+        Ok(self.try_read()?.config().to_json())
     }
 
     #[napi(catch_unwind)]
     pub fn is_built(&self) -> Result<bool> {
-        Ok(self.try_model()?.is_built())
+        Ok(self.try_read()?.is_built())
     }
 
     /// Sets the loss and optimizer from their JSON configs (fresh optimizer state).
@@ -212,7 +334,7 @@ impl NativeModel {
     /// Output shape (None = any length) and parameter count of each layer.
     #[napi(catch_unwind)]
     pub fn summary(&self) -> Result<Vec<LayerSummary>> {
-        let m = self.try_model()?;
+        let m = self.try_read()?;
         let shapes = m.layer_output_shapes(0, Some(0));
         let counts = m.layer_param_counts();
         let built = m.is_built();
@@ -261,7 +383,7 @@ impl NativeModel {
     /// The seeded row order of an epoch (the same on every thread count).
     #[napi(catch_unwind)]
     pub fn epoch_order(&self, n: u32, epoch: u32) -> Result<Uint32Array> {
-        let order = self.try_model()?.epoch_order(n as usize, epoch as u64).map_err(from_core)?;
+        let order = self.try_read()?.epoch_order(n as usize, epoch as u64).map_err(from_core)?;
         let what = || format!("the row order of an epoch of {n} rows");
         Ok(Uint32Array::new(mem::collected(order.len(), order.into_iter().map(|i| i as u32), what).map_err(from_core)?))
     }
@@ -319,21 +441,34 @@ impl NativeModel {
         })
     }
 
-    /// Inference on the worker thread.
+    /// Inference on a prediction thread, alongside the model's other predictions (not after its exclusive jobs:
+    /// a prediction only reads the weights).
     #[napi(ts_return_type = "Promise<TensorOut>")]
     pub fn predict<'env>(&self, env: &'env Env, x: Either<Int32Array, Float32Array>, x_shape: Vec<u32>, batch_size: u32) -> Result<Object<'env>> {
         let x = OwnedData::from_js(x, x_shape)?;
-        self.spawn(env, move |shared| {
-            let (data, shape) = lock(shared).predict(&x.view(), batch_size as usize).map_err(from_core)?;
-            Ok(TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
-        })
+        let (deferred, promise) = env.create_deferred::<TensorOut, Box<dyn FnOnce(Env) -> Result<TensorOut>>>()?;
+        let in_flight = InFlight::new(&self.shared);
+        worker::predictions().submit(settling(deferred, move || {
+            let result = predict_shared(&in_flight.0, &x, batch_size as usize);
+            drop(in_flight);
+            result
+        }))?;
+        Ok(promise)
     }
 
     /// Inference on the calling thread, for small inputs.
     #[napi(catch_unwind)]
     pub fn predict_sync(&self, x: Either<Int32Array, Float32Array>, x_shape: Vec<u32>, batch_size: u32) -> Result<TensorOut> {
         let x = OwnedData::from_js(x, x_shape)?;
-        let (data, shape) = self.try_model()?.predict(&x.view(), batch_size as usize).map_err(from_core)?;
+        let (data, shape) = {
+            let m = self.try_read()?;
+            if m.is_built() {
+                predict_read(&self.shared, &m, &x, batch_size as usize)?
+            } else {
+                drop(m);
+                self.try_model()?.predict(&x.view(), batch_size as usize).map_err(from_core)?
+            }
+        };
         Ok(TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
     }
 
@@ -348,7 +483,7 @@ impl NativeModel {
     /// The optimizer's learning rate.
     #[napi(catch_unwind)]
     pub fn learning_rate(&self) -> Result<f64> {
-        Ok(self.try_model()?.learning_rate().map_err(from_core)? as f64)
+        Ok(self.try_read()?.learning_rate().map_err(from_core)? as f64)
     }
 
     /// Changes the learning rate, keeping the optimizer state.
@@ -367,7 +502,7 @@ impl NativeModel {
     /// Every weight, by PyTorch name, copied out.
     #[napi(catch_unwind)]
     pub fn get_weights(&self) -> Result<Vec<NamedTensor>> {
-        let m = self.try_model()?;
+        let m = self.try_read()?;
         Ok(m.entries()
             .iter()
             .map(|e| NamedTensor { name: e.name.clone(), data: Float32Array::new(m.params()[e.range.clone()].to_vec()), shape: to_u32s(&e.shape) })
@@ -388,7 +523,9 @@ impl NativeModel {
     /// Writes the model atomically (temporary file + rename) on the worker thread.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn save<'env>(&self, env: &'env Env, path: String, include_optimizer: bool, user_metadata: Option<String>) -> Result<Object<'env>> {
-        self.spawn(env, move |shared| lock(shared).save(&PathBuf::from(path), include_optimizer, user_metadata.as_deref()).map_err(from_core))
+        self.spawn(env, move |shared| {
+            shared.model.read().unwrap_or_else(|p| p.into_inner()).save(&PathBuf::from(path), include_optimizer, user_metadata.as_deref()).map_err(from_core)
+        })
     }
 
     /// Loads weights saved from a model of the same architecture.

@@ -10,7 +10,6 @@ use super::simd::{active, SimdLevel};
 use super::small;
 use super::SendPtr;
 use rayon::prelude::*;
-use std::cell::RefCell;
 
 /// Up to this many rows (samples), or this deep a sum, products go to the streaming kernels of [`small`].
 pub const SMALL: usize = 4;
@@ -158,60 +157,80 @@ unsafe fn raw_gemm(m: usize, k: usize, n: usize, alpha: f32, a: *const f32, sa: 
     }
 }
 
-/// Columns of C per block of [`portable`]: a block's sums (4 rows × 64 floats) stay in L1.
+/// Columns of C per block of [`portable`]: a block's sums stay in L1.
 const PORTABLE_COLS: usize = 64;
-/// Rows of C whose sums [`portable`] forms together, each packed row of B read once for all of them.
+/// Rows of C whose sums [`portable`] forms together, each row of B read once for all of them.
 const PORTABLE_ROWS: usize = 4;
-
-thread_local! {
-    /// A block of B packed by [`portable`] (`[k, PORTABLE_COLS]`), kept between calls.
-    static PORTABLE_B: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
+/// Rows of C per pass over a packed piece of B: packing costs one copy per this many multiply-adds.
+const PORTABLE_PASS: usize = 32;
+/// Rows of B packed at once when B's rows are not contiguous: the pack (16 KiB) and the sums of a pass (8 KiB) are
+/// fixed arrays on the stack, so no product allocates, however deep its sums.
+const PORTABLE_DEPTH: usize = 64;
 
 /// `C = α·A·B + β·C` in plain Rust, for the `scalar` level: no instruction beyond the target's baseline (the compiler
 /// vectorises the inner loop with SSE2 on x86-64). Each element is `Σ_p A[r, p]·B[p, c]` in order of p from zero,
-/// then `α·Σ + β·C` (C not read when β = 0), so no result depends on how C is split into blocks or between threads.
+/// then `α·Σ + β·C` (C not read when β = 0), so no result depends on how C is split into blocks or between threads,
+/// nor on whether B was packed.
+///
+/// B's rows are read in place when they are contiguous (`sb.cs == 1`); otherwise pieces of [`PORTABLE_DEPTH`] rows
+/// of one block of columns are copied into a fixed pack first, and the sums of [`PORTABLE_PASS`] rows of C carried
+/// from piece to piece.
 ///
 /// # Safety
 /// As [`raw_gemm`].
 #[allow(clippy::too_many_arguments)]
 unsafe fn portable(m: usize, k: usize, n: usize, alpha: f32, a: *const f32, sa: Strides, b: *const f32, sb: Strides, beta: f32, c: *mut f32, sc: Strides) {
-    PORTABLE_B.with_borrow_mut(|pack| {
-        pack.clear();
-        pack.resize(k * PORTABLE_COLS, 0.0);
-        for c0 in (0..n).step_by(PORTABLE_COLS) {
-            let nb = PORTABLE_COLS.min(n - c0);
-            for p in 0..k {
-                for (j, d) in pack[p * PORTABLE_COLS..][..nb].iter_mut().enumerate() {
-                    // SAFETY: (p, c0 + j) is inside B's view.
-                    *d = unsafe { *b.add(p * sb.rs + (c0 + j) * sb.cs) };
-                }
-            }
-            for r0 in (0..m).step_by(PORTABLE_ROWS) {
-                let rows = PORTABLE_ROWS.min(m - r0);
-                let mut acc = [[0.0f32; PORTABLE_COLS]; PORTABLE_ROWS];
-                for p in 0..k {
-                    let bp = &pack[p * PORTABLE_COLS..][..nb];
-                    for (r, acc) in acc.iter_mut().enumerate().take(rows) {
-                        // SAFETY: (r0 + r, p) is inside A's view.
-                        let s = unsafe { *a.add((r0 + r) * sa.rs + p * sa.cs) };
-                        for (x, y) in acc[..nb].iter_mut().zip(bp) {
-                            *x += s * *y;
+    let mut pack = [0.0f32; PORTABLE_DEPTH * PORTABLE_COLS];
+    let mut acc = [[0.0f32; PORTABLE_COLS]; PORTABLE_PASS];
+    for c0 in (0..n).step_by(PORTABLE_COLS) {
+        let nb = PORTABLE_COLS.min(n - c0);
+        for m0 in (0..m).step_by(PORTABLE_PASS) {
+            let mb = PORTABLE_PASS.min(m - m0);
+            acc[..mb].iter_mut().for_each(|row| row.fill(0.0));
+            for p0 in (0..k).step_by(PORTABLE_DEPTH) {
+                let kb = PORTABLE_DEPTH.min(k - p0);
+                if sb.cs != 1 {
+                    for p in 0..kb {
+                        for (j, d) in pack[p * PORTABLE_COLS..][..nb].iter_mut().enumerate() {
+                            // SAFETY: (p0 + p, c0 + j) is inside B's view.
+                            *d = unsafe { *b.add((p0 + p) * sb.rs + (c0 + j) * sb.cs) };
                         }
                     }
                 }
-                for (r, acc) in acc.iter().enumerate().take(rows) {
-                    for (j, v) in acc[..nb].iter().enumerate() {
-                        // SAFETY: (r0 + r, c0 + j) is inside C's view, which this call alone touches.
-                        unsafe {
-                            let dst = c.add((r0 + r) * sc.rs + (c0 + j) * sc.cs);
-                            *dst = if beta == 0.0 { alpha * v } else { alpha * v + beta * *dst };
+                let row_of_b = |p: usize| -> &[f32] {
+                    if sb.cs == 1 {
+                        // SAFETY: columns c0..c0 + nb of row p0 + p are inside B's view, and contiguous.
+                        unsafe { std::slice::from_raw_parts(b.add((p0 + p) * sb.rs + c0), nb) }
+                    } else {
+                        &pack[p * PORTABLE_COLS..][..nb]
+                    }
+                };
+                for r0 in (0..mb).step_by(PORTABLE_ROWS) {
+                    let rows = PORTABLE_ROWS.min(mb - r0);
+                    let acc = &mut acc[r0..r0 + rows];
+                    for p in 0..kb {
+                        let bp = row_of_b(p);
+                        for (r, acc) in acc.iter_mut().enumerate() {
+                            // SAFETY: (m0 + r0 + r, p0 + p) is inside A's view.
+                            let s = unsafe { *a.add((m0 + r0 + r) * sa.rs + (p0 + p) * sa.cs) };
+                            for (x, y) in acc[..nb].iter_mut().zip(bp) {
+                                *x += s * *y;
+                            }
                         }
+                    }
+                }
+            }
+            for (r, acc) in acc[..mb].iter().enumerate() {
+                for (j, v) in acc[..nb].iter().enumerate() {
+                    // SAFETY: (m0 + r, c0 + j) is inside C's view, which this call alone touches.
+                    unsafe {
+                        let dst = c.add((m0 + r) * sc.rs + (c0 + j) * sc.cs);
+                        *dst = if beta == 0.0 { alpha * v } else { alpha * v + beta * *dst };
                     }
                 }
             }
         }
-    });
+    }
 }
 
 /// Reference kernel: the textbook triple loop, summing in f64.

@@ -405,9 +405,14 @@ enum RowsOfB<'a, 'h> {
 fn a_b_by_runs(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: RowsOfB, beta: f32, c: &mut [f32], ldc: usize) {
     let parts = k.div_ceil(TERMS_PER_PART);
     let cp = SendPtr::new(c);
-    // Taken out of the thread's slot for the call (a nested call would find it empty and use a new one).
+    // Taken out of the thread's slot for the call (a nested call would find it empty and use a new one). Its size
+    // follows the caller's shapes, so it is asked for fallibly; without it the same sums are formed in fixed memory.
     let mut partials = PARTIALS.take();
     if partials.len() < parts * m * n {
+        if crate::mem::room(&mut partials, parts * m * n, String::new).is_err() {
+            PARTIALS.set(partials);
+            return a_b_by_columns(m, k, n, a, lda, b, beta, cp, ldc);
+        }
         partials.resize(parts * m * n, 0.0);
     }
     let pp = SendPtr::new(&mut partials[..]);
@@ -457,6 +462,56 @@ fn a_b_by_runs(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: RowsOfB, 
     PARTIALS.set(partials);
 }
 
+/// Columns of C per task of [`a_b_by_columns`].
+const FIXED_COLS: usize = 256;
+
+/// [`a_b_by_runs`] without its partial sums, for when they cannot be allocated: the same runs summed the same way
+/// and added to C in the same order, so the same floats, but each task takes a block of columns through every run
+/// in turn, with one run's partial sums in a fixed buffer on its stack. Slower (each task reads a short piece of
+/// every row of B, and with `Update` each run is handed over after the whole product instead of while in cache).
+#[allow(clippy::too_many_arguments)]
+fn a_b_by_columns(m: usize, k: usize, n: usize, a: &[f32], lda: usize, b: RowsOfB, beta: f32, cp: SendPtr, ldc: usize) {
+    let parts = k.div_ceil(TERMS_PER_PART);
+    let (rows_of_b, ldb) = match b {
+        RowsOfB::Read(b, ldb) => (b, ldb),
+        // SAFETY: B holds k rows n apart (checked by the caller), only read until the handoff below.
+        RowsOfB::Update(b, _) => (unsafe { std::slice::from_raw_parts(b.get(), k * n) } as &[f32], n),
+    };
+    (0..n.div_ceil(FIXED_COLS)).into_par_iter().for_each(|bi| {
+        let (c0, c1) = (bi * FIXED_COLS, ((bi + 1) * FIXED_COLS).min(n));
+        let w = c1 - c0;
+        let mut sums = [0.0f32; 4 * FIXED_COLS];
+        for r0 in (0..m).step_by(4) {
+            let rows = (m - r0).min(4);
+            for r in 0..rows {
+                // SAFETY: columns c0..c1 of row r0 + r belong to this task only, inside C (checked by the callers).
+                let dst = unsafe { std::slice::from_raw_parts_mut(cp.get().add((r0 + r) * ldc + c0), w) };
+                if beta == 0.0 {
+                    dst.fill(0.0);
+                }
+            }
+            for p in 0..parts {
+                let (i0, i1) = (p * TERMS_PER_PART, ((p + 1) * TERMS_PER_PART).min(k));
+                let out = SendPtr::new(&mut sums[..rows * w]);
+                // SAFETY: `sums` holds rows × w floats at row stride w; the run's rows of A and B lie inside them.
+                unsafe { a_b_task(rows, i1 - i0, &a[r0 * lda + i0..], lda, &rows_of_b[i0 * ldb + c0..], ldb, 0.0, out, w, 0, w) };
+                for r in 0..rows {
+                    // SAFETY: as above.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(cp.get().add((r0 + r) * ldc + c0), w) };
+                    dst.iter_mut().zip(&sums[r * w..(r + 1) * w]).for_each(|(d, x)| *d += *x);
+                }
+            }
+        }
+    });
+    if let RowsOfB::Update(b, after) = b {
+        (0..parts).into_par_iter().for_each(|p| {
+            let (i0, i1) = (p * TERMS_PER_PART, ((p + 1) * TERMS_PER_PART).min(k));
+            // SAFETY: the runs are disjoint rows of B, which the product no longer reads.
+            after(i0, unsafe { std::slice::from_raw_parts_mut(b.get().add(i0 * n), (i1 - i0) * n) });
+        });
+    }
+}
+
 /// Rows `j0..j1` of `C = β·C + Gᵀ·X`.
 ///
 /// # Safety
@@ -500,4 +555,37 @@ pub fn par_gemm_gt_x(m: usize, k: usize, n: usize, g: &[f32], ldg: usize, x: &[f
     (0..m.div_ceil(rows_per_task))
         .into_par_iter()
         .for_each(|bi| unsafe { gt_x_task(k, n, g, ldg, x, ldx, beta, cp, ldc, bi * rows_per_task, ((bi + 1) * rows_per_task).min(m)) });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(40_503)) >> 8) as f32 / (1 << 24) as f32 - 0.5).collect()
+    }
+
+    /// The fallback of `a_b_by_runs` when its partial sums cannot be allocated gives the same floats in C, and
+    /// hands every run of B over once, after the product has read it.
+    #[test]
+    fn sums_in_fixed_memory_are_the_same_floats() {
+        for (m, k, n, beta) in [(1, 300, 600, 0.0), (3, 1000, 257, 1.0), (4, 129, 5, 0.0), (2, 640, 1, 1.0)] {
+            let (lda, ldc) = (k + 3, n + 2);
+            let (a, b, c) = (values(m * lda, 1), values(k * n, 2), values(m * ldc, 3));
+            let (mut runs, mut fixed) = (c.clone(), c.clone());
+            a_b_by_runs(m, k, n, &a, lda, RowsOfB::Read(&b, n), beta, &mut runs, ldc);
+            a_b_by_columns(m, k, n, &a, lda, RowsOfB::Read(&b, n), beta, SendPtr::new(&mut fixed), ldc);
+            assert_eq!(runs.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), fixed.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{m}x{k}x{n}");
+
+            let handoff = |i0: usize, rows: &mut [f32]| rows.iter_mut().enumerate().for_each(|(j, v)| *v = *v * 2.0 + (i0 * n + j) as f32);
+            let (mut b_runs, mut b_fixed) = (b.clone(), b.clone());
+            let (mut runs, mut fixed) = (c.clone(), c.clone());
+            a_b_by_runs(m, k, n, &a, lda, RowsOfB::Update(SendPtr::new(&mut b_runs), &handoff), beta, &mut runs, ldc);
+            a_b_by_columns(m, k, n, &a, lda, RowsOfB::Update(SendPtr::new(&mut b_fixed), &handoff), beta, SendPtr::new(&mut fixed), ldc);
+            assert_eq!(runs.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), fixed.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), "{m}x{k}x{n}");
+            let handed: Vec<f32> = b.iter().enumerate().map(|(j, v)| v * 2.0 + j as f32).collect();
+            assert_eq!(b_fixed, handed, "{m}x{k}x{n}: every run handed over once");
+            assert_eq!(b_runs, handed);
+        }
+    }
 }

@@ -145,7 +145,7 @@ pub type RecurrentState = Vec<Vec<f32>>;
 
 /// One layer of a sequential model. The model owns the activations and the parameter arena; the layer owns what its
 /// backward pass needs from its forward pass (caches, masks, scratch).
-pub trait Layer: Send {
+pub trait Layer: Send + Sync {
     /// Runs the layer on `fw`, writing its output into `out` (resized by the layer); returns the output's shape and
     /// what becomes of the mask.
     fn forward(&mut self, fw: Forward<'_>, out: &mut Vec<f32>) -> Result<(ActShape, MaskOut)>;

@@ -8,6 +8,16 @@ use crate::error::{LstmError, Result};
 impl Model {
     /// Checks x against the model (rank, feature size, token range, finiteness), building the model if needed.
     pub fn check_input(&mut self, x: &DataRef) -> Result<()> {
+        self.check_input_ref(x)?;
+        if !self.is_built() {
+            // A float input (an embedding's model is built from the start): its last axis is the feature size.
+            self.build(*x.shape().last().unwrap_or(&0))?;
+        }
+        Ok(())
+    }
+
+    /// [`Model::check_input`] without building the model.
+    pub(super) fn check_input_ref(&self, x: &DataRef) -> Result<()> {
         let shape = x.shape();
         if shape.first().copied().unwrap_or(0) == 0 {
             return Err(LstmError::InvalidArgument(format!("empty dataset: x has shape {shape:?}")));
@@ -57,9 +67,6 @@ impl Model {
                 }
                 if let Data::Floats(v, _) = x {
                     check_finite("x", v, shape)?;
-                }
-                if !self.is_built() {
-                    self.build(f)?;
                 }
             }
         }

@@ -1,30 +1,37 @@
 //! A sequential stack with one flat parameter arena: params, grads and optimizer state each live in one contiguous
-//! buffer, and every layer reads named views of it. Each model owns its rayon pool.
+//! buffer, and every layer reads named views of it. Models run on the process's shared compute pools, or on one of
+//! their own ([`crate::pool`]).
 //!
 //! This module orchestrates: the arena, the layer sequence and its activations, masks, the loss and the optimizer.
 //! What each layer computes lives in `layers/`, behind [`crate::layers::Layer`]. The rest is split along its seams:
 //! - `plan`: the layers and the arena layout for an input;
 //! - `checks`: the caller's data against the model;
 //! - `fused`: batch-1 steps whose weight gradients stay low-rank and are applied by the update (or by backward);
+//! - `inference`: the forward pass over borrowed buffers, and predictions that share the weights;
 //! - `stateful`: `predict_step`, the recurrent states carried between calls;
 //! - `training`: the batch loop over a checked dataset, with its stop flag.
 
 mod checks;
 mod fused;
+mod inference;
 mod plan;
 mod stateful;
 mod training;
 
 pub use checks::check_finite;
+pub use inference::Inference;
+
+use inference::{predict_batches, release_outputs, reserve_outputs, Pass};
 
 use crate::config::{Activation, LayerConfig, LossConfig, ModelConfig, OptimizerConfig};
 use crate::data::{Batch, DataRef};
 use crate::error::{LstmError, Result};
 use crate::init;
-use crate::layers::{self, Backward, Forward, Layer, MaskOut, Params, RecurrentState, StepUpdates};
+use crate::layers::{self, Backward, Layer, RecurrentState, StepUpdates};
 use crate::loss::{loss_forward_backward, TargetRef};
 use crate::mem;
 use crate::optim::{Optimizer, StepRule};
+use crate::pool::{Pool, Threads};
 use crate::rng;
 use checks::check_batch_size;
 use std::ops::Range;
@@ -93,7 +100,7 @@ pub struct Model {
     params: Vec<f32>,
     grads: Vec<f32>,
     compiled: Option<Compiled>,
-    pool: rayon::ThreadPool,
+    pool: Pool,
     num_threads: usize,
     /// Training steps taken; keys the dropout masks.
     step: u64,
@@ -121,18 +128,24 @@ pub struct Model {
 
 impl Model {
     /// Builds a model; the weights are created now when the input's feature size is known (an embedding first, or
-    /// `inputShape`), otherwise at the first data seen. `num_threads` 0 means one per core.
+    /// `inputShape`), otherwise at the first data seen. Its work uses at most `num_threads` threads (0: one per
+    /// core) of the process's shared pools.
     pub fn new(config: ModelConfig, num_threads: usize) -> Result<Model> {
-        Self::create(config, num_threads, true)
+        Self::create(config, Threads::shared(num_threads), true)
+    }
+
+    /// [`Model::new`] with the choice of shared or dedicated threads.
+    pub fn with_threads(config: ModelConfig, threads: Threads) -> Result<Model> {
+        Self::create(config, threads, true)
     }
 
     /// A model whose weights are about to be read from a file: the initializers are skipped (the orthogonal one
     /// alone costs about half a second for a 512-unit layer).
-    pub(crate) fn new_for_load(config: ModelConfig, num_threads: usize) -> Result<Model> {
-        Self::create(config, num_threads, false)
+    pub(crate) fn new_for_load(config: ModelConfig, threads: Threads) -> Result<Model> {
+        Self::create(config, threads, false)
     }
 
-    fn create(config: ModelConfig, num_threads: usize, initialize: bool) -> Result<Model> {
+    fn create(config: ModelConfig, threads: Threads, initialize: bool) -> Result<Model> {
         // A bad LSTM_NATIVE_SIMD fails here, before any kernel runs.
         crate::kernels::simd::level()?;
         if config.layers.is_empty() {
@@ -144,12 +157,7 @@ impl Model {
                 return Err(LstmError::InvalidConfig(format!("layer {i} (embedding): an embedding must be the first layer")));
             }
         }
-        let num_threads = if num_threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { num_threads };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(num_threads)
-            .thread_name(|i| format!("lstm-native-{i}"))
-            .build()
-            .map_err(|e| LstmError::InvalidConfig(format!("cannot start {num_threads} threads: {e}")))?;
+        let (pool, num_threads) = Pool::for_threads(threads)?;
         let mut config = config;
         if config.input_dim.is_none() {
             config.input_dim = config.layers[0].input_shape().and_then(|s| *s.last().unwrap());
@@ -191,8 +199,13 @@ impl Model {
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
+    /// The most threads this model's work uses.
     pub fn num_threads(&self) -> usize {
         self.num_threads
+    }
+    /// Whether the model runs on a pool of its own rather than the shared ones.
+    pub fn has_dedicated_pool(&self) -> bool {
+        self.pool.is_dedicated()
     }
     pub fn is_built(&self) -> bool {
         !self.layers.is_empty()
@@ -249,23 +262,24 @@ impl Model {
         let params = plan::zeroed(plan.total, "parameters")?;
         let grads = plan::zeroed(plan.total, "gradients")?;
         let optimizer = self.compiled.as_ref().map(|c| Optimizer::new(c.optimizer.config.clone(), plan.total)).transpose()?;
+        let mut params = params;
+        if initialize {
+            // Each tensor from its own seeded stream, then what a layer adds (an LSTM's unit forget bias).
+            for (k, init_cfg) in plan.inits.iter().enumerate() {
+                let e = &plan.entries[k];
+                let mut r = rng::seeded(self.config.seed, k as u64, 0x1417);
+                init::fill_tensor(init_cfg, &e.shape, &mut r, &mut params[e.range.clone()])?;
+            }
+            for slot in &plan.slots {
+                slot.layer.after_init(&mut params[slot.span.clone()], &slot.ranges);
+            }
+        }
         (self.params, self.grads) = (params, grads);
         if let (Some(c), Some(o)) = (&mut self.compiled, optimizer) {
             c.optimizer = o;
         }
         self.entries = plan.entries;
         self.layers = plan.slots;
-        if initialize {
-            // Each tensor from its own seeded stream, then what a layer adds (an LSTM's unit forget bias).
-            for (k, init_cfg) in plan.inits.iter().enumerate() {
-                let e = &self.entries[k];
-                let mut r = rng::seeded(self.config.seed, k as u64, 0x1417);
-                init::fill_tensor(init_cfg, &e.shape, &mut r, &mut self.params[e.range.clone()]);
-            }
-            for slot in &self.layers {
-                slot.layer.after_init(&mut self.params[slot.span.clone()], &slot.ranges);
-            }
-        }
         let n = self.layers.len();
         self.acts = vec![Vec::new(); n];
         self.dacts = vec![Vec::new(); n];
@@ -339,37 +353,23 @@ impl Model {
     }
 
     fn try_reserve(&mut self, training: bool) -> Result<()> {
-        let mut shape = self.batch.shape;
+        let shape = self.batch.shape;
         if training && self.compute_input_grad && !self.batch.floats.is_empty() {
             mem::room(&mut self.input_grad, mem::count::<f32>(&shape.dims(), || "the input gradient".into())?, || {
                 format!("the input gradient {:?}", shape.dims())
             })?;
         }
-        for (l, slot) in self.layers.iter_mut().enumerate() {
-            slot.layer.reserve(shape, training)?;
-            shape = layers::output_shape(&self.config.layers[l], shape);
-            let what = || format!("the output {:?} of layer {l} ({})", shape.dims(), self.config.layers[l].kind());
-            let len = mem::count::<f32>(&shape.dims(), what)?;
-            mem::room(&mut self.acts[l], len, what)?;
-            if training {
-                let what = || format!("the output gradient {:?} of layer {l} ({})", shape.dims(), self.config.layers[l].kind());
-                mem::room(&mut self.dacts[l], len, what)?;
-            }
-        }
-        Ok(())
+        let dacts = if training { Some(self.dacts.as_mut_slice()) } else { None };
+        reserve_outputs(&mut self.layers, &mut self.acts, dacts, &self.config.layers, shape)
     }
 
     /// Frees the buffers that grow with the batch (after an `OutOfMemory`).
     fn release(&mut self) {
-        for slot in &mut self.layers {
-            slot.layer.release();
-        }
-        for v in self.acts.iter_mut().chain(&mut self.dacts) {
+        release_outputs(&mut self.layers, &mut self.acts, &mut self.masks, &mut self.batch);
+        for v in &mut self.dacts {
             *v = Vec::new();
         }
-        self.masks.iter_mut().for_each(|m| *m = None);
         self.input_grad = Vec::new();
-        self.batch.release();
     }
 
     /// Gathers `rows` of `x` (and `y`) into the batch (see [`Batch::gather`]), freeing the batch buffers when they
@@ -386,38 +386,8 @@ impl Model {
     fn forward(&mut self, training: bool) -> Result<()> {
         self.reserve(training)?;
         let Model { layers, params, acts, shapes, masks, batch, config, pool, step, .. } = self;
-        let (seed, step) = (config.seed, *step);
-        pool.install(|| -> Result<()> {
-            let mut shape = batch.shape;
-            let mut mask: Option<Vec<u8>> = None;
-            for (l, slot) in layers.iter_mut().enumerate() {
-                let (before, after) = acts.split_at_mut(l);
-                let x: &[f32] = if l == 0 { &batch.floats } else { &before[l - 1] };
-                masks[l] = mask.take();
-                let fw = Forward {
-                    index: l,
-                    x,
-                    tokens: &batch.tokens,
-                    shape,
-                    mask: masks[l].as_deref(),
-                    params: Params { data: &params[slot.span.clone()], ranges: &slot.ranges },
-                    training,
-                    seed,
-                    step,
-                };
-                let (out_shape, mask_out) = slot.layer.forward(fw, &mut after[0])?;
-                mask = match mask_out {
-                    MaskOut::Keep => {
-                        masks[l].as_deref().map(|m| mem::copied(m, || format!("the mask {:?} after layer {l}", [shape.b, shape.t.unwrap_or(1)]))).transpose()?
-                    }
-                    MaskOut::Drop => None,
-                    MaskOut::New(m) => Some(m),
-                };
-                shapes[l] = out_shape;
-                shape = out_shape;
-            }
-            Ok(())
-        })
+        let pass = Pass { slots: layers, acts, shapes, masks, batch };
+        pool.install(|| pass.run(params, config.seed, *step, training))
     }
 
     /// Backward through every layer; `dacts[last]` already holds dL/d(output). Accumulates into `grads`, except for
@@ -619,26 +589,12 @@ impl Model {
     pub fn predict(&mut self, x: &DataRef, batch_size: usize) -> Result<(Vec<f32>, Vec<usize>)> {
         check_batch_size(batch_size)?;
         self.check_input(x)?;
-        let n = x.shape()[0];
-        let mut out = Vec::new();
-        let mut shape = Vec::new();
-        let mut rows = batch_rows(n, batch_size)?;
-        for start in (0..n).step_by(batch_size) {
-            rows.clear();
-            rows.extend(start..(start + batch_size).min(n));
-            self.gather(x, None, Some(&rows))?;
+        predict_batches(x.shape()[0], batch_size, |rows, append| {
+            self.gather(x, None, Some(rows))?;
             self.forward(false)?;
             let last = self.layers.len() - 1;
-            if out.is_empty() {
-                shape = self.shapes[last].dims();
-                shape[0] = n;
-                let what = || format!("the predictions {shape:?}");
-                mem::room(&mut out, mem::count::<f32>(&shape, what)?, what)?;
-            }
-            out.extend_from_slice(&self.acts[last]);
-        }
-        shape[0] = n;
-        Ok((out, shape))
+            append(&self.acts[last], self.shapes[last])
+        })
     }
 
     /// Mean loss and accuracy over `x`, `y` in batches (weighted by batch size), in inference mode.

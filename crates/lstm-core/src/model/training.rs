@@ -27,7 +27,9 @@ impl Model {
         if let Some(&r) = order.iter().find(|&&r| r >= n) {
             return Err(LstmError::InvalidArgument(format!("batch order names row {r}, outside the dataset of {n} rows")));
         }
-        let mut out = Vec::with_capacity(num_batches.min(order.len()));
+        let batches = num_batches.min(order.len().div_ceil(batch_size).saturating_sub(first_batch));
+        let mut out = Vec::new();
+        crate::mem::room(&mut out, batches, || format!("the statistics of {batches} batches"))?;
         for k in 0..num_batches {
             if stop.load(Ordering::SeqCst) {
                 break;

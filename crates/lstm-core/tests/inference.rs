@@ -1,0 +1,81 @@
+//! Predictions that share a model's weights (`Model::predict_with`, `&self`): bit-identical to `Model::predict`, also
+//! when several threads run them on one model at once, and whatever the compute pool (shared with a cap of one
+//! thread, shared at one per core, or dedicated).
+
+use lstm_core::{Data, Model, ModelConfig, Threads};
+
+mod common;
+use common::Lcg;
+
+const LAYERS: &str = r#"[
+    {"type":"embedding","inputDim":300,"outputDim":16,"maskZero":true},
+    {"type":"dropout","rate":0.2},
+    {"type":"lstm","units":24,"bidirectional":true,"returnSequences":true,"dropout":0.2},
+    {"type":"lstm","units":32},
+    {"type":"dense","units":40,"activation":"relu"},
+    {"type":"dense","units":3,"activation":"softmax"}]"#;
+
+fn model(threads: Threads) -> Model {
+    let json = format!(r#"{{"layers": {LAYERS}, "seed": 5}}"#);
+    Model::with_threads(ModelConfig::from_json(&json).unwrap(), threads).unwrap()
+}
+
+fn tokens(seed: u64, n: usize, t: usize) -> Vec<i32> {
+    let mut r = Lcg(seed);
+    (0..n * t).map(|k| if k % t < r.below(t / 2) { 0 } else { 1 + r.below(299) as i32 }).collect()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn shared_predictions_equal_predict_bit_for_bit_on_any_pool_and_from_many_threads_at_once() {
+    let (n, t) = (37, 23);
+    let x = tokens(1, n, t);
+    let shape = [n, t];
+    let data = Data::Tokens(&x, &shape);
+    let mut reference = model(Threads::shared(0));
+    let (want, want_shape) = reference.predict(&data, 8).unwrap();
+    assert_eq!(want_shape, vec![n, 3]);
+
+    for threads in [Threads::shared(1), Threads::shared(0), Threads::dedicated(2), Threads::dedicated(3)] {
+        let m = model(threads);
+        let results: Vec<Vec<f32>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|k| {
+                    let (m, x, shape) = (&m, &x, &shape);
+                    s.spawn(move || {
+                        let mut scratch = m.inference().unwrap();
+                        // Different batch sizes: a row's result must not depend on the rows it is batched with.
+                        let mut out = Vec::new();
+                        for _ in 0..3 {
+                            out = m.predict_with(&mut scratch, &Data::Tokens(x, shape), [1, 5, 8, 64][k]).unwrap().0;
+                        }
+                        out
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for r in results {
+            assert_eq!(bits(&r), bits(&want), "{threads:?}");
+        }
+    }
+}
+
+#[test]
+fn an_unbuilt_model_and_bad_input_are_errors() {
+    let json = r#"{"layers": [{"type":"lstm","units":4},{"type":"dense","units":1}], "seed": 1}"#;
+    let m = Model::new(ModelConfig::from_json(json).unwrap(), 1).unwrap();
+    assert_eq!(m.inference().err().map(|e| e.code()), Some("INVALID_ARGUMENT"));
+
+    let m = model(Threads::shared(1));
+    let mut scratch = m.inference().unwrap();
+    let x = vec![1, 2, 300];
+    let e = m.predict_with(&mut scratch, &Data::Tokens(&x, &[1, 3]), 1).unwrap_err();
+    assert_eq!(e.code(), "INDEX_OUT_OF_RANGE");
+    // The buffers still work after the error.
+    let ok = vec![1, 2, 3];
+    assert!(m.predict_with(&mut scratch, &Data::Tokens(&ok, &[1, 3]), 1).is_ok());
+}
