@@ -65,7 +65,7 @@ impl PackedB {
                     let run = (NR - lane).min(nj - c);
                     let dst = &mut data[(p * k + kk) * NR + lane..][..run];
                     if b.st.cs == 1 {
-                        dst.copy_from_slice(&b.data[src + c..][..run]);
+                        copy_run(dst, &b.data[src + c..][..run]);
                     } else {
                         for (x, d) in dst.iter_mut().enumerate() {
                             *d = b.data[src + (c + x) * b.st.cs];
@@ -86,6 +86,42 @@ impl PackedB {
 
     pub fn n(&self) -> usize {
         self.n
+    }
+}
+
+/// `dst = src` for a run of at most [`NR`] floats, in moves of 8, 4 or single floats (the last move of 8 or 4 may
+/// overlap the one before it). `copy_from_slice` calls the C library's memmove for a length unknown at compile time,
+/// which at these lengths costs more than the copy: the weight gradients pack a few runs per row of B·T rows per
+/// batch (`layers::lstm`), and those calls were a tenth of an IMDB training step.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    let n = src.len();
+    assert!(dst.len() == n, "copy_run: lengths differ");
+    /// Moves the `W` floats from `j`: a fixed length, which the compiler turns into register moves.
+    #[inline(always)]
+    fn moves<const W: usize>(dst: &mut [f32], src: &[f32], j: usize) {
+        let s: [f32; W] = src[j..j + W].try_into().expect("W floats");
+        dst[j..j + W].copy_from_slice(&s);
+    }
+    if n >= 8 {
+        for j in (0..n - 8).step_by(8) {
+            moves::<8>(dst, src, j);
+        }
+        moves::<8>(dst, src, n - 8);
+    } else if n >= 4 {
+        moves::<4>(dst, src, 0);
+        moves::<4>(dst, src, n - 4);
+    } else {
+        // At most 3 floats, one by one (a loop here would become a memmove call again).
+        if n > 0 {
+            dst[0] = src[0];
+        }
+        if n > 1 {
+            dst[1] = src[1];
+        }
+        if n > 2 {
+            dst[2] = src[2];
+        }
     }
 }
 
@@ -470,6 +506,48 @@ mod x86 {
             _mm256_maskstore_ps(cp, mask_lo, v0);
             if WIDE {
                 _mm256_maskstore_ps(cp.wrapping_add(8), mask_hi, v1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::Strides;
+
+    /// The panels against B read element by element: two row-major parts side by side (the weight gradients' `[x h]`)
+    /// of every width up to past a panel, so every run length 1..=NR is copied at some offset into a panel, and one
+    /// transposed part (the forward's W_hhᵀ); the zero padding past column n included.
+    #[test]
+    fn packing_matches_b_element_by_element() {
+        let (k, k0) = (5usize, 2usize);
+        for n1 in 0..=40usize {
+            for n2 in [1usize, 3, 33] {
+                let (b1, b2): (Vec<f32>, Vec<f32>) = ((0..(k0 + k) * n1).map(|x| x as f32 + 0.5).collect(), (0..(k0 + k) * n2).map(|x| -(x as f32)).collect());
+                let bt: Vec<f32> = (0..(k0 + k) * 7).map(|x| 1000.0 + x as f32).collect();
+                let parts = [(n1, Mat::new(&b1, Strides::rows(n1))), (n2, Mat::new(&b2, Strides::rows(n2))), (7, Mat::new(&bt, Strides::transposed(k0 + k)))];
+                let mut p = PackedB::default();
+                p.pack_rows(k0..k0 + k, &parts);
+                let n = n1 + n2 + 7;
+                assert_eq!((p.k(), p.n()), (k, n));
+                let data = &p.data[p.start..];
+                assert_eq!(data.len(), n.div_ceil(NR) * k * NR + ALIGN_SLACK - p.start);
+                for kk in 0..k {
+                    for col in 0..n.div_ceil(NR) * NR {
+                        let want = if col < n1 {
+                            b1[(k0 + kk) * n1 + col]
+                        } else if col < n1 + n2 {
+                            b2[(k0 + kk) * n2 + col - n1]
+                        } else if col < n {
+                            bt[(col - n1 - n2) * (k0 + k) + k0 + kk]
+                        } else {
+                            0.0
+                        };
+                        let got = data[((col / NR) * k + kk) * NR + col % NR];
+                        assert_eq!(got.to_bits(), want.to_bits(), "n1={n1} n2={n2} row {kk} column {col}");
+                    }
+                }
             }
         }
     }

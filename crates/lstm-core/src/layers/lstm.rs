@@ -483,7 +483,7 @@ pub fn lstm_forward_final(
 
 /// A column of ones as a `[rows, 1]` view of any length: appended to X, it makes the product's last column Σ dgates,
 /// the bias gradient.
-const ONES: Mat<'static> = Mat { data: &[1.0], st: Strides { rs: 0, cs: 0 } };
+pub(super) const ONES: Mat<'static> = Mat { data: &[1.0], st: Strides { rs: 0, cs: 0 } };
 
 /// Rows of B·T per block of [`weight_grads_packed`]: a block's panels of X (64 rows × 32 floats) and the matching
 /// 64 × 32 floats of dgates for a 32-row block of the output stay in L1 together.
@@ -499,7 +499,7 @@ thread_local! {
 /// the weight gradients of all steps in one product. The output rows are split between the threads; each runs the
 /// rows of dgates and X in blocks of [`GRAD_ROWS`], packing its block of X into panels and adding the block's
 /// product to its rows of `out`. Every element is one sum per block, blocks in order, whatever the thread count.
-fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], out: &mut [f32]) {
+pub(super) fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], out: &mut [f32]) {
     let n: usize = parts.iter().map(|&(nj, _)| nj).sum();
     let per_task = g.div_ceil(rayon::current_num_threads()).next_multiple_of(packed::MR);
     out[..g * n].par_chunks_mut(per_task * n).enumerate().for_each(|(task, c)| weight_grads_rows(rows, &dgates[task * per_task..], ldg, parts, c));
@@ -507,7 +507,7 @@ fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], ldg: usize, parts:
 
 /// The rows of [`weight_grads_packed`]'s output in `c` (`[m, N]`, dgates' columns from the start of `dgates`), on this
 /// thread: X packed a block of [`GRAD_ROWS`] rows at a time, the blocks' products added in order.
-fn weight_grads_rows(rows: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], c: &mut [f32]) {
+pub(super) fn weight_grads_rows(rows: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], c: &mut [f32]) {
     let n: usize = parts.iter().map(|&(nj, _)| nj).sum();
     let m = c.len() / n;
     GRAD_PANELS.with_borrow_mut(|panels| {

@@ -10,7 +10,8 @@
 //!   with b_hh as the product's addend;
 //! - each thread runs the whole time loop for its block of samples (samples are independent along time); a small
 //!   batch is one block whose per-step products are split by column instead ([`block_of_samples`]);
-//! - the weight gradients of all steps are one GEMM each after the loop, and dx one more;
+//! - the weight gradients of all steps are formed after the loop, one product per weight (with the packed kernel
+//!   `dgiᵀ·[x 1]` and `dghᵀ·[h_prev 1]`, which give the bias gradients too), and dx one more;
 //! - every buffer is sized before the loop: nothing allocates inside it.
 //!
 //! Keras semantics for `maskZero`: a masked step keeps h, so the output repeats the previous one (zeros in a
@@ -21,13 +22,14 @@
 
 use super::lstm::{
     add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_buffers, mask_copies, masked_input, pack_gates, project_window,
-    recurrent_input, row_pair, sized, step_product, LstmDims, OutputGrad, ProjectionBlock, Reserved, PROJECTION_WINDOW,
+    recurrent_input, row_pair, sized, step_product, weight_grads_packed, weight_grads_rows, LstmDims, OutputGrad, ProjectionBlock, Reserved, ONES,
+    PROJECTION_WINDOW,
 };
 use super::{checked_mul, room_all, state_buffer, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
 use crate::config::Initializer;
 use crate::error::{LstmError, Result};
 use crate::kernels::gemm::{par_col_sums_add, par_gemm, Mat, Strides, SMALL};
-use crate::kernels::packed::{self, gemm_packed_batch_bias, PackedB};
+use crate::kernels::packed::{self, gemm_packed, gemm_packed_batch_bias, PackedB};
 use crate::model::ActShape;
 use rayon::prelude::*;
 
@@ -95,6 +97,11 @@ pub struct RecurrentCache {
     /// rows in each with per-gate masks.
     packed_w_hh: [PackedB; 3],
     packed_w_ih: [PackedB; 3],
+    /// Backward's W_ih `[G·H, I]` (or each gate's rows `[H, I]`) packed for dx = dgi·W_ih.
+    packed_w_ih_rows: [PackedB; 3],
+    /// Scratch of the packed weight gradients, `[G·H, I+1]` and `[G·H, H+1]`: `[dW db]` of each weight.
+    dw_cat_ih: Vec<f32>,
+    dw_cat_hh: Vec<f32>,
 }
 
 /// Runs one direction of `cell` over x `[B,T,I]`. `mask[b·T+t] == 0` marks a padded step. The dropout masks must
@@ -245,10 +252,29 @@ pub fn recurrent_backward<C: Cell>(
     let (xg, hg) = (mask_copies(cache.in_mask.len(), b * i), mask_copies(cache.rec_mask.len(), b * h));
     // Each product of a step covers kg = G·H / hg rows of dgh and W_hh (one gate's with per-gate masks).
     let kg = gw / hg;
-    let RecurrentCache { xm, gates, gh, h: hs, hprev, rec_mask, in_mask, dgi, dgh, carry_dh, step_out, dxm, packed_w_hh, .. } = cache;
+    let RecurrentCache {
+        xm,
+        gates,
+        gh,
+        h: hs,
+        hprev,
+        rec_mask,
+        in_mask,
+        dgi,
+        dgh,
+        carry_dh,
+        step_out,
+        dxm,
+        packed_w_hh,
+        packed_w_ih_rows,
+        dw_cat_ih,
+        dw_cat_hh,
+        ..
+    } = cache;
     let small_batch = b <= SMALL;
+    let packed_path = !small_batch && packed::available();
     // B = W_hh `[G·H, H]`, or each gate's rows `[H, H]`, packed once for all T steps.
-    let packed_w = (!small_batch && t > 1 && packed::available()).then(|| {
+    let packed_w = (packed_path && t > 1).then(|| {
         for (g, pack) in packed_w_hh[..hg].iter_mut().enumerate() {
             pack.pack(kg, h, Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h)));
         }
@@ -310,40 +336,90 @@ pub fn recurrent_backward<C: Cell>(
             }
         });
 
-    // The weight gradients of all steps, one product each (per gate with per-gate masks, each gate's rows from its
-    // own copies of x and h_prev), and the bias gradients as column sums.
+    // The weight gradients of all steps (per gate with per-gate masks, each gate's rows from its own copies of x and
+    // h_prev) and the bias gradients: with the packed kernel `[dW_ih db_ih] = dgiᵀ·[x 1]` and `[dW_hh db_hh] =
+    // dghᵀ·[h_prev 1]`, two products side by side on the threads; else a GEMM each and column sums.
     let rows = b * t;
     let (dgi, dgh): (&[f32], &[f32]) = (dgi, dgh);
     let xin: &[f32] = if in_mask.is_empty() { x } else { &xm[..rows * xg * i] };
     let kx = gw / xg;
-    for g in 0..xg {
-        let (dg, xv) = (Mat::new(&dgi[g * kx..], Strides::transposed(gw)), Mat::new(&xin[g * i..], Strides::rows(xg * i)));
-        par_gemm(kx, rows, i, 1.0, dg, xv, 1.0, &mut grads.dw_ih[g * kx * i..], Strides::rows(i));
+    if packed_path {
+        let (ih, hh) = ((xg, i, xin, &mut *dw_cat_ih), (hg, h, &hprev[..], &mut *dw_cat_hh));
+        rayon::join(|| packed_weight_grads(rows, gw, dgi, ih, grads.dw_ih, grads.db_ih), || packed_weight_grads(rows, gw, dgh, hh, grads.dw_hh, grads.db_hh));
+    } else {
+        for g in 0..xg {
+            let (dg, xv) = (Mat::new(&dgi[g * kx..], Strides::transposed(gw)), Mat::new(&xin[g * i..], Strides::rows(xg * i)));
+            par_gemm(kx, rows, i, 1.0, dg, xv, 1.0, &mut grads.dw_ih[g * kx * i..], Strides::rows(i));
+        }
+        for g in 0..hg {
+            let (dg, hv) = (Mat::new(&dgh[g * kg..], Strides::transposed(gw)), Mat::new(&hprev[g * h..], Strides::rows(hg * h)));
+            par_gemm(kg, rows, h, 1.0, dg, hv, 1.0, &mut grads.dw_hh[g * kg * h..], Strides::rows(h));
+        }
+        par_col_sums_add(dgi, rows, gw, grads.db_ih);
+        par_col_sums_add(dgh, rows, gw, grads.db_hh);
     }
-    for g in 0..hg {
-        let (dg, hv) = (Mat::new(&dgh[g * kg..], Strides::transposed(gw)), Mat::new(&hprev[g * h..], Strides::rows(hg * h)));
-        par_gemm(kg, rows, h, 1.0, dg, hv, 1.0, &mut grads.dw_hh[g * kg * h..], Strides::rows(h));
-    }
-    par_col_sums_add(dgi, rows, gw, grads.db_ih);
-    par_col_sums_add(dgh, rows, gw, grads.db_hh);
 
     // dx += dgi·W_ih, or with input dropout Σ_g (dgi_g · W_ih_g) ⊙ gate g's input mask.
-    if let Some(dx) = dx {
+    let Some(dx) = dx else { return };
+    if packed_path {
+        // B = W_ih `[G·H, I]` or each gate's rows; the threads take blocks of samples, each element one sum in order
+        // whatever the split.
+        for (g, pack) in packed_w_ih_rows[..xg].iter_mut().enumerate() {
+            pack.pack(kx, i, Mat::new(&p.w_ih[g * kx * i..], Strides::rows(i)));
+        }
+        let packs = &packed_w_ih_rows[..xg];
+        let nb = block_of_samples(b);
+        let in_mask: &[f32] = in_mask;
         if in_mask.is_empty() {
-            par_gemm(rows, gw, i, 1.0, Mat::new(dgi, Strides::rows(gw)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i));
+            dx[..rows * i].par_chunks_mut(nb * t * i).enumerate().for_each(|(blk, dx)| {
+                gemm_packed(dx.len() / i, &dgi[blk * nb * t * gw..], gw, &packs[0], 1.0, dx, i);
+            });
         } else {
             let dxm = sized(dxm, rows * i);
-            for g in 0..xg {
-                let (dg, w) = (Mat::new(&dgi[g * kx..], Strides::rows(gw)), Mat::new(&p.w_ih[g * kx * i..], Strides::rows(i)));
-                par_gemm(rows, kx, i, 1.0, dg, w, 0.0, dxm, Strides::rows(i));
-                for bi in 0..b {
-                    let m = gate_mask_row(in_mask, bi, xg, g, i);
-                    for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
-                        add_masked(d, s, m);
+            dx[..rows * i].par_chunks_mut(nb * t * i).zip(dxm.par_chunks_mut(nb * t * i)).enumerate().for_each(|(blk, (dx, dxm))| {
+                let (b0, m) = (blk * nb, dx.len() / i);
+                for (g, pack) in packs.iter().enumerate() {
+                    gemm_packed(m, &dgi[b0 * t * gw + g * kx..], gw, pack, 0.0, dxm, i);
+                    for (bi, (d, s)) in dx.chunks_exact_mut(t * i).zip(dxm.chunks_exact(t * i)).enumerate() {
+                        let mask = gate_mask_row(in_mask, b0 + bi, xg, g, i);
+                        d.chunks_exact_mut(i).zip(s.chunks_exact(i)).for_each(|(d, s)| add_masked(d, s, mask));
                     }
+                }
+            });
+        }
+    } else if in_mask.is_empty() {
+        par_gemm(rows, gw, i, 1.0, Mat::new(dgi, Strides::rows(gw)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i));
+    } else {
+        let dxm = sized(dxm, rows * i);
+        for g in 0..xg {
+            let (dg, w) = (Mat::new(&dgi[g * kx..], Strides::rows(gw)), Mat::new(&p.w_ih[g * kx * i..], Strides::rows(i)));
+            par_gemm(rows, kx, i, 1.0, dg, w, 0.0, dxm, Strides::rows(i));
+            for bi in 0..b {
+                let m = gate_mask_row(in_mask, bi, xg, g, i);
+                for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
+                    add_masked(d, s, m);
                 }
             }
         }
+    }
+}
+
+/// `[dW db] += dgᵀ·[X 1]` for one weight `[G·H, n]` over all `rows` rows on the packed kernel: dg `[rows, G·H]`
+/// (`gw` = G·H), and `copies` copies of X `[rows, n]` side by side in `xs` (one per gate with per-gate masks, gate g
+/// then reads its own). `out` is scratch for `[G·H, n+1]`.
+fn packed_weight_grads(rows: usize, gw: usize, dg: &[f32], (copies, n, xs, out): (usize, usize, &[f32], &mut Vec<f32>), dw: &mut [f32], db: &mut [f32]) {
+    let (kg, w) = (gw / copies, n + 1);
+    let out = sized(out, gw * w);
+    let x_copy = |g: usize| Mat::new(&xs[g * n..], Strides::rows(copies * n));
+    if copies == 1 {
+        weight_grads_packed(rows, gw, dg, gw, &[(n, x_copy(0)), (1, ONES)], out);
+    } else {
+        // A gate per task: each gate's copy of X is packed by one thread only.
+        out.par_chunks_mut(kg * w).enumerate().for_each(|(g, o)| weight_grads_rows(rows, &dg[g * kg..], gw, &[(n, x_copy(g)), (1, ONES)], o));
+    }
+    for (r, row) in out.chunks_exact(w).enumerate() {
+        dw[r * n..(r + 1) * n].iter_mut().zip(&row[..n]).for_each(|(d, s)| *d += s);
+        db[r] += row[n];
     }
 }
 
