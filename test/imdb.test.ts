@@ -6,7 +6,9 @@ import { join } from 'node:path'
 import { create } from 'tar'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { downloadFile } from '../src/datasets/download.js'
-import { IMDB_ARCHIVE_NAME, load, type ImdbData, type ImdbLoadOptions } from '../src/datasets/imdb.js'
+import { IMDB_ARCHIVE_NAME, load, loadPadded, type ImdbData, type ImdbLoadOptions } from '../src/datasets/imdb.js'
+import { tensor } from '../src/tensor.js'
+import { padSequences } from '../src/text.js'
 import { NumpyRandomState } from '../src/datasets/numpy-random.js'
 import { LstmError } from '../src/errors.js'
 
@@ -226,6 +228,38 @@ describe('imdb.load options (Keras load_data)', () => {
     await expectLoadError({ path: fixtureArchive, seed: 2 ** 32 }, 'INVALID_ARGUMENT', /seed must be an integer in \[0, 4294967295\], got 4294967296/)
     await expectLoadError({ path: fixtureArchive, shuffle: 'yes' as unknown as boolean }, 'INVALID_ARGUMENT', /shuffle/)
     await expectLoadError({ path: fixtureArchive, sample: true }, 'INVALID_ARGUMENT', /either path or sample/)
+  })
+})
+
+describe('imdb.loadPadded', () => {
+  it('gives the tensors padSequences makes of load, for every encoding option', async () => {
+    const cases: [ImdbLoadOptions, number][] = [
+      [{ path: fixtureArchive }, 6],
+      [{ path: fixtureArchive }, 40],
+      [{ path: fixtureArchive, numWords: 6, oovChar: null }, 5],
+      [{ path: fixtureArchive, skipTop: 2, startChar: null, oovChar: 1, indexFrom: 2 }, 7],
+      [{ path: fixtureArchive, maxlen: 8, shuffle: true, seed: 7 }, 4],
+      [{ sample: true, numWords: 1000, shuffle: true }, 200],
+    ]
+    for (const [options, length] of cases) {
+      const cacheDir = freshDir('cache')
+      const data = await load({ cacheDir, shuffle: false, ...options })
+      const padded = await loadPadded({ cacheDir, shuffle: false, ...options }, length)
+      expect(padded.xTrain).toEqual(padSequences(data.xTrain, { maxlen: length }))
+      expect(padded.xTest).toEqual(padSequences(data.xTest, { maxlen: length }))
+      expect(padded.yTrain).toEqual(tensor(data.yTrain, [data.yTrain.length, 1]))
+      expect(padded.yTest).toEqual(tensor(data.yTest, [data.yTest.length, 1]))
+      const indexFrom = options.indexFrom ?? 3
+      expect(new Map(padded.vocabulary.map((w, rank) => [w, rank + indexFrom]))).toEqual(data.wordIndex)
+    }
+  })
+
+  it('rejects a bad length, and bad options as load does', async () => {
+    for (const length of [0, 1.5, -3, '200', undefined]) {
+      await expect(loadPadded({ path: fixtureArchive }, length as number)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/imdb.loadPadded: length must be an integer/) })
+    }
+    await expect(loadPadded({ path: fixtureArchive, numWords: 0 }, 10)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/numWords/) })
+    await expect(loadPadded({ path: fixtureArchive, maxlen: 2, cacheDir: freshDir('cache') }, 10)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/maxlen=2/) })
   })
 })
 
