@@ -1,24 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { Slicer, sortedInSlices } from '../src/slices.js'
 import { seededRandom } from '../src/generate.js'
-
-/** The longest gap between the ticks of a 2 ms interval while `work` runs. */
-async function longestGap<T>(work: () => Promise<T>): Promise<[number, T]> {
-  let last = performance.now()
-  let longest = 0
-  const timer = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 2)
-  try {
-    const result = await work()
-    longest = Math.max(longest, performance.now() - last)
-    return [longest, result]
-  } finally {
-    clearInterval(timer)
-  }
-}
+import { longestGap } from './helpers.js'
 
 describe('sortedInSlices', () => {
   it('sorts as the built-in stable sort does, across run and merge boundaries', async () => {
