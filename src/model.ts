@@ -613,8 +613,9 @@ export class Sequential {
 
   /**
    * Coalesces concurrent `predict` and `predictOnBatch` calls whose samples have the same shape (the same sequence
-   * length) into native batches of up to `maxBatchSize` samples (default 32), waiting at most `maxDelayMs` (default 2)
-   * for a batch to fill; each caller gets its own rows. A row's result does not depend on the rows it shares a batch
+   * length) into native batches of up to `maxBatchSize` samples (default 32); each caller gets its own rows. A call on
+   * a free model runs at once (with the calls of the same event-loop turn, after `maxDelayMs` if set); calls made
+   * while a batch runs run together when it ends. A row's result does not depend on the rows it shares a batch
    * with (to within 1e-6). One call's bad data fails only that call. For servers answering one sample per request.
    */
   enableBatching(options?: BatchingOptions | null): void {
