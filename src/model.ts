@@ -369,6 +369,7 @@ export class Sequential {
   compile(options: CompileOptions): void {
     // Refused from callbacks too: the rest of the run would use a loss the data was not checked against.
     if (this.training) throw new LstmError('MODEL_BUSY', 'compile() was called while the model is training (from a callback too); wait for fit() to finish')
+    this.startQueuedPredictions()
     if (typeof options !== 'object' || options === null) throw new LstmError('INVALID_CONFIG', 'compile() needs an options object with a loss')
     const { loss, optimizer = 'adam', metrics = [] } = options
     if (loss === undefined || loss === null) throw new LstmError('INVALID_CONFIG', 'compile(): loss is required')
@@ -430,6 +431,7 @@ export class Sequential {
     }
     this.training = true
     this.stopTraining = false
+    this.startQueuedPredictions()
     const datasets: number[] = []
     try {
       this.requireCompiled('fit')
@@ -635,6 +637,15 @@ export class Sequential {
     return this.batcher?.options
   }
 
+  /**
+   * Hands the calls waiting in the batcher to the model now: they were made before the change about to happen, so
+   * they must count as predictions in flight (which fit and loadWeights wait for, and compile and setWeights refuse
+   * to run beside), not run later on the changed model.
+   */
+  private startQueuedPredictions(): void {
+    this.batcher?.flushAll()
+  }
+
   /** Like `predict`, on the calling thread: for small inputs where a promise is a nuisance. */
   predictSync(x: TensorLike, options?: PredictOptions | null): Tensor {
     this.assertIdle('predictSync')
@@ -718,6 +729,7 @@ export class Sequential {
    */
   setWeights(weights: Weights): void {
     this.assertIdle('setWeights')
+    this.startQueuedPredictions()
     if (typeof weights !== 'object' || weights === null) throw new LstmError('INVALID_ARGUMENT', 'setWeights() takes a record of name → Tensor')
     const list = Object.entries(weights).map(([name, t]) => {
       // A value that is not a Tensor (a plain array, undefined) gets a typed error, not a bare TypeError.
@@ -805,6 +817,7 @@ export class Sequential {
    */
   async loadWeights(path: string): Promise<void> {
     this.assertIdle('loadWeights')
+    this.startQueuedPredictions()
     checkPath('loadWeights(): path', path)
     await callAsync(() => this.nativeModel.loadWeights(path))
   }

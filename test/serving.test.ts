@@ -242,6 +242,27 @@ describe('enableBatching', () => {
     expect(sizes).toEqual([4, 4, 3])
   }, 60_000)
 
+  it('calls waiting for a batch count as in flight: compile and setWeights are MODEL_BUSY, loadWeights lets them finish first', async () => {
+    const m = bigModel(10)
+    const x = tokens(1, 8, 600)
+    const before = (await m.predict(x)).data[0]
+    const file = join(dir, 'other-weights.safetensors')
+    await bigModel(11).save(file)
+    const after = (await (await Sequential.load(file)).predict(x)).data[0]
+    expect(after).not.toBe(before)
+    m.enableBatching({ maxDelayMs: 60_000 })
+    const waiting = m.predict(x)
+    expectThrows(() => m.setWeights(m.getWeights()), 'MODEL_BUSY', /setWeights|predict/)
+    expect((await waiting).data[0]).toBe(before)
+    const waiting2 = m.predict(x)
+    expectThrows(() => m.compile({ loss: 'binaryCrossentropy', optimizer: 'sgd' }), 'MODEL_BUSY', /./)
+    const loaded = m.loadWeights(file)
+    expect((await waiting2).data[0]).toBe(before)
+    await loaded
+    m.disableBatching()
+    expect((await m.predict(x)).data[0]).toBe(after)
+  }, 60_000)
+
   it("one caller's bad ids fail that caller only", async () => {
     const m = bigModel(6)
     const good = Array.from({ length: 6 }, (_, i) => tokens(1, 9, 300 + i))
