@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { machine, versions } from './lib/machine.mjs'
-import { parseOptions, USAGE } from './lib/options.mjs'
+import { parseOptions, USAGE, WITHOUT_IMDB } from './lib/options.mjs'
 import { hasGnuTime } from './lib/proc.mjs'
 import { peerPython } from './lib/python.mjs'
 import { prepareImdb, quickArchive } from './lib/data.mjs'
@@ -40,7 +40,7 @@ mkdirSync(join(benchDir, 'results'), { recursive: true })
 const lstmEnv = { LSTM_NATIVE_CACHE: join(cacheDir, 'lstm-native') }
 const ctx = { opts, repo, benchDir, cacheDir, lstmEnv, python: null, npz: null, skip: { torch: null, keras: null } }
 const results = { date, argv: process.argv.slice(2), options: opts, machine: machine(), notes: [], workloads: {} }
-const needsImdb = opts.only.some((w) => w !== 'words')
+const needsImdb = opts.only.some((w) => !WITHOUT_IMDB.includes(w))
 
 console.log(`lstm-native bench: ${opts.only.join(', ')}; ${opts.reps} rep(s)${opts.quick ? '; quick sizes' : ''}`)
 const load1 = results.machine.loadAverageAtStart[0]
@@ -98,7 +98,7 @@ if (opts.setupOnly) {
 // ---- the workloads ----
 const rows = []
 for (const name of workloads.WORKLOAD_ORDER.filter((w) => opts.only.includes(w))) {
-  if (name !== 'words' && !existsSync(opts.data)) {
+  if (!WITHOUT_IMDB.includes(name) && !existsSync(opts.data)) {
     results.workloads[name] = { skipped: `IMDB data not found at ${opts.data}` }
     continue
   }

@@ -130,3 +130,21 @@ export async function failure(f: () => unknown): Promise<unknown> {
     return err
   }
 }
+
+/** The longest gap between the ticks of a 2 ms interval while `work` runs. */
+export async function longestGap<T>(work: () => Promise<T>): Promise<[number, T]> {
+  let last = performance.now()
+  let longest = 0
+  const timer = setInterval(() => {
+    const now = performance.now()
+    longest = Math.max(longest, now - last)
+    last = now
+  }, 2)
+  try {
+    const result = await work()
+    longest = Math.max(longest, performance.now() - last)
+    return [longest, result]
+  } finally {
+    clearInterval(timer)
+  }
+}

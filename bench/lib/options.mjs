@@ -2,7 +2,9 @@
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
-export const WORKLOADS = ['imdb', 'gru', 'cnn', 'infer', 'words', 'lag', 'serve']
+export const WORKLOADS = ['imdb', 'gru', 'cnn', 'infer', 'words', 'generate', 'lag', 'serve']
+/** The workloads that need no IMDB data. */
+export const WITHOUT_IMDB = ['words', 'generate']
 
 export const USAGE = `npm run bench -- [options]
 
@@ -16,6 +18,7 @@ export const USAGE = `npm run bench -- [options]
   --epochs N             IMDB training epochs of imdb, gru and cnn (default 1)
   --steps N              lstm-native next-word steps (default 5000; --quick 500)
   --torch-words-steps N  steps in each of the 3 timed runs of bench/peers/torch_words_probe.py (default 100; --quick 20)
+  --generate-steps N     steps in each of the 3 timed runs of the generate workload, both sides (default 2000; --quick 100)
   --no-peers             lstm-native only
   --no-install           never create or pip-install bench/.venv (peers not importable are skipped)
   --verbose              echo every line the measured programs print
@@ -36,6 +39,7 @@ export function parseOptions(argv, repo) {
       epochs: { type: 'string', default: '1' },
       steps: { type: 'string' },
       'torch-words-steps': { type: 'string' },
+      'generate-steps': { type: 'string' },
       'no-peers': { type: 'boolean', default: false },
       'no-install': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -65,6 +69,7 @@ export function parseOptions(argv, repo) {
     epochs: int('epochs', values.epochs),
     steps: int('steps', values.steps ?? (quick ? '500' : '5000')),
     torchWordsSteps: int('torch-words-steps', values['torch-words-steps'] ?? (quick ? '5' : '100')),
+    generateSteps: int('generate-steps', values['generate-steps'] ?? (quick ? '100' : '2000')),
     peers: !values['no-peers'],
     install: !values['no-install'],
     verbose: values.verbose,

@@ -124,6 +124,16 @@ export async function infer(ctx) {
   return { runs, rows: [row('infer', `IMDB inference, ${n ? n.toLocaleString('en-US') : 'all'} test reviews, batch 500, ${opts.threads} threads`, 'reviews/s', 'higher', cells, runs)] }
 }
 
+/**
+ * A parser of the probes' lines "<name> <what> X ms/step", one per timed run (after a warm-up): the run's figure is
+ * their median.
+ */
+const stepLines = (name, what) => (r) => {
+  const ms = [...r.stdout.matchAll(new RegExp(`${name} ${what} ([\\d.]+) ms/step`, 'g'))].map((m) => Number(m[1]))
+  if (!ms.length) throw new Error(`no "${name} ${what} N ms/step" line`)
+  return { msPerStepSamples: ms, msPerStep: median(ms) }
+}
+
 /** 3: next-word training, ms per single-sample step. */
 export async function words(ctx) {
   const { opts } = ctx
@@ -132,12 +142,7 @@ export async function words(ctx) {
     const inLoop = grab(r.stdout, new RegExp(`Iteration = ${S},[^\\n]*\\(([\\d.]+) s\\)`), `the "Iteration = ${S}" line`)
     return { steps: S, msPerStepWall: (r.seconds / S) * 1000, msPerStepInLoop: (inLoop / S) * 1000, finalAccuracy: grab(r.stdout, /final 1,000-step average accuracy: ([\d.]+)%/, 'the final accuracy') / 100 }
   }
-  // Both probes print "<name> words X ms/step" for each of 3 timed runs (after a warm-up); the run's figure is their median.
-  const probe = (name) => (r) => {
-    const ms = [...r.stdout.matchAll(new RegExp(`${name} words ([\\d.]+) ms/step`, 'g'))].map((m) => Number(m[1]))
-    if (!ms.length) throw new Error(`no "${name} words N ms/step" line`)
-    return { msPerStepSamples: ms, msPerStep: median(ms) }
-  }
+  const probe = (name) => stepLines(name, 'words')
   const ms = (f) => `${fmt(f.msPerStepWall ?? f.msPerStep)} ms/step`
   const runners = [
     { key: 'lstm', label: `lstm-native (${S} steps, ${opts.threads} threads)`, ...node(ctx, [join(ctx.repo, 'dist/cli.js'), 'train', 'words', '--steps', String(S), '--threads', String(opts.threads)]), parse: parseLstm, summary: ms },
@@ -156,21 +161,53 @@ export async function words(ctx) {
   }
 }
 
-/** 5: the longest gap a 5 ms setInterval sees while lstm-native trains IMDB through the API. */
+/** `generate`'s step: batch-1 `predictStep` on the tutorial's next-word model, against PyTorch's LSTM stepped in a loop. */
+export async function generate(ctx) {
+  const { opts } = ctx
+  const N = String(opts.generateSteps)
+  const probe = (name) => stepLines(name, 'generate')
+  const ms = (f) => `${fmt(f.msPerStep)} ms/step`
+  const runners = [
+    { key: 'lstm', label: `lstm-native predictStep (3 × ${N} steps, ${opts.threads} threads)`, ...node(ctx, [join(ctx.benchDir, 'words-step.mjs'), N, String(opts.threads)]), parse: probe('lstm'), summary: ms },
+    peer(ctx, 'torch', join(ctx.benchDir, 'peers/torch_words_step.py'), [N, String(opts.threads)], probe('torch'), ms),
+  ]
+  const runs = await alternate(ctx, 'generate', runners)
+  return {
+    runs,
+    rows: [row('generate', '`generate` per word: batch-1 step of the next-word model (2 × LSTM(512)), states carried', 'ms/step', 'lower', { lstm: med(runs.lstm, 'msPerStep'), torch: med(runs.torch, 'msPerStep') }, runs)],
+  }
+}
+
+/**
+ * 5: the longest gap a 5 ms setInterval sees while lstm-native trains IMDB: `trainImdb` through the API (by phase),
+ * the README's API steps (`--api`), and the CLI process as a whole (bench/lag-probe.mjs preloaded).
+ */
 export async function lag(ctx) {
   const { opts } = ctx
   const parse = (r) => benchResult(r.stdout)
+  const parseProbe = (r) => {
+    const line = r.stderr.split('\n').find((l) => l.startsWith('LAG_PROBE '))
+    if (!line) throw new Error('no LAG_PROBE line on stderr')
+    return JSON.parse(line.slice('LAG_PROBE '.length))
+  }
+  const script = (...extra) => node(ctx, [join(ctx.benchDir, 'imdb-lag.mjs'), '--data', opts.data, '--epochs', String(opts.epochs), '--threads', String(opts.threads), ...extra])
+  const summary = (f) => `max gap ${fmt(f.maxGapMs)} ms (fit ${fmt(f.phases.fit?.maxGapMs)} ms, load ${fmt(f.phases.load?.maxGapMs)} ms)`
+  const cli = ['--import', join(ctx.benchDir, 'lag-probe.mjs'), join(ctx.repo, 'dist/cli.js'), 'train', 'imdb', '--data', opts.data, '--epochs', String(opts.epochs), '--threads', String(opts.threads), '--no-shuffle']
   const runners = [
-    { key: 'lstm', label: `lstm-native API (${opts.threads} threads)`, ...node(ctx, [join(ctx.benchDir, 'imdb-lag.mjs'), '--data', opts.data, '--epochs', String(opts.epochs), '--threads', String(opts.threads)]), parse, summary: (f) => `max gap ${fmt(f.maxGapMs)} ms (fit ${fmt(f.phases.fit?.maxGapMs)} ms, load ${fmt(f.phases.load?.maxGapMs)} ms)` },
+    { key: 'lstm', label: `trainImdb through the API (${opts.threads} threads)`, ...script(), parse, summary },
+    { key: 'api', label: "the README's API steps: load, padSequences, fit, evaluate", ...script('--api'), parse, summary },
+    { key: 'cli', label: 'lstm-native train imdb, the whole process', ...node(ctx, cli), parse: parseProbe, summary: (f) => `max gap ${fmt(f.maxGapMs)} ms` },
   ]
   const runs = await alternate(ctx, 'lag', runners)
   const phase = (name) => med(runs.lstm, (r) => r.phases[name]?.maxGapMs)
   return {
     runs,
     rows: [
-      row('lag-max', 'Event-loop lag: longest gap of a 5 ms timer, whole IMDB training run (load, fit, test pass)', 'ms', 'lower', { lstm: med(runs.lstm, 'maxGapMs') }, runs),
-      row('lag-fit', 'Event-loop lag: longest gap during fit only', 'ms', 'lower', { lstm: phase('fit') }, runs),
-      row('lag-load', 'Event-loop lag: longest gap while loading the dataset', 'ms', 'lower', { lstm: phase('load') }, runs),
+      row('lag-max', 'Event-loop lag: longest gap of a 5 ms timer, whole IMDB training run (`trainImdb`: load, fit, test pass)', 'ms', 'lower', { lstm: med(runs.lstm, 'maxGapMs') }, { lstm: runs.lstm }),
+      row('lag-fit', 'Event-loop lag: longest gap during fit only', 'ms', 'lower', { lstm: phase('fit') }, { lstm: runs.lstm }),
+      row('lag-load', 'Event-loop lag: longest gap while loading the dataset', 'ms', 'lower', { lstm: phase('load') }, { lstm: runs.lstm }),
+      row('lag-cli', 'Event-loop lag: longest gap of the whole `lstm-native train imdb` process (from its first tick)', 'ms', 'lower', { lstm: med(runs.cli, 'maxGapMs') }, { lstm: runs.cli }),
+      row('lag-api', "Event-loop lag: longest gap of the README's API steps (an array per review, padSequences)", 'ms', 'lower', { lstm: med(runs.api, 'maxGapMs') }, { lstm: runs.api }),
     ],
   }
 }
@@ -200,4 +237,4 @@ export async function serve(ctx) {
 }
 
 /** The order in which `npm run bench` runs them. */
-export const WORKLOAD_ORDER = ['imdb', 'gru', 'cnn', 'infer', 'words', 'lag', 'serve']
+export const WORKLOAD_ORDER = ['imdb', 'gru', 'cnn', 'infer', 'words', 'generate', 'lag', 'serve']

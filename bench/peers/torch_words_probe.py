@@ -6,18 +6,11 @@ RMSProp 1e-3 (alpha .9, eps 1e-10), batch 1, one fixed sample; 5 warm-up steps, 
 Prints "torch words X ms/step" three times."""
 import sys, time
 import torch, torch.nn as nn
+from words_net import Net
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 2)
 torch.manual_seed(0)
-V = 86
-
-class Net(nn.Module):
-    def __init__(s):
-        super().__init__(); s.lstm = nn.LSTM(1, 512, num_layers=2, batch_first=True)
-        s.w = nn.Parameter(torch.randn(512, V)); s.b = nn.Parameter(torch.randn(V))
-    def forward(s, x):
-        o, _ = s.lstm(x); return o[:, -1] @ s.w + s.b
 
 net = Net(); opt = torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-10); lossf = nn.CrossEntropyLoss()
 x = torch.tensor([3.0, 40.0, 85.0]).view(1, 3, 1); y = torch.tensor([5])

@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto'
-import { createReadStream, existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
-import { open, readdir, readFile } from 'node:fs/promises'
+import { createReadStream, existsSync, readFileSync, realpathSync, statSync } from 'node:fs'
+import { mkdir, open, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { createGunzip } from 'node:zlib'
 import { Parser, type ReadEntry } from 'tar'
 import { LstmError } from '../errors.js'
-import { checkBool, checkPath, describe, INT32_MAX, optionsOf } from '../validate.js'
+import { checkBool, checkInt, checkPath, describe, INT32_MAX, optionsOf } from '../validate.js'
+import { tensor, type Tensor } from '../tensor.js'
 import { bundledDataPath, defaultCacheDir } from '../paths.js'
 import { downloadFile } from './download.js'
 import { NumpyRandomState } from './numpy-random.js'
+import { Slicer, sortedInSlices } from '../slices.js'
 
 /** The Large Movie Review Dataset (Maas et al., 2011): 25,000 training and 25,000 test reviews. */
 export const IMDB_URL = 'https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz'
@@ -285,30 +287,34 @@ class CorpusBuilder {
     this.counts[category] = (this.counts[category] ?? 0) + 1
   }
 
-  finish(): TokenizedImdb {
+  /** Ranks the words and lays the reviews out by split, in slices that let timers and I/O run between them. */
+  async finish(): Promise<TokenizedImdb> {
+    const slice = new Slicer()
     const { words } = this.tokenizer.table
     const trainIds: number[] = []
     for (let id = 0; id < words.length; id++) if (this.trainCounts[id] > 0) trainIds.push(id)
     // The reference sorts by (-count, word); words are ASCII, so comparing UTF-16 units is comparing code points.
-    trainIds.sort((a, b) => this.trainCounts[b] - this.trainCounts[a] || (words[a] < words[b] ? -1 : 1))
+    const ranked = await sortedInSlices(trainIds, (a, b) => this.trainCounts[b] - this.trainCounts[a] || (words[a] < words[b] ? -1 : 1), slice)
     const rankOf = new Int32Array(words.length).fill(-1)
-    trainIds.forEach((id, rank) => (rankOf[id] = rank))
+    ranked.forEach((id, rank) => (rankOf[id] = rank))
 
-    const encodeSplit = (reviews: RawReview[]): TokenizedSplit => {
-      reviews.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    const encodeSplit = async (unsorted: RawReview[]): Promise<TokenizedSplit> => {
+      const reviews = await sortedInSlices(unsorted, (a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0), slice)
       const offsets = new Uint32Array(reviews.length + 1)
       reviews.forEach((review, i) => (offsets[i + 1] = offsets[i] + review.words.length))
       const tokens = new Int32Array(offsets[reviews.length])
-      reviews.forEach((review, i) => {
+      for (let i = 0; i < reviews.length; i++) {
+        const { words: ids } = reviews[i]
         const base = offsets[i]
-        for (let j = 0; j < review.words.length; j++) tokens[base + j] = rankOf[review.words[j]]
-      })
+        for (let j = 0; j < ids.length; j++) tokens[base + j] = rankOf[ids[j]]
+        if (slice.due()) await slice.yield()
+      }
       return { labels: Uint8Array.from(reviews, (review) => review.label), offsets, tokens }
     }
     return {
-      vocabulary: trainIds.map((id) => words[id]),
-      train: encodeSplit(this.reviews.train),
-      test: encodeSplit(this.reviews.test),
+      vocabulary: ranked.map((id) => words[id]),
+      train: await encodeSplit(this.reviews.train),
+      test: await encodeSplit(this.reviews.test),
     }
   }
 }
@@ -353,7 +359,9 @@ export async function readArchiveReviews(archive: string, onReview: (review: Rev
   await new Promise<void>((resolvePromise, reject) => {
     const input = createReadStream(archive, { highWaterMark: 1 << 20 })
     // tar could gunzip too, but on the main thread; zlib's stream runs on the thread pool, beside the tokenizing.
-    const gunzip = gzipped ? createGunzip({ chunkSize: 1 << 20 }) : undefined
+    // The parser handles each chunk, and tokenizes the reviews it completes, in one go: 64 KB (about 50 reviews)
+    // keeps that stretch of the event loop short.
+    const gunzip = gzipped ? createGunzip({ chunkSize: 1 << 16 }) : undefined
     // strict: a bad checksum or a truncated entry is an error, not a warning that would silently lose reviews.
     const parser = new Parser({ strict: true })
     let settled = false
@@ -412,12 +420,9 @@ async function startsWithGzipMagic(file: string): Promise<boolean> {
   }
 }
 
-/** Lets timers and I/O run between slices of long synchronous work. */
-const yieldToEventLoop = (): Promise<void> => new Promise((resolveTick) => setImmediate(resolveTick))
-
 /** Read `root/{train,test}/{pos,neg}/*.txt` (root is the aclImdb folder). */
 async function readFolder(root: string, builder: CorpusBuilder): Promise<void> {
-  let filesRead = 0
+  const slice = new Slicer()
   for (const split of SPLITS) {
     for (const labelFolder of LABEL_FOLDERS) {
       const folder = join(root, split, labelFolder)
@@ -433,7 +438,7 @@ async function readFolder(root: string, builder: CorpusBuilder): Promise<void> {
           throw new LstmError('IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err })
         }
         builder.add({ split, labelFolder, fileName: entry.name, bytes })
-        if (++filesRead % 1000 === 0) await yieldToEventLoop()
+        if (slice.due()) await slice.yield()
       }
     }
   }
@@ -535,7 +540,7 @@ function cacheFileFor(cacheDir: string, fingerprint: string): string {
  * train offsets (u32), test offsets (u32), train tokens (i32), test tokens (i32), train labels (u8), test labels
  * (u8), vocabulary (UTF-8, one word per line). The arrays are in the machine's byte order: a cache stays local.
  */
-function writeCache(file: string, fingerprint: string, data: TokenizedImdb): void {
+async function writeCache(file: string, fingerprint: string, data: TokenizedImdb): Promise<void> {
   const vocabulary = Buffer.from(data.vocabulary.join('\n'), 'utf8')
   const header = Buffer.from(
     JSON.stringify({
@@ -561,17 +566,35 @@ function writeCache(file: string, fingerprint: string, data: TokenizedImdb): voi
     vocabulary,
   ]
   // Write beside the target and rename: a reader never sees half a file, even with two processes loading at once.
+  // Asynchronous, part by part: a synchronous write of the 47 MB (and their concatenation) held the event loop.
   const partial = `${file}.${process.pid}.part`
   try {
-    mkdirSync(resolve(file, '..'), { recursive: true })
-    writeFileSync(partial, Buffer.concat(parts))
-    renameSync(partial, file)
+    await mkdir(resolve(file, '..'), { recursive: true })
+    await writeFile(partial, parts)
+    await rename(partial, file)
   } catch {
     // The cache only saves time: a read-only or full disk must not fail the load.
-    try {
-      unlinkSync(partial)
-    } catch {}
+    await unlink(partial).catch(() => {})
   }
+}
+
+/**
+ * The lines of the ASCII text `bytes[from .. to)` (none when it is empty), split piece by piece: splitting the
+ * 90,000 words of the full vocabulary at once held the event loop for 10 to 30 ms.
+ */
+async function splitLines(bytes: Buffer, from: number, to: number): Promise<string[]> {
+  const lines: string[] = []
+  const slice = new Slicer()
+  const PIECE = 1 << 14
+  for (let start = from; start < to; ) {
+    // A piece ends at a newline (or at the end), so no line is cut in two.
+    const newline = start + PIECE < to ? bytes.indexOf(0x0a, start + PIECE) : -1
+    const end = newline < 0 || newline >= to ? to : newline
+    for (const line of bytes.toString('latin1', start, end).split('\n')) lines.push(line)
+    start = end + 1
+    if (slice.due()) await slice.yield()
+  }
+  return lines
 }
 
 /** The cached tokenization, or undefined when there is none or it is stale or damaged (it is then rebuilt). */
@@ -607,9 +630,8 @@ async function readCache(file: string, fingerprint: string): Promise<TokenizedIm
     const trainLabels = take(u8, header.trainReviews, 1)
     const testLabels = take(u8, header.testReviews, 1)
     if (at + header.vocabularyBytes !== bytes.length) return undefined
-    const vocabularyText = bytes.toString('utf8', at, at + header.vocabularyBytes)
     return {
-      vocabulary: vocabularyText.length > 0 ? vocabularyText.split('\n') : [],
+      vocabulary: await splitLines(bytes, at, at + header.vocabularyBytes),
       train: { labels: trainLabels, offsets: trainOffsets, tokens: trainTokens },
       test: { labels: testLabels, offsets: testOffsets, tokens: testTokens },
     }
@@ -639,44 +661,78 @@ interface Encoding {
   indexFrom: number
 }
 
-/** Reviews encoded between two yields to the event loop: about 5 ms of work. */
-const REVIEWS_PER_SLICE = 1000
+/** The reviews of `order` that Keras's maxlen filter keeps: it filters on the length before words are dropped (oovChar null), start mark included. */
+function keptReviews(split: TokenizedSplit, order: Uint32Array, { maxlen, startChar }: Encoding): Uint32Array {
+  const mark = startChar === null ? 0 : 1
+  return order.filter((review) => split.offsets[review + 1] - split.offsets[review] + mark < maxlen)
+}
 
-/** Encodes in slices, yielding to the event loop between them, so timers and I/O keep running while 50,000 reviews load. */
-async function encodeSplit(split: TokenizedSplit, order: Uint32Array, encoding: Encoding): Promise<{ x: number[][]; y: Float32Array }> {
-  const { numWords, skipTop, maxlen, startChar, oovChar, indexFrom } = encoding
-  const x: number[][] = []
-  const labels: number[] = []
-  let done = 0
-  for (const review of order) {
-    if (++done % REVIEWS_PER_SLICE === 0) await yieldToEventLoop()
-    const from = split.offsets[review]
-    const to = split.offsets[review + 1]
-    // Keras filters on the length before words are dropped (oovChar null), start mark included.
-    if (to - from + (startChar === null ? 0 : 1) >= maxlen) continue
-    let sequence: number[]
-    if (oovChar !== null) {
-      // Every word gives one id: allocating the final length at once spares the garbage collector (half the time).
-      sequence = new Array<number>(to - from + (startChar === null ? 0 : 1))
-      let at = 0
-      if (startChar !== null) sequence[at++] = startChar
-      for (let i = from; i < to; i++) {
-        const rank = split.tokens[i]
-        const id = rank + indexFrom
-        sequence[at++] = rank >= skipTop && id < numWords ? id : oovChar
-      }
-    } else {
-      sequence = startChar === null ? [] : [startChar]
-      for (let i = from; i < to; i++) {
-        const rank = split.tokens[i]
-        const id = rank + indexFrom
-        if (rank >= skipTop && id < numWords) sequence.push(id)
-      }
-    }
-    x.push(sequence)
-    labels.push(split.labels[review])
+/**
+ * Review `review` of `split` encoded into `out` from index 0 (a larger buffer is returned when it is too short);
+ * returns the buffer and the sequence's length.
+ */
+function encodeReview(split: TokenizedSplit, review: number, encoding: Encoding, out: Int32Array): [Int32Array, number] {
+  const { numWords, skipTop, startChar, oovChar, indexFrom } = encoding
+  const from = split.offsets[review]
+  const to = split.offsets[review + 1]
+  if (out.length < to - from + 1) out = new Int32Array(2 * (to - from + 1))
+  let at = 0
+  if (startChar !== null) out[at++] = startChar
+  for (let i = from; i < to; i++) {
+    const rank = split.tokens[i]
+    const id = rank + indexFrom
+    if (rank >= skipTop && id < numWords) out[at++] = id
+    else if (oovChar !== null) out[at++] = oovChar
   }
-  return { x, y: Float32Array.from(labels) }
+  return [out, at]
+}
+
+/**
+ * Calls `use(row, sequence, size)` for each kept review in order, the review encoded in `sequence[0 .. size)` (a
+ * buffer reused from one review to the next), in slices with a yield to the event loop between them, so timers and
+ * I/O keep running while 50,000 reviews are encoded.
+ */
+async function forEachEncoded(split: TokenizedSplit, kept: Uint32Array, encoding: Encoding, use: (row: number, sequence: Int32Array, size: number) => void): Promise<void> {
+  let sequence: Int32Array = new Int32Array(1024)
+  const slice = new Slicer()
+  for (let row = 0; row < kept.length; row++) {
+    if (slice.due()) await slice.yield()
+    let size: number
+    ;[sequence, size] = encodeReview(split, kept[row], encoding, sequence)
+    use(row, sequence, size)
+  }
+}
+
+/** The kept reviews of `order` as arrays of ids, and their labels. */
+async function encodeSplit(split: TokenizedSplit, order: Uint32Array, encoding: Encoding): Promise<{ x: number[][]; y: Float32Array }> {
+  const kept = keptReviews(split, order, encoding)
+  const x: number[][] = []
+  await forEachEncoded(split, kept, encoding, (_, sequence, size) => {
+    // Allocating the final length at once spares the garbage collector (half the time).
+    const ids = new Array<number>(size)
+    for (let i = 0; i < size; i++) ids[i] = sequence[i]
+    x.push(ids)
+  })
+  return { x, y: Float32Array.from(kept, (review) => split.labels[review]) }
+}
+
+/**
+ * `padSequences(encodeSplit(...).x, { maxlen: length })` without the arrays in between: the last `length` ids of each
+ * kept review go to the end of its row.
+ */
+async function padSplit(split: TokenizedSplit, order: Uint32Array, encoding: Encoding, length: number): Promise<{ x: Int32Array; y: Float32Array }> {
+  const kept = keptReviews(split, order, encoding)
+  let x: Int32Array
+  try {
+    x = new Int32Array(kept.length * length)
+  } catch (err) {
+    throw new LstmError('OUT_OF_MEMORY', `imdb.loadPadded: ${kept.length} reviews of length ${length} need ${kept.length * length * 4} bytes, which cannot be allocated`, { cause: err })
+  }
+  await forEachEncoded(split, kept, encoding, (row, sequence, size) => {
+    const taken = Math.min(size, length)
+    x.set(sequence.subarray(size - taken, size), (row + 1) * length - taken)
+  })
+  return { x, y: Float32Array.from(kept, (review) => split.labels[review]) }
 }
 
 function checkInteger(name: string, value: unknown, min: number, nullable: boolean, max = INT32_MAX): void {
@@ -702,20 +758,16 @@ function checkOptions(options: ImdbLoadOptions | null | undefined): ImdbLoadOpti
   return o
 }
 
-/**
- * Load the IMDB review dataset as Keras' `imdb.load_data` does, but from the original text archive: the ids are
- * those of shared/anchors/prep_imdb.py (0 padding, 1 start, 2 unknown, words by training-set frequency from 3),
- * so with `shuffle: false`, `padSequences(xTrain, { maxlen: 200 })` with `numWords: 1000` equals its `x_train` exactly.
- * By default the reviews are shuffled with Keras' permutation (`shuffle`, `seed`), so that a `validationSplit`
- * holds both classes.
- *
- * The first load of the full archive decompresses and tokenizes 50,000 reviews (a few seconds); the result is
- * cached in `cacheDir`, so later loads take a fraction of a second.
- *
- * @throws LstmError('IO') when the data is missing, not in the aclImdb layout, unreadable or corrupt, or the
- *   download fails; LstmError('INVALID_ARGUMENT') for a bad option.
- */
-export async function load(given?: ImdbLoadOptions | null): Promise<ImdbData> {
+/** The reviews of both splits, tokenized (from the cache when it can), in the order and encoding the options ask for. */
+interface Prepared {
+  tokenized: TokenizedImdb
+  encoding: Encoding
+  trainOrder: Uint32Array
+  testOrder: Uint32Array
+}
+
+/** The checked options' source, tokenized, and the shuffled review orders: what `load` and `loadPadded` share. */
+async function prepare(given: ImdbLoadOptions | null | undefined): Promise<Prepared> {
   const options = checkOptions(given)
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : resolve(options.cacheDir)
   const source = await resolveSource(options, cacheDir)
@@ -736,8 +788,8 @@ export async function load(given?: ImdbLoadOptions | null): Promise<ImdbData> {
       if (!(err instanceof LstmError) || !inCache) throw err
       throw new LstmError('IO', `${err.message}; delete ${source.path} and load with { download: true } to fetch it again`, { cause: err })
     }
-    tokenized = builder.finish()
-    if (useCache) writeCache(cacheFile, fingerprint, tokenized)
+    tokenized = await builder.finish()
+    if (useCache) await writeCache(cacheFile, fingerprint, tokenized)
   }
 
   const {
@@ -755,15 +807,76 @@ export async function load(given?: ImdbLoadOptions | null): Promise<ImdbData> {
   const random = shuffle ? new NumpyRandomState(seed) : undefined
   const trainOrder = shuffledOrder(tokenized.train.labels.length, random)
   const testOrder = shuffledOrder(tokenized.test.labels.length, random)
-  const train = await encodeSplit(tokenized.train, trainOrder, encoding)
-  const test = await encodeSplit(tokenized.test, testOrder, encoding)
-  if (train.x.length === 0 || test.x.length === 0) {
+  return { tokenized, encoding, trainOrder, testOrder }
+}
+
+function checkSomeKept(trainReviews: number, testReviews: number, maxlen: number): void {
+  if (trainReviews === 0 || testReviews === 0) {
     throw new LstmError('INVALID_ARGUMENT', `imdb.load: no review is shorter than maxlen=${maxlen}; increase maxlen`)
   }
+}
+
+/**
+ * Load the IMDB review dataset as Keras' `imdb.load_data` does, but from the original text archive: the ids are
+ * those of shared/anchors/prep_imdb.py (0 padding, 1 start, 2 unknown, words by training-set frequency from 3),
+ * so with `shuffle: false`, `padSequences(xTrain, { maxlen: 200 })` with `numWords: 1000` equals its `x_train` exactly.
+ * By default the reviews are shuffled with Keras' permutation (`shuffle`, `seed`), so that a `validationSplit`
+ * holds both classes.
+ *
+ * The first load of the full archive decompresses and tokenizes 50,000 reviews (a few seconds); the result is
+ * cached in `cacheDir`, so later loads take a fraction of a second. {@link loadPadded} gives the same reviews
+ * already padded, without the 11 million numbers of these arrays.
+ *
+ * @throws LstmError('IO') when the data is missing, not in the aclImdb layout, unreadable or corrupt, or the
+ *   download fails; LstmError('INVALID_ARGUMENT') for a bad option.
+ */
+export async function load(given?: ImdbLoadOptions | null): Promise<ImdbData> {
+  const { tokenized, encoding, trainOrder, testOrder } = await prepare(given)
+  const train = await encodeSplit(tokenized.train, trainOrder, encoding)
+  const test = await encodeSplit(tokenized.test, testOrder, encoding)
+  checkSomeKept(train.x.length, test.x.length, encoding.maxlen)
   const wordIndex = new Map<string, number>()
+  const slice = new Slicer()
   for (let rank = 0; rank < tokenized.vocabulary.length; rank++) {
-    wordIndex.set(tokenized.vocabulary[rank], rank + indexFrom)
-    if ((rank + 1) % 20_000 === 0) await yieldToEventLoop()
+    wordIndex.set(tokenized.vocabulary[rank], rank + encoding.indexFrom)
+    if (slice.due()) await slice.yield()
   }
   return { xTrain: train.x, yTrain: train.y, xTest: test.x, yTest: test.y, wordIndex }
+}
+
+/** The dataset as {@link loadPadded} gives it: every review padded or cut to one length. */
+export interface ImdbPaddedData {
+  /** The training reviews, int32 `[reviews, length]`. */
+  xTrain: Tensor
+  /** Their labels, float32 `[reviews, 1]`: 1 positive, 0 negative. */
+  yTrain: Tensor
+  /** The test reviews, int32 `[reviews, length]`. */
+  xTest: Tensor
+  /** Their labels, float32 `[reviews, 1]`. */
+  yTest: Tensor
+  /** The words of the training reviews by decreasing count: word `i` has id `i + indexFrom` (kept when below `numWords`). */
+  vocabulary: string[]
+}
+
+/**
+ * The reviews of {@link load}, with the same options, padded or cut to `length` tokens as
+ * `padSequences(x, { maxlen: length })` does ('pre' padding with 0, 'pre' truncation): the same tensors, made straight
+ * from the tokenized reviews without a JavaScript array per review (which hold 11 million numbers for the full
+ * dataset, and whose garbage collection pauses the event loop), in slices that let timers and I/O run.
+ *
+ * @throws as {@link load}; LstmError('INVALID_ARGUMENT') for a `length` that is not an integer ≥ 1.
+ */
+export async function loadPadded(options: ImdbLoadOptions | null | undefined, length: number): Promise<ImdbPaddedData> {
+  checkInt('imdb.loadPadded: length', length, 1)
+  const { tokenized, encoding, trainOrder, testOrder } = await prepare(options)
+  const train = await padSplit(tokenized.train, trainOrder, encoding, length)
+  const test = await padSplit(tokenized.test, testOrder, encoding, length)
+  checkSomeKept(train.y.length, test.y.length, encoding.maxlen)
+  return {
+    xTrain: tensor(train.x, [train.y.length, length]),
+    yTrain: tensor(train.y, [train.y.length, 1]),
+    xTest: tensor(test.x, [test.y.length, length]),
+    yTest: tensor(test.y, [test.y.length, 1]),
+    vocabulary: tokenized.vocabulary,
+  }
 }

@@ -7,13 +7,12 @@ import { availableParallelism } from 'node:os'
 import { existsSync, writeFileSync } from 'node:fs'
 import { earlyStopping, learningRateScheduler, type Callback, type History } from '../callbacks.js'
 import { downloadFile } from '../datasets/download.js'
-import { IMDB_URL, load, type ImdbLoadOptions } from '../datasets/imdb.js'
+import { IMDB_URL, loadPadded, type ImdbLoadOptions } from '../datasets/imdb.js'
 import { LstmError } from '../errors.js'
 import * as layers from '../layers.js'
 import { Sequential } from '../model.js'
 import { checkOutputPath } from '../paths.js'
 import { historySvg } from '../plot.js'
-import { tensor } from '../tensor.js'
 import { padSequences } from '../text.js'
 import { checkBool, checkInt, checkPath, describe, optionsOf } from '../validate.js'
 
@@ -229,24 +228,22 @@ export async function trainImdb(options?: TrainImdbOptions | null): Promise<Trai
     }
     source = { path: o.data }
   } else source = download ? { download: true, url } : { sample: true }
-  const data = await load({ ...source, numWords, shuffle })
+  // Padded straight from the tokenized reviews: no array per review, whose 11 million numbers the garbage collector
+  // would walk (pausing the event loop) for the whole run.
+  const data = await loadPadded({ ...source, numWords, shuffle }, maxlen)
+  const [trainSize, testSize] = [data.xTrain.shape[0], data.xTest.shape[0]]
   const full = o.data !== undefined || download
-  if (verbose) log(`IMDB: ${data.xTrain.length} training and ${data.xTest.length} test reviews${full ? '' : ' (the bundled sample; pass --data FILE or --download for the full dataset)'}`)
-  const xTrain = padSequences(data.xTrain, { maxlen })
-  const xTest = padSequences(data.xTest, { maxlen })
-  const yTrain = tensor(data.yTrain, [data.yTrain.length, 1])
-  const yTest = tensor(data.yTest, [data.yTest.length, 1])
+  if (verbose) log(`IMDB: ${trainSize} training and ${testSize} test reviews${full ? '' : ' (the bundled sample; pass --data FILE or --download for the full dataset)'}`)
 
   const callbacks: Callback[] = []
   if (lrDecay !== 1) callbacks.push(learningRateScheduler((epoch, lr) => (epoch === 0 ? lr : lr * lrDecay)))
   if (patience !== undefined) callbacks.push(earlyStopping({ monitor: 'val_loss', patience, restoreBestWeights: true }))
-  const history = await model.fit(xTrain, yTrain, { epochs, batchSize, validationSplit, verbose, callbacks })
-  const test = await model.evaluate(xTest, yTest, { batchSize: 500 })
+  const history = await model.fit(data.xTrain, data.yTrain, { epochs, batchSize, validationSplit, verbose, callbacks })
+  const test = await model.evaluate(data.xTest, data.yTest, { batchSize: 500 })
   const testAccuracy = test.accuracy ?? Number.NaN
   log(`test accuracy: ${testAccuracy.toFixed(4)}`)
 
-  const words: string[] = []
-  for (const [w, id] of data.wordIndex) if (id >= 3 && id < numWords) words[id - 3] = w
+  const words = data.vocabulary.slice(0, Math.max(numWords - 3, 0))
   const metadata: ImdbModelMetadata = { task: 'imdb', maxlen, startChar: 1, oovChar: 2, indexFrom: 3, words }
   model.metadata = { ...metadata }
   if (o.save) await model.save(o.save)
@@ -257,7 +254,7 @@ export async function trainImdb(options?: TrainImdbOptions | null): Promise<Trai
       throw new LstmError('IO', `plot: cannot write ${o.plot}: ${(err as Error).message}`, { cause: err })
     }
   }
-  return { model, history, testLoss: test.loss, testAccuracy, seconds: (performance.now() - start) / 1000, trainSize: data.xTrain.length, testSize: data.xTest.length }
+  return { model, history, testLoss: test.loss, testAccuracy, seconds: (performance.now() - start) / 1000, trainSize, testSize }
 }
 
 /** Words of a review as the loader tokenizes them: lower case, `<br />` as space, tokens `[a-z0-9']+`. */

@@ -1,6 +1,8 @@
 //! Times training steps and inference of the tutorial's IMDB model (batch 64, 200 tokens):
-//! `cargo run --release -p lstm-core --example imdb_step -- THREADS STEPS [PREDICT_BATCHES]` (0 steps or 0 predict
-//! batches skips that part).
+//! `cargo run --release -p lstm-core --example imdb_step -- THREADS STEPS [PREDICT_BATCHES [MODEL]]` (0 steps or 0
+//! predict batches skips that part). MODEL is `lstm` (the tutorial's, the default), `gru` or `rnn` (that cell in
+//! place of the LSTM, same units and dropouts), or `conv` (the CNN+LSTM model: Conv1D(64, 5, relu) and
+//! MaxPooling1D(4) before the LSTM).
 
 use lstm_core::{Data, LossConfig, Model, ModelConfig, OptimizerConfig};
 use std::time::Instant;
@@ -9,10 +11,19 @@ fn main() {
     let threads: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(2);
     let steps: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(20);
     let predict_batches: usize = std::env::args().nth(3).and_then(|s| s.parse().ok()).unwrap_or(4);
-    let json = r#"{"layers": [{"type":"embedding","inputDim":1000,"outputDim":50},{"type":"dropout","rate":0.2},
-        {"type":"lstm","units":100,"dropout":0.2,"recurrentDropout":0.2},{"type":"dense","units":250,"activation":"relu"},
-        {"type":"dropout","rate":0.2},{"type":"dense","units":1,"activation":"sigmoid"}], "seed": 1}"#;
-    let mut model = Model::new(ModelConfig::from_json(json).unwrap(), threads).unwrap();
+    let kind = std::env::args().nth(4).unwrap_or_else(|| "lstm".into());
+    let (cell, conv) = match kind.as_str() {
+        "lstm" | "gru" => (kind.as_str(), ""),
+        "rnn" => ("simpleRnn", ""),
+        "conv" => ("lstm", r#"{"type":"conv1d","filters":64,"kernelSize":5,"activation":"relu"},{"type":"maxPooling1d","poolSize":4},"#),
+        other => panic!("MODEL must be lstm, gru, rnn or conv, got {other}"),
+    };
+    let json = format!(
+        r#"{{"layers": [{{"type":"embedding","inputDim":1000,"outputDim":50}},{{"type":"dropout","rate":0.2}},{conv}
+        {{"type":"{cell}","units":100,"dropout":0.2,"recurrentDropout":0.2}},{{"type":"dense","units":250,"activation":"relu"}},
+        {{"type":"dropout","rate":0.2}},{{"type":"dense","units":1,"activation":"sigmoid"}}], "seed": 1}}"#
+    );
+    let mut model = Model::new(ModelConfig::from_json(&json).unwrap(), threads).unwrap();
     let loss: LossConfig = lstm_core::config::parse_json("loss", r#""binary_crossentropy""#).unwrap();
     let opt = OptimizerConfig::from_name("adam").unwrap();
     model.compile(loss, opt).unwrap();

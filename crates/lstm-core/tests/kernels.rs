@@ -327,7 +327,7 @@ fn lstm_cell_backward_vs_float64_derivation() {
 /// Whether the packed kernel runs on this CPU; says so when it does not.
 fn packed_kernel_here(available: bool) -> bool {
     if !available {
-        println!("packed gemm: no AVX-512F on this CPU, the kernel is not used here");
+        println!("packed gemm: not available at this SIMD level, the kernel is not used here");
     }
     available
 }
@@ -357,9 +357,9 @@ fn assert_product_close(
     }
 }
 
-/// The packed recurrent kernel (AVX-512) against the reference, on every tile remainder (rows 1..=17 against tiles
-/// of 8, and around the 32-row blocks; columns around the 16/32 panel edges), strided A and C, β 0 and 1; and it
-/// writes nothing outside C's view.
+/// The packed recurrent kernel (AVX-512 or AVX2, the level's) against the reference, on every tile remainder (rows
+/// 1..=17 against tiles of 8 or 6, and around the 32-row blocks; columns around the 8/16/32 register and panel
+/// edges), strided A and C, β 0 and 1; and it writes nothing outside C's view.
 #[test]
 fn packed_gemm_matches_reference() {
     use lstm_core::kernels::packed::{available, gemm_packed, PackedB};
@@ -371,7 +371,7 @@ fn packed_gemm_matches_reference() {
     let mut cases = 0;
     for m in (1..=17).chain([31, 32, 33, 70]) {
         for &k in &[1usize, 3, 16, 100] {
-            for &n in &[1usize, 15, 16, 17, 31, 32, 33, 100, 400] {
+            for &n in &[1usize, 7, 8, 9, 15, 16, 17, 24, 25, 31, 32, 33, 100, 400] {
                 for beta in [0.0f32, 1.0] {
                     let (lda, ldc) = (k + m % 3, n + 2 * (k % 2));
                     let a = random(r, (m - 1) * lda + k);

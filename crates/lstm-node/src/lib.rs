@@ -229,7 +229,8 @@ fn write(shared: &Shared) -> RwLockWriteGuard<'_, Model> {
     m
 }
 
-/// Counts one prediction in flight from its submission until it settles (or fails to be submitted).
+/// Counts one prediction in flight from its submission until its promise settles (or it fails to be submitted, or
+/// the environment goes away and the settling is dropped).
 struct InFlight(Arc<Shared>);
 
 impl InFlight {
@@ -448,10 +449,14 @@ impl NativeModel {
         let x = OwnedData::from_js(x, x_shape)?;
         let (deferred, promise) = env.create_deferred::<TensorOut, Box<dyn FnOnce(Env) -> Result<TensorOut>>>()?;
         let in_flight = InFlight::new(&self.shared);
-        worker::predictions().submit(settling(deferred, move || {
-            let result = predict_shared(&in_flight.0, &x, batch_size as usize);
-            drop(in_flight);
-            result
+        worker::predictions().submit(Box::new(move || {
+            let result = run_caught(|| predict_shared(&in_flight.0, &x, batch_size as usize));
+            // Counted until the promise settles on the JS thread, not until the result is ready: so from JS the
+            // model is busy for the promise's whole life, not up to a moment on another thread it cannot observe.
+            deferred.resolve(Box::new(move |_| {
+                drop(in_flight);
+                result
+            }))
         }))?;
         Ok(promise)
     }

@@ -1,18 +1,22 @@
 //! The LSTM's products for batches above [`SMALL`](super::gemm::SMALL), `C[m×n] (+)= A[m×k]·B[k×n]`, where B is
 //! the same matrix at every one of the T steps: W_hhᵀ and W_ihᵀ forward, `[W_hh W_ih]` backward (dh and dx from one
 //! pass over each step's dgates). matrixmultiply packs B again on every call, about a sixth of an IMDB step; here B
-//! is packed once per pass ([`PackedB`]) and an AVX-512 microkernel of 8 rows × 32 columns reads the rows of A where
-//! they lie. The weight gradients use the same kernel with A read transposed ([`gemm_packed_at`]): dgatesᵀ against
-//! `[x h 1]` packed a block of rows at a time. Below the `avx512` SIMD level the LSTM keeps matrixmultiply ([`available`] says which).
+//! is packed once per pass ([`PackedB`]) and a microkernel reads the rows of A where they lie: 8 rows × 32 columns
+//! at the `avx512` SIMD level, 6 rows × 16 columns (half a panel at a time) at `avx2`, where 16 registers of 8 floats
+//! hold 12 sums. The weight gradients use the same kernel with A read transposed ([`gemm_packed_at`]): dgatesᵀ
+//! against `[x h 1]` packed a block of rows at a time. At the `scalar` level the recurrent layers keep the general
+//! products ([`available`] says which). The same packed B serves the GRU's and SimpleRNN's products
+//! (`layers::recurrent`).
 //!
 //! Each element of C is one sum over k in order, from zero, then added to its addend (C itself when β = 1, or a
 //! bias row): no result depends on how rows are grouped into tiles, so the thread split cannot change a bit.
 
 use super::gemm::Mat;
 
-/// Columns per panel of packed B: two AVX-512 registers.
+/// Columns per panel of packed B: two AVX-512 registers (four AVX2 ones).
 pub const NR: usize = 32;
-/// Rows of A per tile: 8 × 2 accumulators, 16 of the 32 registers.
+/// Rows of A per AVX-512 tile: 8 × 2 accumulators, 16 of the 32 registers. Callers split rows between threads in
+/// multiples of it so that those tiles stay whole (the AVX2 tile has 6 rows; no result depends on the tiling).
 pub const MR: usize = 8;
 
 /// B `[k, n]` packed into panels of [`NR`] columns: panel p's row kk is `data[(p·k + kk)·NR..][..NR]`, zero-padded
@@ -61,7 +65,7 @@ impl PackedB {
                     let run = (NR - lane).min(nj - c);
                     let dst = &mut data[(p * k + kk) * NR + lane..][..run];
                     if b.st.cs == 1 {
-                        dst.copy_from_slice(&b.data[src + c..][..run]);
+                        copy_run(dst, &b.data[src + c..][..run]);
                     } else {
                         for (x, d) in dst.iter_mut().enumerate() {
                             *d = b.data[src + (c + x) * b.st.cs];
@@ -85,11 +89,47 @@ impl PackedB {
     }
 }
 
-/// Whether [`gemm_packed`] runs: at the `avx512` SIMD level ([`super::simd::active`]), which only a CPU with AVX-512
-/// reaches.
+/// `dst = src` for a run of at most [`NR`] floats, in moves of 8, 4 or single floats (the last move of 8 or 4 may
+/// overlap the one before it). `copy_from_slice` calls the C library's memmove for a length unknown at compile time,
+/// which at these lengths costs more than the copy: the weight gradients pack a few runs per row of B·T rows per
+/// batch (`layers::lstm`), and those calls were a tenth of an IMDB training step.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    let n = src.len();
+    assert!(dst.len() == n, "copy_run: lengths differ");
+    /// Moves the `W` floats from `j`: a fixed length, which the compiler turns into register moves.
+    #[inline(always)]
+    fn moves<const W: usize>(dst: &mut [f32], src: &[f32], j: usize) {
+        let s: [f32; W] = src[j..j + W].try_into().expect("W floats");
+        dst[j..j + W].copy_from_slice(&s);
+    }
+    if n >= 8 {
+        for j in (0..n - 8).step_by(8) {
+            moves::<8>(dst, src, j);
+        }
+        moves::<8>(dst, src, n - 8);
+    } else if n >= 4 {
+        moves::<4>(dst, src, 0);
+        moves::<4>(dst, src, n - 4);
+    } else {
+        // At most 3 floats, one by one (a loop here would become a memmove call again).
+        if n > 0 {
+            dst[0] = src[0];
+        }
+        if n > 1 {
+            dst[1] = src[1];
+        }
+        if n > 2 {
+            dst[2] = src[2];
+        }
+    }
+}
+
+/// Whether [`gemm_packed`] runs: at the `avx2` and `avx512` SIMD levels ([`super::simd::active`]), which only a CPU
+/// with AVX2 and FMA reaches (x86-64 only).
 #[inline]
 pub fn available() -> bool {
-    super::simd::active() == super::simd::SimdLevel::Avx512
+    cfg!(target_arch = "x86_64") && super::simd::active() >= super::simd::SimdLevel::Avx2
 }
 
 /// `C[r, :] = β·C[r, :] + A[r, :]·B` for r < m, with A's rows `lda` apart and C's `ldc` apart; `beta` is 0 or 1.
@@ -150,17 +190,24 @@ impl Addend {
 #[allow(clippy::too_many_arguments)]
 fn batch(count: usize, m: usize, a: &[f32], a_step: usize, (rs, ks): (usize, usize), b: &PackedB, addend: Addend, c: &mut [f32], c_step: usize, ldc: usize) {
     let (k, n) = (b.k, b.n);
-    assert!(available(), "gemm_packed needs AVX-512F");
+    assert!(available(), "gemm_packed needs AVX2 and FMA");
     if count == 0 || m == 0 || n == 0 {
         return;
     }
     assert!(k == 0 || (count - 1) * a_step + (m - 1) * rs + (k - 1) * ks < a.len(), "gemm_packed: A view exceeds its slice");
     assert!((count - 1) * c_step + (m - 1) * ldc + n <= c.len(), "gemm_packed: C view exceeds its slice");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX-512F is present (the asserted level needs it), and the asserts above bound every access (a bias
-    // row, by its caller).
-    unsafe {
-        avx512::gemm(count, m, k, n, a.as_ptr(), a_step, (rs, ks), b.data[b.start..].as_ptr(), addend, c.as_mut_ptr(), c_step, ldc)
+    {
+        let args = (count, m, k, n, a.as_ptr(), a_step, (rs, ks), b.data[b.start..].as_ptr(), addend, c.as_mut_ptr(), c_step, ldc);
+        // SAFETY: the level's features are present (`active` never exceeds the CPU's), and the asserts above bound
+        // every access (a bias row, by its caller).
+        unsafe {
+            if super::simd::active() == super::simd::SimdLevel::Avx512 {
+                x86::gemm::<x86::Avx512>(args)
+            } else {
+                x86::gemm::<x86::Avx2>(args)
+            }
+        }
     }
 }
 
@@ -178,33 +225,47 @@ const ALIGN_SLACK: usize = 16;
 const ROW_BLOCK: usize = 32;
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+mod x86 {
     use super::{Addend, MR, NR, ROW_BLOCK};
     use std::arch::x86_64::*;
 
-    /// `count` groups of `m` rows of `C = addend + A·B` against the panels of packed B at `b`.
+    /// The arguments of [`gemm`]: count, m, k, n, A, a_step, A's (row, column) strides, packed B, the addend, C,
+    /// c_step, ldc.
+    pub type Args = (usize, usize, usize, usize, *const f32, usize, (usize, usize), *const f32, Addend, *mut f32, usize, usize);
+
+    /// A microkernel: up to `MR` rows of C against one panel of B.
+    pub trait Micro {
+        /// Rows per tile.
+        const MR: usize;
+
+        /// `rows` (1 to MR) rows of C, `cols` (1 to NR) columns, from the panel at `b`.
+        ///
+        /// # Safety
+        /// The CPU has the kernel's features; A's rows of k floats (at strides `rs`, `ks`), a panel of k × NR floats
+        /// at `b`, the addend's rows (`cols` floats, `ldd` apart, unless `d` is null) and C's rows (`cols` floats,
+        /// `ldc` apart) lie inside their allocations.
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn rows_tile(
+            rows: usize,
+            k: usize,
+            a: *const f32,
+            st: (usize, usize),
+            b: *const f32,
+            d: (*const f32, usize),
+            c: *mut f32,
+            ldc: usize,
+            cols: usize,
+        );
+    }
+
+    /// `count` groups of `m` rows of `C = addend + A·B` against the panels of packed B.
     ///
     /// # Safety
-    /// The CPU has AVX-512F; every A[r, kk] of every group, every row of C (n floats from `j·c_step + r·ldc`) and
-    /// the addend's rows lie inside their allocations; B holds `n.div_ceil(NR)` panels of `k × NR` floats; no other
-    /// thread touches C meanwhile.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn gemm(
-        count: usize,
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f32,
-        a_step: usize,
-        // A[r, kk] is at a[r·rs + kk·ks].
-        (rs, ks): (usize, usize),
-        b: *const f32,
-        addend: Addend,
-        c: *mut f32,
-        c_step: usize,
-        ldc: usize,
-    ) {
+    /// The CPU has `M`'s features; every A[r, kk] of every group, every row of C (n floats from `j·c_step + r·ldc`)
+    /// and the addend's rows lie inside their allocations; B holds `n.div_ceil(NR)` panels of `k × NR` floats; no
+    /// other thread touches C meanwhile.
+    #[inline(always)]
+    pub unsafe fn gemm<M: Micro>((count, m, k, n, a, a_step, (rs, ks), b, addend, c, c_step, ldc): Args) {
         // Blocks of about ROW_BLOCK rows: several whole groups when groups are short, else part of one group.
         let groups_per_block = (ROW_BLOCK / m).max(1);
         let rows_per_block = if m >= ROW_BLOCK { ROW_BLOCK } else { m };
@@ -218,7 +279,7 @@ mod avx512 {
                     for j in j0..j1 {
                         let mut r = r0;
                         while r < r1 {
-                            let rows = (r1 - r).min(MR);
+                            let rows = (r1 - r).min(M::MR);
                             let (ar, cp) = (a.add(j * a_step + r * rs), c.add(j * c_step + r * ldc + p * NR));
                             // Where the tile's addend rows are, and how far apart (null: none).
                             let d = match addend {
@@ -226,12 +287,7 @@ mod avx512 {
                                 Addend::C => (cp as *const f32, ldc),
                                 Addend::Row(bias) => (bias.add(p * NR), 0),
                             };
-                            // A last panel of at most 16 columns needs only one register per row.
-                            if cols > 16 {
-                                rows_tile::<true>(rows, k, ar, (rs, ks), bp, d, cp, ldc, cols)
-                            } else {
-                                rows_tile::<false>(rows, k, ar, (rs, ks), bp, d, cp, ldc, cols)
-                            }
+                            M::rows_tile(rows, k, ar, (rs, ks), bp, d, cp, ldc, cols);
                             r += rows;
                         }
                     }
@@ -240,14 +296,41 @@ mod avx512 {
         }
     }
 
+    /// 8 rows × 32 columns, 16 of the 32 AVX-512 registers.
+    pub struct Avx512;
+
+    impl Micro for Avx512 {
+        const MR: usize = MR;
+
+        #[target_feature(enable = "avx512f")]
+        unsafe fn rows_tile(
+            rows: usize,
+            k: usize,
+            a: *const f32,
+            st: (usize, usize),
+            b: *const f32,
+            d: (*const f32, usize),
+            c: *mut f32,
+            ldc: usize,
+            cols: usize,
+        ) {
+            // A last panel of at most 16 columns needs only one register per row.
+            if cols > 16 {
+                tile512_rows::<true>(rows, k, a, st, b, d, c, ldc, cols)
+            } else {
+                tile512_rows::<false>(rows, k, a, st, b, d, c, ldc, cols)
+            }
+        }
+    }
+
     /// The tile for `rows` (1 to 8) rows: the row count is a compile-time constant of each tile.
     ///
     /// # Safety
-    /// As [`tile`].
+    /// As [`tile512`].
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn rows_tile<const WIDE: bool>(
+    unsafe fn tile512_rows<const WIDE: bool>(
         rows: usize,
         k: usize,
         a: *const f32,
@@ -259,14 +342,14 @@ mod avx512 {
         cols: usize,
     ) {
         match rows {
-            8 => tile::<8, WIDE>(k, a, st, b, d, c, ldc, cols),
-            7 => tile::<7, WIDE>(k, a, st, b, d, c, ldc, cols),
-            6 => tile::<6, WIDE>(k, a, st, b, d, c, ldc, cols),
-            5 => tile::<5, WIDE>(k, a, st, b, d, c, ldc, cols),
-            4 => tile::<4, WIDE>(k, a, st, b, d, c, ldc, cols),
-            3 => tile::<3, WIDE>(k, a, st, b, d, c, ldc, cols),
-            2 => tile::<2, WIDE>(k, a, st, b, d, c, ldc, cols),
-            _ => tile::<1, WIDE>(k, a, st, b, d, c, ldc, cols),
+            8 => tile512::<8, WIDE>(k, a, st, b, d, c, ldc, cols),
+            7 => tile512::<7, WIDE>(k, a, st, b, d, c, ldc, cols),
+            6 => tile512::<6, WIDE>(k, a, st, b, d, c, ldc, cols),
+            5 => tile512::<5, WIDE>(k, a, st, b, d, c, ldc, cols),
+            4 => tile512::<4, WIDE>(k, a, st, b, d, c, ldc, cols),
+            3 => tile512::<3, WIDE>(k, a, st, b, d, c, ldc, cols),
+            2 => tile512::<2, WIDE>(k, a, st, b, d, c, ldc, cols),
+            _ => tile512::<1, WIDE>(k, a, st, b, d, c, ldc, cols),
         }
     }
 
@@ -279,7 +362,7 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn tile<const R: usize, const WIDE: bool>(
+    unsafe fn tile512<const R: usize, const WIDE: bool>(
         k: usize,
         a: *const f32,
         (rs, ks): (usize, usize),
@@ -319,6 +402,152 @@ mod avx512 {
             _mm512_mask_storeu_ps(cp, mask_lo, v0);
             if WIDE {
                 _mm512_mask_storeu_ps(cp.wrapping_add(16), mask_hi, v1);
+            }
+        }
+    }
+
+    /// 6 rows × 16 columns, a panel in two halves: 12 sums, 2 rows of B and a broadcast in the 16 AVX2 registers.
+    /// Each element is the same in-order fused sum as [`Avx512`]'s, so both levels give the same bits.
+    pub struct Avx2;
+
+    impl Micro for Avx2 {
+        const MR: usize = 6;
+
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn rows_tile(
+            rows: usize,
+            k: usize,
+            a: *const f32,
+            st: (usize, usize),
+            b: *const f32,
+            d: (*const f32, usize),
+            c: *mut f32,
+            ldc: usize,
+            cols: usize,
+        ) {
+            for half in 0..cols.div_ceil(16) {
+                let off = 16 * half;
+                let dh = if d.0.is_null() { d } else { (d.0.add(off), d.1) };
+                let (bh, ch, cols) = (b.add(off), c.add(off), (cols - off).min(16));
+                match (rows, cols > 8) {
+                    (6, true) => tile256::<6, true>(k, a, st, bh, dh, ch, ldc, cols),
+                    (5, true) => tile256::<5, true>(k, a, st, bh, dh, ch, ldc, cols),
+                    (4, true) => tile256::<4, true>(k, a, st, bh, dh, ch, ldc, cols),
+                    (3, true) => tile256::<3, true>(k, a, st, bh, dh, ch, ldc, cols),
+                    (2, true) => tile256::<2, true>(k, a, st, bh, dh, ch, ldc, cols),
+                    (_, true) => tile256::<1, true>(k, a, st, bh, dh, ch, ldc, cols),
+                    (6, false) => tile256::<6, false>(k, a, st, bh, dh, ch, ldc, cols),
+                    (5, false) => tile256::<5, false>(k, a, st, bh, dh, ch, ldc, cols),
+                    (4, false) => tile256::<4, false>(k, a, st, bh, dh, ch, ldc, cols),
+                    (3, false) => tile256::<3, false>(k, a, st, bh, dh, ch, ldc, cols),
+                    (2, false) => tile256::<2, false>(k, a, st, bh, dh, ch, ldc, cols),
+                    (_, false) => tile256::<1, false>(k, a, st, bh, dh, ch, ldc, cols),
+                }
+            }
+        }
+    }
+
+    /// The lanes of an 8-float register below `n`, as an AVX2 load/store mask.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn lanes_below(n: usize) -> __m256i {
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+    }
+
+    /// R rows × up to 16 columns (8 unless `WIDE`) of a panel whose rows are NR floats apart: `cols` of them are
+    /// stored, through masks at the right edge.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; A's R rows of k floats (at strides `rs`, `ks`), k rows of 16 floats NR apart at
+    /// `b`, the addend's R rows (`cols` floats, `ldd` apart, unless `d` is null) and C's R rows (`cols` floats, `ldc`
+    /// apart) lie inside their allocations.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile256<const R: usize, const WIDE: bool>(
+        k: usize,
+        a: *const f32,
+        (rs, ks): (usize, usize),
+        b: *const f32,
+        (d, ldd): (*const f32, usize),
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+    ) {
+        let mut lo = [_mm256_setzero_ps(); R];
+        let mut hi = [_mm256_setzero_ps(); R];
+        for kk in 0..k {
+            let b0 = _mm256_loadu_ps(b.add(kk * NR));
+            if WIDE {
+                let b1 = _mm256_loadu_ps(b.add(kk * NR + 8));
+                for r in 0..R {
+                    let av = _mm256_broadcast_ss(&*a.add(r * rs + kk * ks));
+                    lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
+                    hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
+                }
+            } else {
+                for (r, lo) in lo.iter_mut().enumerate() {
+                    *lo = _mm256_fmadd_ps(_mm256_broadcast_ss(&*a.add(r * rs + kk * ks)), b0, *lo);
+                }
+            }
+        }
+        let mask_lo = lanes_below(cols);
+        let mask_hi = lanes_below(cols.saturating_sub(8));
+        for r in 0..R {
+            let cp = c.add(r * ldc);
+            let (mut v0, mut v1) = (lo[r], hi[r]);
+            if !d.is_null() {
+                let dp = d.add(r * ldd);
+                v0 = _mm256_add_ps(v0, _mm256_maskload_ps(dp, mask_lo));
+                if WIDE {
+                    v1 = _mm256_add_ps(v1, _mm256_maskload_ps(dp.wrapping_add(8), mask_hi));
+                }
+            }
+            _mm256_maskstore_ps(cp, mask_lo, v0);
+            if WIDE {
+                _mm256_maskstore_ps(cp.wrapping_add(8), mask_hi, v1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::Strides;
+
+    /// The panels against B read element by element: two row-major parts side by side (the weight gradients' `[x h]`)
+    /// of every width up to past a panel, so every run length 1..=NR is copied at some offset into a panel, and one
+    /// transposed part (the forward's W_hhᵀ); the zero padding past column n included.
+    #[test]
+    fn packing_matches_b_element_by_element() {
+        let (k, k0) = (5usize, 2usize);
+        for n1 in 0..=40usize {
+            for n2 in [1usize, 3, 33] {
+                let (b1, b2): (Vec<f32>, Vec<f32>) = ((0..(k0 + k) * n1).map(|x| x as f32 + 0.5).collect(), (0..(k0 + k) * n2).map(|x| -(x as f32)).collect());
+                let bt: Vec<f32> = (0..(k0 + k) * 7).map(|x| 1000.0 + x as f32).collect();
+                let parts = [(n1, Mat::new(&b1, Strides::rows(n1))), (n2, Mat::new(&b2, Strides::rows(n2))), (7, Mat::new(&bt, Strides::transposed(k0 + k)))];
+                let mut p = PackedB::default();
+                p.pack_rows(k0..k0 + k, &parts);
+                let n = n1 + n2 + 7;
+                assert_eq!((p.k(), p.n()), (k, n));
+                let data = &p.data[p.start..];
+                assert_eq!(data.len(), n.div_ceil(NR) * k * NR + ALIGN_SLACK - p.start);
+                for kk in 0..k {
+                    for col in 0..n.div_ceil(NR) * NR {
+                        let want = if col < n1 {
+                            b1[(k0 + kk) * n1 + col]
+                        } else if col < n1 + n2 {
+                            b2[(k0 + kk) * n2 + col - n1]
+                        } else if col < n {
+                            bt[(col - n1 - n2) * (k0 + k) + k0 + kk]
+                        } else {
+                            0.0
+                        };
+                        let got = data[((col / NR) * k + kk) * NR + col % NR];
+                        assert_eq!(got.to_bits(), want.to_bits(), "n1={n1} n2={n2} row {kk} column {col}");
+                    }
+                }
             }
         }
     }

@@ -12,7 +12,7 @@
 //!
 //! | kernel                                   | avx512                       | avx2                  | scalar              |
 //! |------------------------------------------|------------------------------|-----------------------|---------------------|
-//! | `packed` (the LSTM's batch products)     | intrinsics                   | — (matrixmultiply)    | — (portable GEMM)   |
+//! | `packed` (the recurrent batch products)  | intrinsics                   | intrinsics, AVX2+FMA  | — (general GEMM)    |
 //! | `gemm::gemm`, `par_gemm` (general GEMM)  | matrixmultiply               | matrixmultiply        | portable GEMM (x86) |
 //! | `small` (batch-1…4 and rank-k products)  | intrinsics (`A·Wᵀ`), body    | body, AVX2+FMA        | body, baseline      |
 //! | `act` LSTM cell forward/backward         | intrinsics                   | body, AVX2+FMA        | body, baseline      |

@@ -140,7 +140,7 @@ pub(super) fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 /// Steps whose input projection the packed path computes at once, just before the time loop reaches them.
-const PROJECTION_WINDOW: usize = 8;
+pub(super) const PROJECTION_WINDOW: usize = 8;
 
 /// Samples per thread block for the time loop. A small batch is one block whose per-step products are split by
 /// column instead (see `gemm_step`); the choice depends on the batch size only, so results do not depend on the
@@ -167,7 +167,7 @@ pub(super) fn gemm_step(small_batch: bool, m: usize, k: usize, n: usize, a: Mat,
 /// A per-step product `C = β·C + A·B`, A's rows `lda` apart and C's `ldc` apart: the packed kernel when B was packed
 /// for it (`packed`), [`gemm_step`] on the view `b` otherwise.
 #[allow(clippy::too_many_arguments)]
-fn step_product(
+pub(super) fn step_product(
     packed: Option<&PackedB>,
     small_batch: bool,
     m: usize,
@@ -233,13 +233,13 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
     let small_batch = b <= SMALL;
     // The recurrent weights, packed once for all T steps: B = W_hhᵀ `[H, 4H]`, or each gate's `[H, H]`.
     let packed_w = (!small_batch && t > 1 && packed::available()).then(|| {
-        pack_gates(&mut cache.packed_w_hh, hg, h, h, |r| Mat::new(&p.w_hh[r * h..], Strides::transposed(h)));
+        pack_gates(&mut cache.packed_w_hh, hg, h, g4, |r| Mat::new(&p.w_hh[r * h..], Strides::transposed(h)));
         &cache.packed_w_hh
     });
     // And B = W_ihᵀ `[I, 4H]` (or each gate's `[I, H]`) for the input projection (the same kernel as
     // `lstm_forward_final`, so inference and training compute the same outputs bit for bit).
     let packed_wi = (!small_batch && packed::available()).then(|| {
-        pack_gates(&mut cache.packed_w_ih, xg, i, h, |r| Mat::new(&p.w_ih[r * i..], Strides::transposed(i)));
+        pack_gates(&mut cache.packed_w_ih, xg, i, g4, |r| Mat::new(&p.w_ih[r * i..], Strides::transposed(i)));
         &cache.packed_w_ih
     });
     gates
@@ -270,14 +270,7 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                 let tt = if reverse { t - 1 - s } else { s };
                 let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
                 if let Some(pw_ih) = packed_wi.filter(|_| s % PROJECTION_WINDOW == 0) {
-                    // The window's rows of each sample: tw rows of x and of gates, T rows apart from sample to sample.
-                    let tw = PROJECTION_WINDOW.min(t - s);
-                    let t_lo = if reverse { t - s - tw } else { s };
-                    let n = g4 / xg;
-                    for (g, pw) in pw_ih[..xg].iter().enumerate() {
-                        let (a, c) = (&xblk[(t_lo * xg + g) * i..], &mut gates[t_lo * g4 + g * n..]);
-                        gemm_packed_batch_bias(bn, tw, a, t * xg * i, xg * i, pw, &bias[g * n..], c, t * g4, g4);
-                    }
+                    project_window(ProjectionBlock { bn, t, i, xg, reverse }, s, xblk, &pw_ih[..xg], &bias, gates);
                 }
                 let hw = hg * h;
                 if s == 0 && has_init {
@@ -337,6 +330,34 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
                 }
             }
         });
+}
+
+/// A block's shape as [`project_window`] reads it: `bn` samples of `t` steps of `i` inputs, `xg` copies of each
+/// input step (one per gate with per-gate masks), processed in reverse time order when `reverse`.
+#[derive(Clone, Copy)]
+pub(super) struct ProjectionBlock {
+    pub bn: usize,
+    pub t: usize,
+    pub i: usize,
+    pub xg: usize,
+    pub reverse: bool,
+}
+
+/// The input projection `gates = bias + x·W_ihᵀ` of the [`PROJECTION_WINDOW`] steps from processing step `s`, for
+/// each sample of a block (`x` `[bn, t, xg, i]`, `gates` `[bn, t, G·H]`, with G·H = `bias.len()`), one packed product
+/// per copy of x (`packs[g]` holds gate g's columns with per-gate masks): run just before the time loop reaches those
+/// steps, so their gates are still in L2 there.
+pub(super) fn project_window(blk: ProjectionBlock, s: usize, x: &[f32], packs: &[PackedB], bias: &[f32], gates: &mut [f32]) {
+    let ProjectionBlock { bn, t, i, xg, reverse } = blk;
+    let gw = bias.len();
+    // The window's rows of each sample: tw rows of x and of gates, T rows apart from sample to sample.
+    let tw = PROJECTION_WINDOW.min(t - s);
+    let t_lo = if reverse { t - s - tw } else { s };
+    let n = gw / xg;
+    for (g, pw) in packs.iter().enumerate() {
+        let (a, c) = (&x[(t_lo * xg + g) * i..], &mut gates[t_lo * gw + g * n..]);
+        gemm_packed_batch_bias(bn, tw, a, t * xg * i, xg * i, pw, &bias[g * n..], c, t * gw, gw);
+    }
 }
 
 /// The input as the products read it: `x` itself without input dropout, else `xm` `[B,T,xg,I]` = x ⊙ the sequence's
@@ -462,7 +483,7 @@ pub fn lstm_forward_final(
 
 /// A column of ones as a `[rows, 1]` view of any length: appended to X, it makes the product's last column Σ dgates,
 /// the bias gradient.
-const ONES: Mat<'static> = Mat { data: &[1.0], st: Strides { rs: 0, cs: 0 } };
+pub(super) const ONES: Mat<'static> = Mat { data: &[1.0], st: Strides { rs: 0, cs: 0 } };
 
 /// Rows of B·T per block of [`weight_grads_packed`]: a block's panels of X (64 rows × 32 floats) and the matching
 /// 64 × 32 floats of dgates for a 32-row block of the output stay in L1 together.
@@ -478,7 +499,7 @@ thread_local! {
 /// the weight gradients of all steps in one product. The output rows are split between the threads; each runs the
 /// rows of dgates and X in blocks of [`GRAD_ROWS`], packing its block of X into panels and adding the block's
 /// product to its rows of `out`. Every element is one sum per block, blocks in order, whatever the thread count.
-fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], out: &mut [f32]) {
+pub(super) fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], out: &mut [f32]) {
     let n: usize = parts.iter().map(|&(nj, _)| nj).sum();
     let per_task = g.div_ceil(rayon::current_num_threads()).next_multiple_of(packed::MR);
     out[..g * n].par_chunks_mut(per_task * n).enumerate().for_each(|(task, c)| weight_grads_rows(rows, &dgates[task * per_task..], ldg, parts, c));
@@ -486,7 +507,7 @@ fn weight_grads_packed(rows: usize, g: usize, dgates: &[f32], ldg: usize, parts:
 
 /// The rows of [`weight_grads_packed`]'s output in `c` (`[m, N]`, dgates' columns from the start of `dgates`), on this
 /// thread: X packed a block of [`GRAD_ROWS`] rows at a time, the blocks' products added in order.
-fn weight_grads_rows(rows: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], c: &mut [f32]) {
+pub(super) fn weight_grads_rows(rows: usize, dgates: &[f32], ldg: usize, parts: &[(usize, Mat)], c: &mut [f32]) {
     let n: usize = parts.iter().map(|&(nj, _)| nj).sum();
     let m = c.len() / n;
     GRAD_PANELS.with_borrow_mut(|panels| {
@@ -548,10 +569,10 @@ pub(super) fn recurrent_input(h_prev: &[f32], rec_mask: &[f32], b: usize, dst: &
     }
 }
 
-/// Packs `packs[0]` with the whole B = `view(0)` `[k, 4H]`, or, with per-gate masks (`copies` 4), `packs[g]` with gate
-/// g's columns `[k, H]` = `view(g·H)` (`view(r)` starts at the weight's row r).
-fn pack_gates<'a>(packs: &mut [PackedB; 4], copies: usize, k: usize, h: usize, view: impl Fn(usize) -> Mat<'a>) {
-    let n = 4 * h / copies;
+/// Packs `packs[0]` with the whole B = `view(0)` `[k, G·H]` (`width` = G·H), or, with per-gate masks (`copies` G),
+/// `packs[g]` with gate g's columns `[k, H]` = `view(g·H)` (`view(r)` starts at the weight's row r).
+pub(super) fn pack_gates<'a>(packs: &mut [PackedB], copies: usize, k: usize, width: usize, view: impl Fn(usize) -> Mat<'a>) {
+    let n = width / copies;
     for (g, pack) in packs[..copies].iter_mut().enumerate() {
         pack.pack(k, n, view(g * n));
     }

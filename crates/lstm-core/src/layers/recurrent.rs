@@ -4,10 +4,14 @@
 //! The two projections stay apart because a GRU's candidate reads r ⊙ (W_hn h + b_hn).
 //!
 //! Speed by design, as the LSTM:
-//! - the input projection of all B·T rows is one GEMM before the loop; only the recurrent product runs per step;
+//! - the input projection is computed outside the recurrence, for many rows at once: one GEMM over a block's B·T
+//!   rows, or, with the packed kernel (`kernels::packed`, the `avx2` and `avx512` levels), a window of steps at a
+//!   time just before the loop reaches them; only the recurrent product runs per step, on W_hh packed once per pass,
+//!   with b_hh as the product's addend;
 //! - each thread runs the whole time loop for its block of samples (samples are independent along time); a small
 //!   batch is one block whose per-step products are split by column instead ([`block_of_samples`]);
-//! - the weight gradients of all steps are one GEMM each after the loop, and dx one more;
+//! - the weight gradients of all steps are formed after the loop, one product per weight (with the packed kernel
+//!   `dgiᵀ·[x 1]` and `dghᵀ·[h_prev 1]`, which give the bias gradients too), and dx one more;
 //! - every buffer is sized before the loop: nothing allocates inside it.
 //!
 //! Keras semantics for `maskZero`: a masked step keeps h, so the output repeats the previous one (zeros in a
@@ -17,13 +21,15 @@
 //! `implementation=1`), and its products run gate by gate.
 
 use super::lstm::{
-    add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_buffers, mask_copies, masked_input, recurrent_input, row_pair,
-    sized, LstmDims, OutputGrad, Reserved,
+    add_masked, assemble_output, block_of_samples, draw_masks, gate_mask_row, gemm_step, mask_buffers, mask_copies, masked_input, pack_gates, project_window,
+    recurrent_input, row_pair, sized, step_product, weight_grads_packed, weight_grads_rows, LstmDims, OutputGrad, ProjectionBlock, Reserved, ONES,
+    PROJECTION_WINDOW,
 };
 use super::{checked_mul, room_all, state_buffer, steps, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec, RecurrentState};
 use crate::config::Initializer;
 use crate::error::{LstmError, Result};
 use crate::kernels::gemm::{par_col_sums_add, par_gemm, Mat, Strides, SMALL};
+use crate::kernels::packed::{self, gemm_packed, gemm_packed_batch_bias, PackedB};
 use crate::model::ActShape;
 use rayon::prelude::*;
 
@@ -87,6 +93,15 @@ pub struct RecurrentCache {
     carry_dh: Vec<f32>,
     step_out: Vec<f32>,
     dxm: Vec<f32>,
+    /// W_hh and W_ih packed once per pass for the products of `kernels::packed`: whole in the first, or one gate's
+    /// rows in each with per-gate masks.
+    packed_w_hh: [PackedB; 3],
+    packed_w_ih: [PackedB; 3],
+    /// Backward's W_ih `[G·H, I]` (or each gate's rows `[H, I]`) packed for dx = dgi·W_ih.
+    packed_w_ih_rows: [PackedB; 3],
+    /// Scratch of the packed weight gradients, `[G·H, I+1]` and `[G·H, H+1]`: `[dW db]` of each weight.
+    dw_cat_ih: Vec<f32>,
+    dw_cat_hh: Vec<f32>,
 }
 
 /// Runs one direction of `cell` over x `[B,T,I]`. `mask[b·T+t] == 0` marks a padded step. The dropout masks must
@@ -110,6 +125,17 @@ pub fn recurrent_forward<C: Cell>(cell: &C, dims: LstmDims, reverse: bool, x: &[
     let zeros = vec![0.0f32; h];
     let nb = block_of_samples(b);
     let small_batch = b <= SMALL;
+    let packed_path = !small_batch && packed::available();
+    // The recurrent weights packed once for all T steps, B = W_hhᵀ `[H, G·H]` or each gate's `[H, H]`; and B = W_ihᵀ
+    // `[I, G·H]` (or each gate's) for the input projection.
+    let packed_wh = (packed_path && (t > 1 || has_init)).then(|| {
+        pack_gates(&mut cache.packed_w_hh, hg, h, gw, |r| Mat::new(&p.w_hh[r * h..], Strides::transposed(h)));
+        &cache.packed_w_hh
+    });
+    let packed_wi = packed_path.then(|| {
+        pack_gates(&mut cache.packed_w_ih, xg, i, gw, |r| Mat::new(&p.w_ih[r * i..], Strides::transposed(i)));
+        &cache.packed_w_ih
+    });
     gates
         .par_chunks_mut(nb * t * gw)
         .zip(ghs.par_chunks_mut(nb * t * gw))
@@ -120,35 +146,49 @@ pub fn recurrent_forward<C: Cell>(cell: &C, dims: LstmDims, reverse: bool, x: &[
             let b0 = blk * nb;
             let bn = gates.len() / (t * gw);
             let xblk = &xin[b0 * t * xg * i..(b0 + bn) * t * xg * i];
-            // gi = b_ih + x·W_ihᵀ over all of the block's rows (gate by gate, each from its own copy of x, with
-            // per-gate masks).
-            for row in gates.chunks_exact_mut(gw) {
-                row.copy_from_slice(p.b_ih);
-            }
-            let n = gw / xg;
-            for g in 0..xg {
-                let (a, w) = (Mat::new(&xblk[g * i..], Strides::rows(xg * i)), Mat::new(&p.w_ih[g * n * i..], Strides::transposed(i)));
-                gemm_step(small_batch, bn * t, i, n, a, w, 1.0, &mut gates[g * n..], Strides::rows(gw));
+            // gi = b_ih + x·W_ihᵀ (gate by gate, each from its own copy of x, with per-gate masks): a window of steps
+            // at a time with the packed kernel, else one GEMM over all of the block's rows.
+            if packed_wi.is_none() {
+                for row in gates.chunks_exact_mut(gw) {
+                    row.copy_from_slice(p.b_ih);
+                }
+                let n = gw / xg;
+                for g in 0..xg {
+                    let (a, w) = (Mat::new(&xblk[g * i..], Strides::rows(xg * i)), Mat::new(&p.w_ih[g * n * i..], Strides::transposed(i)));
+                    gemm_step(small_batch, bn * t, i, n, a, w, 1.0, &mut gates[g * n..], Strides::rows(gw));
+                }
             }
             for s in 0..t {
                 let tt = if reverse { t - 1 - s } else { s };
                 let tp = if reverse { tt + 1 } else { tt.wrapping_sub(1) };
+                if let Some(pw_ih) = packed_wi.filter(|_| s % PROJECTION_WINDOW == 0) {
+                    project_window(ProjectionBlock { bn, t, i, xg, reverse }, s, xblk, &pw_ih[..xg], p.b_ih, gates);
+                }
                 if s == 0 && has_init {
                     // Stateful inference: the first step's recurrent input is the carried-over state.
                     for bi in 0..bn {
                         recurrent_input(&init_h[(b0 + bi) * h..][..h], rec_mask, b0 + bi, &mut hprev[(bi * t + tt) * hw..][..hw]);
                     }
                 }
-                for bi in 0..bn {
-                    ghs[(bi * t + tt) * gw..][..gw].copy_from_slice(p.b_hh);
+                let recurrent = s > 0 || has_init;
+                if !recurrent || packed_wh.is_none() {
+                    for bi in 0..bn {
+                        ghs[(bi * t + tt) * gw..][..gw].copy_from_slice(p.b_hh);
+                    }
                 }
-                if s > 0 || has_init {
-                    // gh[:, tt] += hprev[:, tt] · W_hhᵀ over the block's samples (row strides skip time), gate by gate
-                    // with per-gate masks.
+                if recurrent {
+                    // gh[:, tt] = b_hh + hprev[:, tt] · W_hhᵀ over the block's samples (row strides skip time), gate
+                    // by gate with per-gate masks.
                     let n = gw / hg;
                     for g in 0..hg {
-                        let (a, w) = (Mat::new(&hprev[(tt * hg + g) * h..], Strides::rows(t * hw)), Mat::new(&p.w_hh[g * n * h..], Strides::transposed(h)));
-                        gemm_step(small_batch, bn, h, n, a, w, 1.0, &mut ghs[tt * gw + g * n..], Strides::rows(t * gw));
+                        let (a, c) = (&hprev[(tt * hg + g) * h..], &mut ghs[tt * gw + g * n..]);
+                        match packed_wh {
+                            Some(pw) => gemm_packed_batch_bias(1, bn, a, 0, t * hw, &pw[g], &p.b_hh[g * n..], c, 0, t * gw),
+                            None => {
+                                let w = Mat::new(&p.w_hh[g * n * h..], Strides::transposed(h));
+                                gemm_step(small_batch, bn, h, n, Mat::new(a, Strides::rows(t * hw)), w, 1.0, c, Strides::rows(t * gw));
+                            }
+                        }
                     }
                 } else {
                     for bi in 0..bn {
@@ -212,7 +252,34 @@ pub fn recurrent_backward<C: Cell>(
     let (xg, hg) = (mask_copies(cache.in_mask.len(), b * i), mask_copies(cache.rec_mask.len(), b * h));
     // Each product of a step covers kg = G·H / hg rows of dgh and W_hh (one gate's with per-gate masks).
     let kg = gw / hg;
-    let RecurrentCache { xm, gates, gh, h: hs, hprev, rec_mask, in_mask, dgi, dgh, carry_dh, step_out, dxm, .. } = cache;
+    let RecurrentCache {
+        xm,
+        gates,
+        gh,
+        h: hs,
+        hprev,
+        rec_mask,
+        in_mask,
+        dgi,
+        dgh,
+        carry_dh,
+        step_out,
+        dxm,
+        packed_w_hh,
+        packed_w_ih_rows,
+        dw_cat_ih,
+        dw_cat_hh,
+        ..
+    } = cache;
+    let small_batch = b <= SMALL;
+    let packed_path = !small_batch && packed::available();
+    // B = W_hh `[G·H, H]`, or each gate's rows `[H, H]`, packed once for all T steps.
+    let packed_w = (packed_path && t > 1).then(|| {
+        for (g, pack) in packed_w_hh[..hg].iter_mut().enumerate() {
+            pack.pack(kg, h, Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h)));
+        }
+        &*packed_w_hh
+    });
     let dgi = sized(dgi, b * t * gw);
     let dgh = sized(dgh, b * t * gw);
     let carry = sized(carry_dh, b * h);
@@ -221,7 +288,6 @@ pub fn recurrent_backward<C: Cell>(
     let (gates, ghs, hs, rec_mask): (&[f32], &[f32], &[f32], &[f32]) = (gates, gh, hs, rec_mask);
     let zeros = vec![0.0f32; h];
     let nb = block_of_samples(b);
-    let small_batch = b <= SMALL;
     dgi.par_chunks_mut(nb * t * gw)
         .zip(dgh.par_chunks_mut(nb * t * gw))
         .zip(carry.par_chunks_mut(nb * h))
@@ -259,8 +325,8 @@ pub fn recurrent_backward<C: Cell>(
                 }
                 // dh_{t-1} += (dgh_t · W_hh) ⊙ recurrent mask, a product per gate with per-gate masks.
                 for g in 0..hg {
-                    let (a, w) = (Mat::new(&dgh[tt * gw + g * kg..], Strides::rows(t * gw)), Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h)));
-                    gemm_step(small_batch, bn, kg, h, a, w, 0.0, &mut step_out[g * h..], Strides::rows(hg * h));
+                    let (pw, w) = (packed_w.map(|pw| &pw[g]), Mat::new(&p.w_hh[g * kg * h..], Strides::rows(h)));
+                    step_product(pw, small_batch, bn, kg, h, &dgh[tt * gw + g * kg..], t * gw, w, 0.0, &mut step_out[g * h..], hg * h);
                 }
                 for bi in 0..bn {
                     for g in 0..hg {
@@ -270,40 +336,90 @@ pub fn recurrent_backward<C: Cell>(
             }
         });
 
-    // The weight gradients of all steps, one product each (per gate with per-gate masks, each gate's rows from its
-    // own copies of x and h_prev), and the bias gradients as column sums.
+    // The weight gradients of all steps (per gate with per-gate masks, each gate's rows from its own copies of x and
+    // h_prev) and the bias gradients: with the packed kernel `[dW_ih db_ih] = dgiᵀ·[x 1]` and `[dW_hh db_hh] =
+    // dghᵀ·[h_prev 1]`, two products side by side on the threads; else a GEMM each and column sums.
     let rows = b * t;
     let (dgi, dgh): (&[f32], &[f32]) = (dgi, dgh);
     let xin: &[f32] = if in_mask.is_empty() { x } else { &xm[..rows * xg * i] };
     let kx = gw / xg;
-    for g in 0..xg {
-        let (dg, xv) = (Mat::new(&dgi[g * kx..], Strides::transposed(gw)), Mat::new(&xin[g * i..], Strides::rows(xg * i)));
-        par_gemm(kx, rows, i, 1.0, dg, xv, 1.0, &mut grads.dw_ih[g * kx * i..], Strides::rows(i));
+    if packed_path {
+        let (ih, hh) = ((xg, i, xin, &mut *dw_cat_ih), (hg, h, &hprev[..], &mut *dw_cat_hh));
+        rayon::join(|| packed_weight_grads(rows, gw, dgi, ih, grads.dw_ih, grads.db_ih), || packed_weight_grads(rows, gw, dgh, hh, grads.dw_hh, grads.db_hh));
+    } else {
+        for g in 0..xg {
+            let (dg, xv) = (Mat::new(&dgi[g * kx..], Strides::transposed(gw)), Mat::new(&xin[g * i..], Strides::rows(xg * i)));
+            par_gemm(kx, rows, i, 1.0, dg, xv, 1.0, &mut grads.dw_ih[g * kx * i..], Strides::rows(i));
+        }
+        for g in 0..hg {
+            let (dg, hv) = (Mat::new(&dgh[g * kg..], Strides::transposed(gw)), Mat::new(&hprev[g * h..], Strides::rows(hg * h)));
+            par_gemm(kg, rows, h, 1.0, dg, hv, 1.0, &mut grads.dw_hh[g * kg * h..], Strides::rows(h));
+        }
+        par_col_sums_add(dgi, rows, gw, grads.db_ih);
+        par_col_sums_add(dgh, rows, gw, grads.db_hh);
     }
-    for g in 0..hg {
-        let (dg, hv) = (Mat::new(&dgh[g * kg..], Strides::transposed(gw)), Mat::new(&hprev[g * h..], Strides::rows(hg * h)));
-        par_gemm(kg, rows, h, 1.0, dg, hv, 1.0, &mut grads.dw_hh[g * kg * h..], Strides::rows(h));
-    }
-    par_col_sums_add(dgi, rows, gw, grads.db_ih);
-    par_col_sums_add(dgh, rows, gw, grads.db_hh);
 
     // dx += dgi·W_ih, or with input dropout Σ_g (dgi_g · W_ih_g) ⊙ gate g's input mask.
-    if let Some(dx) = dx {
+    let Some(dx) = dx else { return };
+    if packed_path {
+        // B = W_ih `[G·H, I]` or each gate's rows; the threads take blocks of samples, each element one sum in order
+        // whatever the split.
+        for (g, pack) in packed_w_ih_rows[..xg].iter_mut().enumerate() {
+            pack.pack(kx, i, Mat::new(&p.w_ih[g * kx * i..], Strides::rows(i)));
+        }
+        let packs = &packed_w_ih_rows[..xg];
+        let nb = block_of_samples(b);
+        let in_mask: &[f32] = in_mask;
         if in_mask.is_empty() {
-            par_gemm(rows, gw, i, 1.0, Mat::new(dgi, Strides::rows(gw)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i));
+            dx[..rows * i].par_chunks_mut(nb * t * i).enumerate().for_each(|(blk, dx)| {
+                gemm_packed(dx.len() / i, &dgi[blk * nb * t * gw..], gw, &packs[0], 1.0, dx, i);
+            });
         } else {
             let dxm = sized(dxm, rows * i);
-            for g in 0..xg {
-                let (dg, w) = (Mat::new(&dgi[g * kx..], Strides::rows(gw)), Mat::new(&p.w_ih[g * kx * i..], Strides::rows(i)));
-                par_gemm(rows, kx, i, 1.0, dg, w, 0.0, dxm, Strides::rows(i));
-                for bi in 0..b {
-                    let m = gate_mask_row(in_mask, bi, xg, g, i);
-                    for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
-                        add_masked(d, s, m);
+            dx[..rows * i].par_chunks_mut(nb * t * i).zip(dxm.par_chunks_mut(nb * t * i)).enumerate().for_each(|(blk, (dx, dxm))| {
+                let (b0, m) = (blk * nb, dx.len() / i);
+                for (g, pack) in packs.iter().enumerate() {
+                    gemm_packed(m, &dgi[b0 * t * gw + g * kx..], gw, pack, 0.0, dxm, i);
+                    for (bi, (d, s)) in dx.chunks_exact_mut(t * i).zip(dxm.chunks_exact(t * i)).enumerate() {
+                        let mask = gate_mask_row(in_mask, b0 + bi, xg, g, i);
+                        d.chunks_exact_mut(i).zip(s.chunks_exact(i)).for_each(|(d, s)| add_masked(d, s, mask));
                     }
+                }
+            });
+        }
+    } else if in_mask.is_empty() {
+        par_gemm(rows, gw, i, 1.0, Mat::new(dgi, Strides::rows(gw)), Mat::new(p.w_ih, Strides::rows(i)), 1.0, dx, Strides::rows(i));
+    } else {
+        let dxm = sized(dxm, rows * i);
+        for g in 0..xg {
+            let (dg, w) = (Mat::new(&dgi[g * kx..], Strides::rows(gw)), Mat::new(&p.w_ih[g * kx * i..], Strides::rows(i)));
+            par_gemm(rows, kx, i, 1.0, dg, w, 0.0, dxm, Strides::rows(i));
+            for bi in 0..b {
+                let m = gate_mask_row(in_mask, bi, xg, g, i);
+                for (d, s) in dx[bi * t * i..(bi + 1) * t * i].chunks_exact_mut(i).zip(dxm[bi * t * i..(bi + 1) * t * i].chunks_exact(i)) {
+                    add_masked(d, s, m);
                 }
             }
         }
+    }
+}
+
+/// `[dW db] += dgᵀ·[X 1]` for one weight `[G·H, n]` over all `rows` rows on the packed kernel: dg `[rows, G·H]`
+/// (`gw` = G·H), and `copies` copies of X `[rows, n]` side by side in `xs` (one per gate with per-gate masks, gate g
+/// then reads its own). `out` is scratch for `[G·H, n+1]`.
+fn packed_weight_grads(rows: usize, gw: usize, dg: &[f32], (copies, n, xs, out): (usize, usize, &[f32], &mut Vec<f32>), dw: &mut [f32], db: &mut [f32]) {
+    let (kg, w) = (gw / copies, n + 1);
+    let out = sized(out, gw * w);
+    let x_copy = |g: usize| Mat::new(&xs[g * n..], Strides::rows(copies * n));
+    if copies == 1 {
+        weight_grads_packed(rows, gw, dg, gw, &[(n, x_copy(0)), (1, ONES)], out);
+    } else {
+        // A gate per task: each gate's copy of X is packed by one thread only.
+        out.par_chunks_mut(kg * w).enumerate().for_each(|(g, o)| weight_grads_rows(rows, &dg[g * kg..], gw, &[(n, x_copy(g)), (1, ONES)], o));
+    }
+    for (r, row) in out.chunks_exact(w).enumerate() {
+        dw[r * n..(r + 1) * n].iter_mut().zip(&row[..n]).for_each(|(d, s)| *d += s);
+        db[r] += row[n];
     }
 }
 
