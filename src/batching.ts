@@ -89,13 +89,6 @@ export class Batcher {
     private readonly run: RunBatch,
   ) {}
 
-  /** How many calls wait for a batch (not yet handed to the model). */
-  get waiting(): number {
-    let n = 0
-    for (const q of this.queues.values()) n += q.calls.length
-    return n
-  }
-
   /** x's predictions, computed in a batch with the other calls that arrive meanwhile. */
   predict(x: Tensor): Promise<Tensor> {
     const n = x.shape[0]
