@@ -31,7 +31,7 @@ const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
 const reviews = Array.from({ length: 100 }, () => Array.from({ length: 10 + (next() % 300) }, () => 1 + (next() % 999)))
 const want = (await model.predict(padSequences(reviews, { maxlen: 200 }))).data
 const good = reviews.map((r) => JSON.stringify({ instances: [r] }))
-const bad = ['{"instances": [[1, 2, 3', JSON.stringify({ instances: [Array(300_000).fill(7)] }), JSON.stringify({ instances: [[5, 1000, 3]] }), JSON.stringify({ instances: [['five']] })]
+const bad = ['{"instances": [[1, 2, 3', JSON.stringify({ instances: [Array(600_000).fill(7)] }), JSON.stringify({ instances: [[5, 1000, 3]] }), JSON.stringify({ instances: [['five']] })]
 
 const child = spawn(process.execPath, [join(repo, 'dist/cli.js'), 'serve', '--model', file, '--name', 'imdb', '--port', '18441', '--threads', values.threads], { stdio: ['ignore', 'pipe', 'inherit'] })
 let exited = null

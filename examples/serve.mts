@@ -1,10 +1,10 @@
 import { createServer } from 'node:http'
 import { predictReview, Sequential } from 'lstm-native'
 
-// The sentiment model (examples/imdb.mts saves it) behind your own HTTP route. With enableBatching, reviews that
-// arrive within 2 ms of each other run as one native batch, and each request still gets its own answer.
+// The sentiment model (examples/imdb.mts saves it) behind your own HTTP route. With enableBatching, the reviews that
+// arrive while a batch runs are run together as the next one, and each request still gets its own answer.
 const model = await Sequential.load('imdb.safetensors')
-model.enableBatching({ maxBatchSize: 32, maxDelayMs: 2 })
+model.enableBatching({ maxBatchSize: 32 })
 
 const server = createServer(async (req, res) => {
   let body = ''

@@ -1,7 +1,11 @@
 /**
- * Coalescing of concurrent predictions: calls whose samples have the same shape (the same sequence length) that
- * arrive within a few milliseconds of each other run as one native batch, and each caller gets its own rows back.
- * A server answering single-sample requests pays one batch pass per batch instead of one per request.
+ * Coalescing of concurrent predictions: calls whose samples have the same shape (the same sequence length) run as
+ * one native batch, and each caller gets its own rows back. A server answering single-sample requests pays one
+ * batch pass per batch instead of one per request.
+ *
+ * A batch starts as soon as the model is free: at once when no batch is running (with the calls made in the same
+ * event-loop turn), else when the running batch ends, with every call that arrived meanwhile. So a lone caller
+ * waits for nothing, and under load the batches grow with the load instead of with a fixed delay.
  */
 import { LstmError } from './errors.js'
 import { type Tensor, tensor } from './tensor.js'
@@ -11,7 +15,11 @@ import { checkInt, describe, optionsOf } from './validate.js'
 export interface BatchingOptions {
   /** The most samples one native batch takes. Default 32. */
   maxBatchSize?: number
-  /** How long the first call of a batch waits for others to join it, in milliseconds. Default 2. */
+  /**
+   * How long a call waits for others to join its batch when the model is free, in milliseconds (a batch that
+   * reaches `maxBatchSize` starts at once). Default 0: a call on a free model runs at once, with the calls made in
+   * the same event-loop turn. Calls made while a batch runs always wait for it to end, and then run together.
+   */
   maxDelayMs?: number
 }
 
@@ -27,12 +35,21 @@ interface Pending {
 interface Queue {
   calls: Pending[]
   rows: number
-  timer?: ReturnType<typeof setTimeout>
+  /** When its first call arrived (`performance.now()`). */
+  since: number
 }
+
+/**
+ * Batches running at once on one model. One: the model's work is already spread over the compute threads, and a
+ * second batch in flight would only take rows from the next one (smaller batches, no more throughput); the next
+ * batch starts from the running one's completion callback, before its callers are answered, so the compute threads
+ * do not wait for the JS thread.
+ */
+const RUNNING_BATCHES = 1
 
 /** The checked batching options. */
 export function batchingOptions(options: BatchingOptions | null | undefined): Required<BatchingOptions> {
-  const { maxBatchSize = 32, maxDelayMs = 2 } = optionsOf('enableBatching()', options)
+  const { maxBatchSize = 32, maxDelayMs = 0 } = optionsOf('enableBatching()', options)
   checkInt('maxBatchSize', maxBatchSize, 1)
   if (typeof maxDelayMs !== 'number' || !Number.isFinite(maxDelayMs) || maxDelayMs < 0 || maxDelayMs > 60_000) {
     throw new LstmError('INVALID_ARGUMENT', `maxDelayMs must be a number of milliseconds in [0, 60000], got ${describe(maxDelayMs)}`)
@@ -40,13 +57,13 @@ export function batchingOptions(options: BatchingOptions | null | undefined): Re
   return { maxBatchSize, maxDelayMs }
 }
 
-/** Rows `from` to `to` of a batch's output, copied (each caller owns its result). */
+/** Rows `from` to `to` of a batch's output: a view, not a copy (each caller's rows are its own). */
 function rowsOf(t: Tensor, from: number, to: number): Tensor {
   const rowLen = t.shape.slice(1).reduce((a, b) => a * b, 1)
-  return tensor(t.data.slice(from * rowLen, to * rowLen), [to - from, ...t.shape.slice(1)])
+  return tensor(t.data.subarray(from * rowLen, to * rowLen), [to - from, ...t.shape.slice(1)])
 }
 
-/** One tensor of all the calls' samples, in order. */
+/** One tensor of the calls' samples, in order. */
 function concat(calls: Pending[], rows: number): Tensor {
   const first = calls[0].x
   const rowLen = first.shape.slice(1).reduce((a, b) => a * b, 1)
@@ -59,9 +76,13 @@ function concat(calls: Pending[], rows: number): Tensor {
   return tensor(data, [rows, ...first.shape.slice(1)])
 }
 
-/** The queues of one model's calls, by sample shape and dtype. */
+/** The queues of one model's calls, by sample shape and dtype, and the batch running. */
 export class Batcher {
+  /** In the order of their first calls: the oldest runs first. */
   private readonly queues = new Map<string, Queue>()
+  private running = 0
+  private immediate?: ReturnType<typeof setImmediate>
+  private timer?: ReturnType<typeof setTimeout>
 
   constructor(
     readonly options: Required<BatchingOptions>,
@@ -76,38 +97,96 @@ export class Batcher {
     const key = `${x.dtype}:${x.shape.slice(1).join(',')}`
     return new Promise<Tensor>((resolve, reject) => {
       let q = this.queues.get(key)
-      if (q && q.rows + n > this.options.maxBatchSize) {
-        this.flush(key, q)
-        q = undefined
-      }
-      if (!q) {
-        q = { calls: [], rows: 0 }
-        this.queues.set(key, q)
-        const queue = q
-        q.timer = setTimeout(() => this.flush(key, queue), this.options.maxDelayMs)
-      }
+      if (!q) this.queues.set(key, (q = { calls: [], rows: 0, since: performance.now() }))
       q.calls.push({ x, resolve, reject })
       q.rows += n
-      if (q.rows >= this.options.maxBatchSize) this.flush(key, q)
+      this.schedule()
     })
   }
 
-  /** Runs everything still queued now. */
+  /** Runs everything still queued now, whatever is running. */
   flushAll(): void {
-    for (const [key, q] of this.queues) this.flush(key, q)
+    this.cancelWake()
+    while (this.queues.size > 0) this.startOne()
   }
 
-  private flush(key: string, q: Queue): void {
-    if (this.queues.get(key) === q) this.queues.delete(key)
-    clearTimeout(q.timer)
-    const calls = q.calls
-    if (calls.length === 0) return
+  /**
+   * Arranges for the next batch to start once the model is free and the oldest queue's first call has waited
+   * `maxDelayMs` (or a queue is full): at the end of this event-loop turn for a new call (`now` false), right away
+   * when a batch has just ended (`now`: the calls that came meanwhile have been gathering all along).
+   */
+  private schedule(now = false): void {
+    if (this.running >= RUNNING_BATCHES || this.queues.size === 0) return
+    const full = [...this.queues.values()].some((q) => q.rows >= this.options.maxBatchSize)
+    const oldest = this.queues.values().next().value as Queue
+    const wait = full ? 0 : oldest.since + this.options.maxDelayMs - performance.now()
+    if (wait <= 0) {
+      if (now) {
+        this.cancelWake()
+        this.startFree()
+        return
+      }
+      if (this.timer !== undefined) {
+        clearTimeout(this.timer)
+        this.timer = undefined
+      }
+      // At the end of this event-loop turn: the calls of requests that arrived together share the batch.
+      this.immediate ??= setImmediate(() => {
+        this.immediate = undefined
+        this.startFree()
+      })
+    } else {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined
+        this.startFree()
+      }, wait)
+    }
+  }
+
+  private cancelWake(): void {
+    if (this.immediate !== undefined) clearImmediate(this.immediate)
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.immediate = this.timer = undefined
+  }
+
+  private startFree(): void {
+    while (this.running < RUNNING_BATCHES && this.queues.size > 0) this.startOne()
+  }
+
+  /** Runs the oldest queue's first calls, up to `maxBatchSize` rows (the rest stay queued). */
+  private startOne(): void {
+    const [key, q] = this.queues.entries().next().value as [string, Queue]
+    let take = 0
+    let rows = 0
+    while (take < q.calls.length && (take === 0 || rows + q.calls[take].x.shape[0] <= this.options.maxBatchSize)) rows += q.calls[take++].x.shape[0]
+    const calls = q.calls.splice(0, take)
+    q.rows -= rows
+    // What is left waits behind the younger queues, from now.
+    this.queues.delete(key)
+    if (q.calls.length > 0) this.queues.set(key, { ...q, since: performance.now() })
+    this.running++
+    const done = () => {
+      this.running--
+      // Before the callers hear of their rows: the next batch gets the compute threads while they are answered.
+      this.schedule(true)
+    }
     if (calls.length === 1) {
-      this.run(calls[0].x).then(calls[0].resolve, calls[0].reject)
+      const c = calls[0]
+      this.run(c.x).then(
+        (out) => {
+          done()
+          c.resolve(out)
+        },
+        (e: unknown) => {
+          done()
+          c.reject(e)
+        },
+      )
       return
     }
-    this.run(concat(calls, q.rows)).then(
+    this.run(concat(calls, rows)).then(
       (out) => {
+        done()
         let row = 0
         for (const c of calls) {
           const n = c.x.shape[0]
@@ -118,7 +197,8 @@ export class Batcher {
       // One caller's bad data (an id out of range, a NaN) fails the whole batch: each call then runs alone, so that
       // it fails only its own caller.
       () => {
-        for (const c of calls) this.run(c.x).then(c.resolve, c.reject)
+        const alone = calls.map((c) => this.run(c.x).then(c.resolve, c.reject))
+        void Promise.all(alone).then(done)
       },
     )
   }

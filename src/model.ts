@@ -369,6 +369,7 @@ export class Sequential {
   compile(options: CompileOptions): void {
     // Refused from callbacks too: the rest of the run would use a loss the data was not checked against.
     if (this.training) throw new LstmError('MODEL_BUSY', 'compile() was called while the model is training (from a callback too); wait for fit() to finish')
+    this.startQueuedPredictions()
     if (typeof options !== 'object' || options === null) throw new LstmError('INVALID_CONFIG', 'compile() needs an options object with a loss')
     const { loss, optimizer = 'adam', metrics = [] } = options
     if (loss === undefined || loss === null) throw new LstmError('INVALID_CONFIG', 'compile(): loss is required')
@@ -430,6 +431,7 @@ export class Sequential {
     }
     this.training = true
     this.stopTraining = false
+    this.startQueuedPredictions()
     const datasets: number[] = []
     try {
       this.requireCompiled('fit')
@@ -613,8 +615,9 @@ export class Sequential {
 
   /**
    * Coalesces concurrent `predict` and `predictOnBatch` calls whose samples have the same shape (the same sequence
-   * length) into native batches of up to `maxBatchSize` samples (default 32), waiting at most `maxDelayMs` (default 2)
-   * for a batch to fill; each caller gets its own rows. A row's result does not depend on the rows it shares a batch
+   * length) into native batches of up to `maxBatchSize` samples (default 32); each caller gets its own rows. A call on
+   * a free model runs at once (with the calls of the same event-loop turn, after `maxDelayMs` if set); calls made
+   * while a batch runs run together when it ends. A row's result does not depend on the rows it shares a batch
    * with (to within 1e-6). One call's bad data fails only that call. For servers answering one sample per request.
    */
   enableBatching(options?: BatchingOptions | null): void {
@@ -632,6 +635,15 @@ export class Sequential {
   /** The batching options in force, or `undefined` when predictions are not coalesced. */
   get batching(): Readonly<Required<BatchingOptions>> | undefined {
     return this.batcher?.options
+  }
+
+  /**
+   * Hands the calls waiting in the batcher to the model now: they were made before the change about to happen, so
+   * they must count as predictions in flight (which fit and loadWeights wait for, and compile and setWeights refuse
+   * to run beside), not run later on the changed model.
+   */
+  private startQueuedPredictions(): void {
+    this.batcher?.flushAll()
   }
 
   /** Like `predict`, on the calling thread: for small inputs where a promise is a nuisance. */
@@ -717,6 +729,7 @@ export class Sequential {
    */
   setWeights(weights: Weights): void {
     this.assertIdle('setWeights')
+    this.startQueuedPredictions()
     if (typeof weights !== 'object' || weights === null) throw new LstmError('INVALID_ARGUMENT', 'setWeights() takes a record of name → Tensor')
     const list = Object.entries(weights).map(([name, t]) => {
       // A value that is not a Tensor (a plain array, undefined) gets a typed error, not a bare TypeError.
@@ -804,6 +817,7 @@ export class Sequential {
    */
   async loadWeights(path: string): Promise<void> {
     this.assertIdle('loadWeights')
+    this.startQueuedPredictions()
     checkPath('loadWeights(): path', path)
     await callAsync(() => this.nativeModel.loadWeights(path))
   }

@@ -32,7 +32,7 @@ export interface ServeOptions {
   port?: number
   /** The most instances one native batch takes; 1 turns batching off. Default 32. */
   maxBatch?: number
-  /** How long a batch waits for more instances, in milliseconds. Default 2. */
+  /** How long a batch waits for more instances when the model is free, in milliseconds. Default 0 (none). */
   maxDelayMs?: number
   /** A request not answered in this many milliseconds is answered 504. Default 30,000. */
   timeoutMs?: number
@@ -188,18 +188,24 @@ function inputsOf(enc: Encoder, instances: unknown[]): { x: Tensor; rows: number
 }
 
 /**
- * A forecasting model's predictions: each instance is a history, oldest step first, in the file's own units (a number
- * per step for a model of the target alone, else `[target, ...features]` per step); each prediction is the next
- * `horizon` values in those units, through the scalers and target transform saved with the model (`forecast`).
+ * A forecasting model's instances as histories by column: each instance is a history, oldest step first, in the
+ * file's own units (a number per step for a model of the target alone, else `[target, ...features]` per step).
  */
-async function forecasts(model: Sequential, enc: Encoder, instances: unknown[]): Promise<number[][]> {
+function historiesOf(enc: Encoder, instances: unknown[]): Record<string, Float32Array>[] {
   const m = enc.series!
   const names = [m.target, ...m.features]
-  const histories = instances.map((inst, i) => {
+  return instances.map((inst, i) => {
     const { data, steps } = floatsOf(enc, inst, i)
     return Object.fromEntries(names.map((name, f) => [name, Float32Array.from({ length: steps }, (_, t) => data[t * names.length + f])]))
   })
-  return Promise.all(histories.map(async (h) => Array.from(await forecast(model, h, m.horizon))))
+}
+
+/**
+ * Each history's next `horizon` values in the file's units, through the scalers and target transform saved with the
+ * model (`forecast`); concurrent forecasts share the model's batches.
+ */
+function forecasts(model: Sequential, horizon: number, histories: Record<string, Float32Array>[]): Promise<number[][]> {
+  return Promise.all(histories.map(async (h) => Array.from(await forecast(model, h, horizon))))
 }
 
 /** The rows of an output tensor as nested arrays (a `[B, 1]` output gives `[p]` per instance, as TF Serving). */
@@ -268,7 +274,7 @@ function checkedOptions(options: ServeOptions) {
     host,
     port: checkInt('port', o.port ?? 8080, 0, 65535),
     maxBatch: checkInt('maxBatch', o.maxBatch ?? 32, 1),
-    maxDelayMs: o.maxDelayMs ?? 2,
+    maxDelayMs: o.maxDelayMs ?? 0,
     timeoutMs: checkInt('timeoutMs', o.timeoutMs ?? 30_000, 1),
     maxBodyBytes: checkInt('maxBodyBytes', o.maxBodyBytes ?? 1 << 20, 1),
     maxInstances: checkInt('maxInstances', o.maxInstances ?? 1024, 1),
@@ -347,13 +353,14 @@ export async function serveModel(options: ServeOptions): Promise<ModelServer> {
     if (instances.length === 0 || instances.length > o.maxInstances) {
       throw new LstmError('INVALID_ARGUMENT', `"instances" must hold 1 to ${o.maxInstances} instances, got ${instances.length}`)
     }
-    if (enc.kind === 'series') return { predictions: await forecasts(model, enc, instances) }
-    const groups = inputsOf(enc, instances)
+    const histories = enc.kind === 'series' ? historiesOf(enc, instances) : []
+    const groups = enc.kind === 'series' ? [] : inputsOf(enc, instances)
     if (waiting >= o.maxQueue) {
       throw new HttpError(503, 'OVERLOADED', `${waiting} requests are waiting, the most this server queues; retry shortly`, { 'retry-after': '1' })
     }
     waiting++
     try {
+      if (enc.kind === 'series') return { predictions: await forecasts(model, enc.series!.horizon, histories) }
       const predictions: number[][] = new Array(instances.length)
       await Promise.all(
         groups.map(async (g) => {

@@ -188,6 +188,81 @@ describe('enableBatching', () => {
     console.log(`[batching] ${bitwise} of ${batched.length} coalesced rows bitwise equal to separate calls`)
   }, 60_000)
 
+  /** Holds the model's native batches until `open()`: the test decides when the running batch ends. */
+  function gateBatches(m: Sequential): { sizes: number[]; open: () => void } {
+    const sizes: number[] = []
+    let open!: () => void
+    const gate = new Promise<void>((r) => (open = r))
+    const nm = (m as unknown as { nativeModel: { predict: (x: unknown, shape: number[], b: number) => Promise<unknown> } }).nativeModel
+    const original = nm.predict.bind(nm)
+    nm.predict = (x, shape, b) => {
+      sizes.push(shape[0])
+      return gate.then(() => original(x, shape, b))
+    }
+    return { sizes, open }
+  }
+  const nextTurn = () => new Promise<void>((r) => setImmediate(r))
+
+  it('a call on a free model runs at once; the calls made while a batch runs become the next batch when it ends', async () => {
+    const m = bigModel(8)
+    const xs = Array.from({ length: 6 }, (_, i) => tokens(1, 10, 400 + i))
+    const alone = await Promise.all(xs.map((x) => m.predict(x)))
+    m.enableBatching()
+    expect(m.batching).toEqual({ maxBatchSize: 32, maxDelayMs: 0 })
+    const { sizes, open } = gateBatches(m)
+    const first = m.predict(xs[0])
+    await nextTurn()
+    // Started alone, without waiting for company.
+    expect(sizes).toEqual([1])
+    // Five calls in five later turns, while the first batch runs: none starts a batch of its own.
+    const rest: Promise<Tensor>[] = []
+    for (const x of xs.slice(1)) {
+      rest.push(m.predict(x))
+      await nextTurn()
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    expect(sizes).toEqual([1])
+    open()
+    const out = await Promise.all([first, ...rest])
+    expect(sizes).toEqual([1, 5])
+    out.forEach((t, i) => expect(Math.abs(t.data[0] - alone[i].data[0])).toBeLessThanOrEqual(1e-6))
+    // Each caller's rows are a view of the batch's output, not a copy, and only its own.
+    expect(out.slice(2).every((t) => t.data.buffer === out[1].data.buffer && t.data.length === 1)).toBe(true)
+  }, 60_000)
+
+  it('a batch holds at most maxBatchSize samples; the rest wait for the next', async () => {
+    const m = bigModel(9)
+    m.enableBatching({ maxBatchSize: 4 })
+    const { sizes, open } = gateBatches(m)
+    const calls = Array.from({ length: 11 }, (_, i) => m.predict(tokens(1, 6, 500 + i)))
+    await nextTurn()
+    expect(sizes).toEqual([4])
+    open()
+    await Promise.all(calls)
+    expect(sizes).toEqual([4, 4, 3])
+  }, 60_000)
+
+  it('calls waiting for a batch count as in flight: compile and setWeights are MODEL_BUSY, loadWeights lets them finish first', async () => {
+    const m = bigModel(10)
+    const x = tokens(1, 8, 600)
+    const before = (await m.predict(x)).data[0]
+    const file = join(dir, 'other-weights.safetensors')
+    await bigModel(11).save(file)
+    const after = (await (await Sequential.load(file)).predict(x)).data[0]
+    expect(after).not.toBe(before)
+    m.enableBatching({ maxDelayMs: 60_000 })
+    const waiting = m.predict(x)
+    expectThrows(() => m.setWeights(m.getWeights()), 'MODEL_BUSY', /setWeights|predict/)
+    expect((await waiting).data[0]).toBe(before)
+    const waiting2 = m.predict(x)
+    expectThrows(() => m.compile({ loss: 'binaryCrossentropy', optimizer: 'sgd' }), 'MODEL_BUSY', /./)
+    const loaded = m.loadWeights(file)
+    expect((await waiting2).data[0]).toBe(before)
+    await loaded
+    m.disableBatching()
+    expect((await m.predict(x)).data[0]).toBe(after)
+  }, 60_000)
+
   it("one caller's bad ids fail that caller only", async () => {
     const m = bigModel(6)
     const good = Array.from({ length: 6 }, (_, i) => tokens(1, 9, 300 + i))

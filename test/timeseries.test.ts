@@ -244,6 +244,23 @@ describe('trainSeries and forecast', () => {
       const { predictions } = (await res.json()) as { predictions: number[][] }
       expect(predictions[0]).toEqual(Array.from(await forecast(loaded, history.subarray(0, 100), 2)))
       expect(predictions[1]).toEqual(Array.from(await forecast(loaded, history, 2)))
+      // Forecasts run off the event loop through predict, so the server's batching coalesces concurrent ones.
+      const m = server.model
+      const syncCalls: unknown[] = []
+      const predictSync = m.predictSync.bind(m)
+      m.predictSync = (...args) => (syncCalls.push(args), predictSync(...args))
+      const sizes: number[] = []
+      const nm = (m as unknown as { nativeModel: { predict: (x: unknown, shape: number[], b: number) => Promise<unknown> } }).nativeModel
+      const nativePredict = nm.predict.bind(nm)
+      nm.predict = (x, shape, b) => (sizes.push(shape[0]), nativePredict(x, shape, b))
+      const ends = [60, 80, 100, 120]
+      const together = await Promise.all(ends.map((e) => forecast(m, history.subarray(0, e), 2)))
+      expect(syncCalls).toEqual([])
+      expect(sizes).toEqual([4])
+      for (const [k, e] of ends.entries()) {
+        const alone = await forecast(loaded, history.subarray(0, e), 2)
+        together[k].forEach((v, j) => expect(v).toBeCloseTo(alone[j], 5))
+      }
       const info = (await (await fetch(`${server.url}/v1/models/served`)).json()) as { input: { kind: string } }
       expect(info.input.kind).toBe('series')
       const short = await post([Array.from(history.subarray(0, 5))])
@@ -251,6 +268,15 @@ describe('trainSeries and forecast', () => {
       expect(((await short.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/needs 9 rows/) })
     } finally {
       await server.close()
+    }
+    // Forecasts count in the bounded queue like any prediction: the first waits 300 ms for company, the second is 503.
+    const bounded = await serveModel({ model: file, port: 0, maxQueue: 1, maxDelayMs: 300, log: () => {} })
+    try {
+      const body = JSON.stringify({ instances: [Array.from(history)] })
+      const rs = await Promise.all([0, 1].map(() => fetch(`${bounded.url}/v1/models/served:predict`, { method: 'POST', body })))
+      expect(rs.map((r) => r.status).sort()).toEqual([200, 503])
+    } finally {
+      await bounded.close()
     }
   }, 60_000)
 

@@ -385,7 +385,7 @@ export async function forecast(model: Sequential, history: Float32Array | Record
     const tail = [Float32Array.from(target.slice(target.length - needed)), ...others]
     const matrix = inputMatrix(tail, m.transform).subarray((needed - m.window) * names.length)
     const x = inputScaler.transform(tensor(Float32Array.from(matrix), [1, m.window, names.length]))
-    const p = targetScaler.inverseTransform(model.predictSync(x, { batchSize: 1 })).data
+    const p = targetScaler.inverseTransform(await model.predict(x, { batchSize: 1 })).data
     const lastValue = target[target.length - 1]
     const take = Math.min(m.horizon, steps - done)
     for (let j = 0; j < take; j++) out[done + j] = p[j] + (m.transform === 'difference' ? lastValue : 0)
