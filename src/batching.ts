@@ -17,8 +17,9 @@ export interface BatchingOptions {
   maxBatchSize?: number
   /**
    * How long a call waits for others to join its batch when the model is free, in milliseconds (a batch that
-   * reaches `maxBatchSize` starts at once). Default 0: a call on a free model runs at once, with the calls made in
-   * the same event-loop turn. Calls made while a batch runs always wait for it to end, and then run together.
+   * reaches `maxBatchSize` starts at once). Default 2, as the clients of a batch that has just ended come back one
+   * by one; 0 runs a call on a free model at once (with the calls made in the same event-loop turn), best when
+   * requests come one at a time. Calls made while a batch runs always wait for it to end, and then run together.
    */
   maxDelayMs?: number
 }
@@ -49,7 +50,7 @@ const RUNNING_BATCHES = 1
 
 /** The checked batching options. */
 export function batchingOptions(options: BatchingOptions | null | undefined): Required<BatchingOptions> {
-  const { maxBatchSize = 32, maxDelayMs = 0 } = optionsOf('enableBatching()', options)
+  const { maxBatchSize = 32, maxDelayMs = 2 } = optionsOf('enableBatching()', options)
   checkInt('maxBatchSize', maxBatchSize, 1)
   if (typeof maxDelayMs !== 'number' || !Number.isFinite(maxDelayMs) || maxDelayMs < 0 || maxDelayMs > 60_000) {
     throw new LstmError('INVALID_ARGUMENT', `maxDelayMs must be a number of milliseconds in [0, 60000], got ${describe(maxDelayMs)}`)

@@ -8,7 +8,7 @@
  *   lstm-native predict --model FILE "some review text"
  *   lstm-native predict --model FILE --csv FILE [--steps 26]
  *   lstm-native convert IN OUT          (.keras/.h5 → .safetensors, .safetensors → .keras)
- *   lstm-native serve --model FILE [--name NAME] [--host 127.0.0.1] [--port 8080] [--max-batch 32] [--max-delay-ms 0]
+ *   lstm-native serve --model FILE [--name NAME] [--host 127.0.0.1] [--port 8080] [--max-batch 32] [--max-delay-ms 2]
  * A --model may be a .safetensors file or a Keras .keras/.h5 file.
  */
 import { readFileSync } from 'node:fs'
@@ -297,7 +297,7 @@ export function program(): Command {
     .option('--host <host>', 'the address to listen on (0.0.0.0: every interface)', '127.0.0.1')
     .option('--port <n>', 'the port (0: any free one)', integer(0), 8080)
     .option('--max-batch <n>', 'the most instances coalesced into one native batch; 1 turns batching off', integer(1), 32)
-    .option('--max-delay-ms <ms>', 'how long a batch waits for more instances when the model is free (while it is busy, they gather anyway)', nonNegative, 0)
+    .option('--max-delay-ms <ms>', 'how long a batch waits for more instances when the model is free (while it is busy, they gather anyway)', nonNegative, 2)
     .option('--timeout-ms <ms>', 'answer 504 to a request not answered by then', integer(1), 30_000)
     .option('--max-body-bytes <n>', 'the largest request body (larger: 413)', integer(1), 1 << 20)
     .option('--max-queue <n>', 'the most requests waiting for predictions (more: 503 with Retry-After)', integer(1), 1024)

@@ -32,7 +32,7 @@ export interface ServeOptions {
   port?: number
   /** The most instances one native batch takes; 1 turns batching off. Default 32. */
   maxBatch?: number
-  /** How long a batch waits for more instances when the model is free, in milliseconds. Default 0 (none). */
+  /** How long a batch waits for more instances when the model is free, in milliseconds. Default 2. */
   maxDelayMs?: number
   /** A request not answered in this many milliseconds is answered 504. Default 30,000. */
   timeoutMs?: number
@@ -274,7 +274,7 @@ function checkedOptions(options: ServeOptions) {
     host,
     port: checkInt('port', o.port ?? 8080, 0, 65535),
     maxBatch: checkInt('maxBatch', o.maxBatch ?? 32, 1),
-    maxDelayMs: o.maxDelayMs ?? 0,
+    maxDelayMs: o.maxDelayMs ?? 2,
     timeoutMs: checkInt('timeoutMs', o.timeoutMs ?? 30_000, 1),
     maxBodyBytes: checkInt('maxBodyBytes', o.maxBodyBytes ?? 1 << 20, 1),
     maxInstances: checkInt('maxInstances', o.maxInstances ?? 1024, 1),

@@ -72,7 +72,7 @@ describe('serveModel', () => {
     expect(info.summary).toContain('Total params')
     expect(info.input).toEqual({ kind: 'tokens', text: true, maxlen: 12, inputDim: 13, features: null })
     expect(info.metadata.vocabularySize).toBe(WORDS.length)
-    expect(info.batching).toEqual({ maxBatchSize: 32, maxDelayMs: 0 })
+    expect(info.batching).toEqual({ maxBatchSize: 32, maxDelayMs: 2 })
     const health = (await (await fetch(`${server.url}/healthz`)).json()) as Record<string, unknown>
     expect(health.status).toBe('ok')
     expect(typeof health.eventLoopMaxGapMs).toBe('number')

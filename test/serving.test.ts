@@ -203,11 +203,27 @@ describe('enableBatching', () => {
   }
   const nextTurn = () => new Promise<void>((r) => setImmediate(r))
 
-  it('a call on a free model runs at once; the calls made while a batch runs become the next batch when it ends', async () => {
+  it('maxDelayMs (2 by default) makes a call on a free model wait for company from later turns', async () => {
+    const m = bigModel(8)
+    m.enableBatching()
+    expect(m.batching).toEqual({ maxBatchSize: 32, maxDelayMs: 2 })
+    m.enableBatching({ maxDelayMs: 200 })
+    const { sizes, open } = gateBatches(m)
+    const first = m.predict(tokens(1, 10, 400))
+    await nextTurn()
+    expect(sizes).toEqual([])
+    const second = m.predict(tokens(1, 10, 401))
+    await new Promise((r) => setTimeout(r, 400))
+    expect(sizes).toEqual([2])
+    open()
+    await Promise.all([first, second])
+  }, 60_000)
+
+  it('with maxDelayMs 0, a call on a free model runs at once; the calls made while a batch runs become the next batch when it ends', async () => {
     const m = bigModel(8)
     const xs = Array.from({ length: 6 }, (_, i) => tokens(1, 10, 400 + i))
     const alone = await Promise.all(xs.map((x) => m.predict(x)))
-    m.enableBatching()
+    m.enableBatching({ maxDelayMs: 0 })
     expect(m.batching).toEqual({ maxBatchSize: 32, maxDelayMs: 0 })
     const { sizes, open } = gateBatches(m)
     const first = m.predict(xs[0])
