@@ -432,14 +432,17 @@ pub fn lstm_forward_final(
     cache.packed_w_ih[0].pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
     let (pw_hh, pw_ih) = (&cache.packed_w_hh[0], &cache.packed_w_ih[0]);
     let bias = summed_bias(&p);
-    let groups = b.div_ceil(FINAL_SAMPLES);
+    // At most FINAL_SAMPLES samples a group, and fewer when the batch is small, so that each thread gets one: a
+    // server's batch of 32 would otherwise run on one core. A sample's arithmetic does not depend on its group.
+    let per_group = FINAL_SAMPLES.min(b.div_ceil(rayon::current_num_threads()));
+    let groups = b.div_ceil(per_group);
     let out_len = out.len();
     let outp = SendPtr::new(out);
     (0..groups).into_par_iter().for_each(|grp| {
         // Captures the Sync wrapper as a whole (a closure using `outp.0` would capture the bare pointer).
         let out_base = outp;
-        let b0 = grp * FINAL_SAMPLES;
-        let bn = FINAL_SAMPLES.min(b - b0);
+        let b0 = grp * per_group;
+        let bn = per_group.min(b - b0);
         FINAL_SCRATCH.with_borrow_mut(|[gates, hc, hp, cc, cp]| {
             let gates = sized(gates, bn * FINAL_WINDOW * g4);
             let (mut hc, mut hp, mut cc, mut cp) = (sized(hc, bn * h), sized(hp, bn * h), sized(cc, bn * h), sized(cp, bn * h));
