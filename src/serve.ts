@@ -234,26 +234,43 @@ function sendError(res: ServerResponse, e: unknown): number {
   return err.status
 }
 
-/** The request body, refused past `limit` bytes (413) without reading the rest. */
+/**
+ * How many bytes of a refused body are read and dropped after the 413. A server that closes the connection with the
+ * client still sending makes the client's TCP stack see a reset, often before it reads the 413; reading the rest lets
+ * the answer arrive and keeps the connection for the next request. A body beyond this is cut off with the connection.
+ */
+const DRAIN_BYTES = 64 << 20
+
+/** The request body, refused past `limit` bytes (413); the rest of a refused body is read and dropped. */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const tooLarge = (what: string, drainable: boolean) => {
+      reject(new HttpError(413, 'PAYLOAD_TOO_LARGE', `the body is ${what}`, drainable ? {} : { connection: 'close' }))
+    }
     const declared = Number(req.headers['content-length'])
     if (Number.isFinite(declared) && declared > limit) {
-      reject(new HttpError(413, 'PAYLOAD_TOO_LARGE', `the body is ${declared} bytes, more than the limit of ${limit}`, { connection: 'close' }))
+      // Node reads and drops the unread body of a finished exchange before it parses the next request.
+      tooLarge(`${declared} bytes, more than the limit of ${limit}`, declared - limit <= DRAIN_BYTES)
       return
     }
     const chunks: Buffer[] = []
     let size = 0
-    req.on('data', (c: Buffer) => {
+    const keep = (c: Buffer) => {
       size += c.length
-      if (size > limit) {
-        req.removeAllListeners('data')
-        req.pause()
-        reject(new HttpError(413, 'PAYLOAD_TOO_LARGE', `the body is more than the limit of ${limit} bytes`, { connection: 'close' }))
+      if (size <= limit) {
+        chunks.push(c)
         return
       }
-      chunks.push(c)
-    })
+      chunks.length = 0
+      req.off('data', keep)
+      let dropped = size - limit
+      req.on('data', (more: Buffer) => {
+        dropped += more.length
+        if (dropped > DRAIN_BYTES) req.socket.destroy()
+      })
+      tooLarge(`more than the limit of ${limit} bytes`, true)
+    }
+    req.on('data', keep)
     req.on('end', () => resolve(Buffer.concat(chunks, size)))
     req.on('error', reject)
   })
@@ -407,8 +424,6 @@ export async function serveModel(options: ServeOptions): Promise<ModelServer> {
       .catch((e: unknown) => sendError(res, e))
       .then((status) => {
         if (o.verbose) o.log(`${new Date().toISOString()} ${req.method} ${req.url} ${status} ${(performance.now() - start).toFixed(1)}ms`)
-        // A refused body is left unread: the connection goes, not the next request on it.
-        if (status === 413) req.socket.destroySoon()
       })
       .finally(() => {
         inFlight--

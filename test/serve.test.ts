@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import http from 'node:http'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ModelServer, layers, padSequences, Sequential, serveModel } from '../src/index.js'
@@ -92,6 +93,45 @@ describe('serveModel', () => {
     expect(r.status).toBe(status)
     expect(r.body.error!.code).toBe(code)
     expect(r.body.error!.message).toMatch(message)
+  })
+
+  it('a large refused body, declared or chunked, gets its 413 and leaves the keep-alive connection usable', async () => {
+    // 2 MB is far beyond the socket buffers: a server that closed the connection without reading the rest would make
+    // the client see a reset instead of the 413, and the next request would need a new connection.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const big = JSON.stringify({ instances: [Array(1_000_000).fill(1)] })
+    const request = (body: string, chunked: boolean) =>
+      new Promise<{ status: number; body: { error?: { code: string }; predictions?: number[][] }; reused: boolean }>((resolve, reject) => {
+        const headers: Record<string, string> = { 'content-type': 'application/json' }
+        if (!chunked) headers['content-length'] = String(Buffer.byteLength(body))
+        const req = http.request(`${server.url}/v1/models/sentiment:predict`, { method: 'POST', agent, headers }, (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => (text += c))
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text), reused: req.reusedSocket }))
+        })
+        req.on('error', reject)
+        if (chunked) {
+          for (let at = 0; at < body.length; at += 64 * 1024) req.write(body.slice(at, at + 64 * 1024))
+          req.end()
+        } else req.end(body)
+      })
+    try {
+      const first = await request(JSON.stringify({ instances: [[3, 4, 5]] }), false)
+      expect(first.status).toBe(200)
+      for (const chunked of [false, true, false, true]) {
+        const refused = await request(big, chunked)
+        expect(refused.status).toBe(413)
+        expect(refused.body.error!.code).toBe('PAYLOAD_TOO_LARGE')
+        expect(refused.reused).toBe(true)
+        const after = await request(JSON.stringify({ instances: [[3, 4, 5]] }), chunked)
+        expect(after.status).toBe(200)
+        expect(after.reused).toBe(true)
+        expect(Math.abs(after.body.predictions![0][0] - (await expected([[3, 4, 5]]))[0])).toBeLessThanOrEqual(1e-6)
+      }
+    } finally {
+      agent.destroy()
+    }
   })
 
   it('unknown routes and methods are 404 and 405', async () => {
