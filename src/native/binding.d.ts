@@ -34,8 +34,8 @@ export declare class NativeModel {
   /** Mean loss and accuracy over a dataset added with `addDataset`. */
   evaluateDataset(dataset: number, batchSize: number): Promise<EvalResult>
   /**
-   * Inference on a prediction thread, alongside the model's other predictions (not after its exclusive jobs:
-   * a prediction only reads the weights).
+   * Inference on the model's compute pool, alongside the model's other predictions (not after its exclusive
+   * jobs: a prediction only reads the weights).
    */
   predict(x: Int32Array | Float32Array, xShape: Array<number>, batchSize: number): Promise<TensorOut>
   /** Inference on the calling thread, for small inputs. */

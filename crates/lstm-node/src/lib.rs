@@ -250,6 +250,67 @@ impl Drop for InFlight {
     }
 }
 
+/// One `predict` call: counted in flight from its submission until its promise settles on the JS thread, so that
+/// from JS the model is busy for the promise's whole life, not up to a moment on another thread it cannot observe.
+struct Prediction {
+    in_flight: InFlight,
+    x: OwnedData,
+    batch_size: usize,
+    deferred: napi::JsDeferred<TensorOut, Box<dyn FnOnce(Env) -> Result<TensorOut>>>,
+}
+
+impl Prediction {
+    fn settle(self, result: Result<TensorOut>) {
+        let in_flight = self.in_flight;
+        self.deferred.resolve(Box::new(move |_| {
+            drop(in_flight);
+            result
+        }))
+    }
+
+    /// On a thread of the model's pool: runs if the model can be read without waiting, else moves to a job thread.
+    fn run_on_pool(self) {
+        let read = |m: &Model| {
+            run_caught(|| predict_read(&self.in_flight.0, m, &self.x, self.batch_size))
+                .map(|(data, shape)| TensorOut { data: Float32Array::new(data), shape: to_u32s(&shape) })
+        };
+        let result = match self.in_flight.0.model.try_read() {
+            Ok(m) if m.is_built() => Some(read(&m)),
+            Err(TryLockError::Poisoned(p)) if p.get_ref().is_built() => Some(read(&p.into_inner())),
+            _ => None,
+        };
+        match result {
+            Some(r) => self.settle(r),
+            None => {
+                if let Err((p, e)) = self.run_on_job_thread_inner() {
+                    p.settle(Err(e))
+                }
+            }
+        }
+    }
+
+    /// On a job thread, which may wait for the model.
+    fn run_on_job_thread(self) -> Result<()> {
+        self.run_on_job_thread_inner().map_err(|(_, e)| e)
+    }
+
+    /// As [`Self::run_on_job_thread`], giving the prediction back when no job thread could take it.
+    fn run_on_job_thread_inner(self) -> std::result::Result<(), (Prediction, napi::Error)> {
+        let slot = Arc::new(Mutex::new(Some(self)));
+        let taken = slot.clone();
+        let job = Box::new(move || {
+            if let Some(p) = taken.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let result = run_caught(|| predict_shared(&p.in_flight.0, &p.x, p.batch_size));
+                p.settle(result)
+            }
+        });
+        worker::predictions().submit(job).map_err(|e| {
+            let p = slot.lock().unwrap_or_else(|e| e.into_inner()).take().expect("an unsubmitted job still holds its prediction");
+            (p, e)
+        })
+    }
+}
+
 /// Inference that shares the model with other predictions; a model not built yet (a float input whose size the
 /// first data sets) is built by a prediction that holds it alone.
 fn predict_shared(shared: &Shared, x: &OwnedData, batch_size: usize) -> Result<TensorOut> {
@@ -442,22 +503,20 @@ impl NativeModel {
         })
     }
 
-    /// Inference on a prediction thread, alongside the model's other predictions (not after its exclusive jobs:
-    /// a prediction only reads the weights).
+    /// Inference on the model's compute pool, alongside the model's other predictions (not after its exclusive
+    /// jobs: a prediction only reads the weights).
     #[napi(ts_return_type = "Promise<TensorOut>")]
     pub fn predict<'env>(&self, env: &'env Env, x: Either<Int32Array, Float32Array>, x_shape: Vec<u32>, batch_size: u32) -> Result<Object<'env>> {
         let x = OwnedData::from_js(x, x_shape)?;
         let (deferred, promise) = env.create_deferred::<TensorOut, Box<dyn FnOnce(Env) -> Result<TensorOut>>>()?;
-        let in_flight = InFlight::new(&self.shared);
-        worker::predictions().submit(Box::new(move || {
-            let result = run_caught(|| predict_shared(&in_flight.0, &x, batch_size as usize));
-            // Counted until the promise settles on the JS thread, not until the result is ready: so from JS the
-            // model is busy for the promise's whole life, not up to a moment on another thread it cannot observe.
-            deferred.resolve(Box::new(move |_| {
-                drop(in_flight);
-                result
-            }))
-        }))?;
+        let prediction = Prediction { in_flight: InFlight::new(&self.shared), x, batch_size: batch_size as usize, deferred };
+        // A prediction runs on a thread of the compute pool itself, so that the process has no thread per
+        // prediction running at once; a pool thread must not block, so one that would wait (a job holds the model
+        // for writing, or the model is not built yet) goes to a job thread instead.
+        match self.shared.model.try_read() {
+            Ok(m) => m.spawn(move || prediction.run_on_pool()),
+            Err(_) => prediction.run_on_job_thread()?,
+        }
         Ok(promise)
     }
 

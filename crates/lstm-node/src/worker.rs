@@ -1,11 +1,12 @@
-//! The threads that run the binding's jobs (training, prediction, saving, loading) off the JS thread and off the
-//! libuv pool (which is shared with fs, dns and zlib and has only 4 threads). They are shared by every model of
-//! the process, so the thread count follows how many jobs run at once, not how many models exist: a job thread
-//! mostly waits while the compute pool does the work.
+//! The threads that run the binding's jobs that may wait (training, evaluation, saving, loading, and a prediction
+//! that finds its model held by such a job) off the JS thread and off the libuv pool (which is shared with fs, dns
+//! and zlib and has only 4 threads). Predictions that need not wait run on the compute pool itself. Each lane has a
+//! fixed number of threads, whatever the core count and however many models the process holds, so a process has
+//! the compute threads plus at most [`LANE_THREADS`] per lane: a job thread mostly waits while the compute pool
+//! does the work.
 //!
-//! Two lanes, so that long jobs (a `fit` epoch, a save) never leave predictions without a thread, and a model's
-//! exclusive jobs run one at a time in the order they were submitted (a [`Strand`]), while its predictions run
-//! side by side.
+//! Two lanes, so that long jobs (a `fit` epoch, a save) never leave waiting predictions without a thread, and a
+//! model's exclusive jobs run one at a time in the order they were submitted (a [`Strand`]).
 
 use crate::errors::internal;
 use napi::Result;
@@ -74,20 +75,20 @@ impl Lane {
     }
 }
 
-fn cores() -> usize {
-    lstm_core::pool::cores()
-}
+/// The most threads a lane starts. Beyond it, jobs wait their turn: more would not make the compute pool, which
+/// does the work, any larger.
+pub const LANE_THREADS: usize = 2;
 
 /// Training, evaluation, saving and loading: jobs that may hold a model for seconds.
 pub fn long_jobs() -> &'static Lane {
     static LANE: OnceLock<Lane> = OnceLock::new();
-    LANE.get_or_init(|| Lane::new("lstm-native-job", cores().max(2)))
+    LANE.get_or_init(|| Lane::new("lstm-native-job", LANE_THREADS))
 }
 
-/// Predictions: short jobs that only read a model, any number of them on one model at once.
+/// Predictions that have to wait for their model (a long job holds it, or it is not built yet).
 pub fn predictions() -> &'static Lane {
     static LANE: OnceLock<Lane> = OnceLock::new();
-    LANE.get_or_init(|| Lane::new("lstm-native-predict", cores().max(2)))
+    LANE.get_or_init(|| Lane::new("lstm-native-predict", LANE_THREADS))
 }
 
 /// One model's exclusive jobs, run one at a time in submission order on the long-jobs lane.

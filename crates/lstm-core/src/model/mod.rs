@@ -207,6 +207,12 @@ impl Model {
     pub fn has_dedicated_pool(&self) -> bool {
         self.pool.is_dedicated()
     }
+    /// Queues `job` on this model's compute pool and returns at once. A job running there may use the model's
+    /// kernels (their parallel work runs on the same pool), but must not block waiting for something that needs
+    /// the pool's threads: with every thread blocked, nothing would run.
+    pub fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        self.pool.spawn(job)
+    }
     pub fn is_built(&self) -> bool {
         !self.layers.is_empty()
     }
