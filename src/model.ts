@@ -369,7 +369,6 @@ export class Sequential {
   compile(options: CompileOptions): void {
     // Refused from callbacks too: the rest of the run would use a loss the data was not checked against.
     if (this.training) throw new LstmError('MODEL_BUSY', 'compile() was called while the model is training (from a callback too); wait for fit() to finish')
-    this.startQueuedPredictions()
     if (typeof options !== 'object' || options === null) throw new LstmError('INVALID_CONFIG', 'compile() needs an options object with a loss')
     const { loss, optimizer = 'adam', metrics = [] } = options
     if (loss === undefined || loss === null) throw new LstmError('INVALID_CONFIG', 'compile(): loss is required')
@@ -388,6 +387,8 @@ export class Sequential {
       }
       checkBool('compile(): loss fromLogits', loss.fromLogits, 'INVALID_CONFIG')
     }
+    // Options checked first: a refused call leaves the calls queued for a batch where they were.
+    this.startQueuedPredictions()
     call(() => this.nativeModel.compile(toJson('loss', loss), toJson('optimizer', optimizer)))
     this.compiled = { loss, optimizer, metrics: metrics.map(() => 'accuracy') }
   }

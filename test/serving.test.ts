@@ -225,6 +225,22 @@ describe('enableBatching', () => {
     await Promise.all([first, second])
   }, 60_000)
 
+  it('a compile refused for its options leaves the waiting calls waiting; a valid one starts them', async () => {
+    const m = bigModel(8)
+    m.enableBatching({ maxDelayMs: 200 })
+    const { sizes, open } = gateBatches(m)
+    const first = m.predict(tokens(1, 10, 400))
+    expectThrows(() => m.compile({} as never), 'INVALID_CONFIG', /loss is required/)
+    expectThrows(() => m.compile({ loss: 'mse', metrics: ['f1'] } as never), 'INVALID_CONFIG', /unknown metric/)
+    await nextTurn()
+    expect(sizes).toEqual([])
+    // The gate holds the batch before the binding, so the binding sees no prediction in flight and compile passes.
+    m.compile({ loss: 'mse' })
+    expect(sizes).toEqual([1])
+    open()
+    await first
+  }, 60_000)
+
   it('with maxDelayMs 0, a call on a free model runs at once; the calls made while a batch runs become the next batch when it ends', async () => {
     const m = bigModel(8)
     const xs = Array.from({ length: 6 }, (_, i) => tokens(1, 10, 400 + i))
