@@ -282,8 +282,8 @@ describe('imdb.loadPadded', () => {
     for (const length of [0, 1.5, -3, '200', undefined]) {
       await expect(loadPadded({ path: fixtureArchive }, length as number)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/imdb.loadPadded: length must be an integer/) })
     }
-    await expect(loadPadded({ path: fixtureArchive, numWords: 0 }, 10)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/numWords/) })
-    await expect(loadPadded({ path: fixtureArchive, maxlen: 2, cacheDir: freshDir('cache') }, 10)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/maxlen=2/) })
+    await expect(loadPadded({ path: fixtureArchive, numWords: 0 }, 10)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^imdb\.loadPadded: numWords/) })
+    await expect(loadPadded({ path: fixtureArchive, maxlen: 2, cacheDir: freshDir('cache') }, 10)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^imdb\.loadPadded: no review is shorter than maxlen=2/) })
   })
 })
 

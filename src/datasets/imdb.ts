@@ -486,9 +486,9 @@ function sourceFromPath(path: string): Source {
   throw new LstmError('IO', `${absolute} holds no IMDB data: neither an aclImdb folder, nor train/ and test/, nor ${IMDB_ARCHIVE_NAME}; ${LAYOUT_HINT}`)
 }
 
-async function resolveSource(options: ImdbLoadOptions, cacheDir: string): Promise<Source> {
+async function resolveSource(options: ImdbLoadOptions, cacheDir: string, what: string): Promise<Source> {
   if (options.path !== undefined && options.sample) {
-    throw new LstmError('INVALID_ARGUMENT', 'imdb.load: pass either path or sample: true, not both')
+    throw new LstmError('INVALID_ARGUMENT', `${what}: pass either path or sample: true, not both`)
   }
   if (options.path !== undefined) return sourceFromPath(options.path)
   if (options.sample) return { kind: 'archive', path: bundledDataPath(IMDB_SAMPLE_NAME) }
@@ -735,26 +735,27 @@ async function padSplit(split: TokenizedSplit, order: Uint32Array, encoding: Enc
   return { x, y: Float32Array.from(kept, (review) => split.labels[review]) }
 }
 
-function checkInteger(name: string, value: unknown, min: number, nullable: boolean, max = INT32_MAX): void {
+function checkInteger(what: string, name: string, value: unknown, min: number, nullable: boolean, max = INT32_MAX): void {
   if (value === undefined || (nullable && value === null)) return
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new LstmError('INVALID_ARGUMENT', `imdb.load: ${name} must be an integer in [${min}, ${max}]${nullable ? ' or null' : ''}, got ${describe(value)}`)
+    throw new LstmError('INVALID_ARGUMENT', `${what}: ${name} must be an integer in [${min}, ${max}]${nullable ? ' or null' : ''}, got ${describe(value)}`)
   }
 }
 
-function checkOptions(options: ImdbLoadOptions | null | undefined): ImdbLoadOptions {
-  const o = optionsOf('imdb.load', options)
-  for (const key of ['path', 'cacheDir'] as const) if (o[key] !== undefined) checkPath(`imdb.load: ${key}`, o[key])
-  if (o.url !== undefined && typeof o.url !== 'string') throw new LstmError('INVALID_ARGUMENT', `imdb.load: url must be a string, got ${describe(o.url)}`)
-  for (const key of ['sample', 'download', 'cache', 'shuffle'] as const) checkBool(`imdb.load: ${key}`, o[key])
-  checkInteger('numWords', o.numWords, 1, true)
-  checkInteger('skipTop', o.skipTop, 0, false)
-  checkInteger('maxlen', o.maxlen, 1, true)
+/** `what`: the function the options were given to (`imdb.load` or `imdb.loadPadded`), named in the errors. */
+function checkOptions(options: ImdbLoadOptions | null | undefined, what: string): ImdbLoadOptions {
+  const o = optionsOf(what, options)
+  for (const key of ['path', 'cacheDir'] as const) if (o[key] !== undefined) checkPath(`${what}: ${key}`, o[key])
+  if (o.url !== undefined && typeof o.url !== 'string') throw new LstmError('INVALID_ARGUMENT', `${what}: url must be a string, got ${describe(o.url)}`)
+  for (const key of ['sample', 'download', 'cache', 'shuffle'] as const) checkBool(`${what}: ${key}`, o[key])
+  checkInteger(what, 'numWords', o.numWords, 1, true)
+  checkInteger(what, 'skipTop', o.skipTop, 0, false)
+  checkInteger(what, 'maxlen', o.maxlen, 1, true)
   // numpy's RandomState takes any 32-bit seed.
-  checkInteger('seed', o.seed, 0, false, 0xffffffff)
-  checkInteger('startChar', o.startChar, 0, true)
-  checkInteger('oovChar', o.oovChar, 0, true)
-  checkInteger('indexFrom', o.indexFrom, 0, false)
+  checkInteger(what, 'seed', o.seed, 0, false, 0xffffffff)
+  checkInteger(what, 'startChar', o.startChar, 0, true)
+  checkInteger(what, 'oovChar', o.oovChar, 0, true)
+  checkInteger(what, 'indexFrom', o.indexFrom, 0, false)
   return o
 }
 
@@ -767,10 +768,10 @@ interface Prepared {
 }
 
 /** The checked options' source, tokenized, and the shuffled review orders: what `load` and `loadPadded` share. */
-async function prepare(given: ImdbLoadOptions | null | undefined): Promise<Prepared> {
-  const options = checkOptions(given)
+async function prepare(given: ImdbLoadOptions | null | undefined, what: string): Promise<Prepared> {
+  const options = checkOptions(given, what)
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : resolve(options.cacheDir)
-  const source = await resolveSource(options, cacheDir)
+  const source = await resolveSource(options, cacheDir, what)
 
   const useCache = options.cache ?? true
   const fingerprint = sourceFingerprint(source)
@@ -810,9 +811,9 @@ async function prepare(given: ImdbLoadOptions | null | undefined): Promise<Prepa
   return { tokenized, encoding, trainOrder, testOrder }
 }
 
-function checkSomeKept(trainReviews: number, testReviews: number, maxlen: number): void {
+function checkSomeKept(what: string, trainReviews: number, testReviews: number, maxlen: number): void {
   if (trainReviews === 0 || testReviews === 0) {
-    throw new LstmError('INVALID_ARGUMENT', `imdb.load: no review is shorter than maxlen=${maxlen}; increase maxlen`)
+    throw new LstmError('INVALID_ARGUMENT', `${what}: no review is shorter than maxlen=${maxlen}; increase maxlen`)
   }
 }
 
@@ -831,10 +832,10 @@ function checkSomeKept(trainReviews: number, testReviews: number, maxlen: number
  *   download fails; LstmError('INVALID_ARGUMENT') for a bad option.
  */
 export async function load(given?: ImdbLoadOptions | null): Promise<ImdbData> {
-  const { tokenized, encoding, trainOrder, testOrder } = await prepare(given)
+  const { tokenized, encoding, trainOrder, testOrder } = await prepare(given, 'imdb.load')
   const train = await encodeSplit(tokenized.train, trainOrder, encoding)
   const test = await encodeSplit(tokenized.test, testOrder, encoding)
-  checkSomeKept(train.x.length, test.x.length, encoding.maxlen)
+  checkSomeKept('imdb.load', train.x.length, test.x.length, encoding.maxlen)
   const wordIndex = new Map<string, number>()
   const slice = new Slicer()
   for (let rank = 0; rank < tokenized.vocabulary.length; rank++) {
@@ -868,10 +869,10 @@ export interface ImdbPaddedData {
  */
 export async function loadPadded(options: ImdbLoadOptions | null | undefined, length: number): Promise<ImdbPaddedData> {
   checkInt('imdb.loadPadded: length', length, 1)
-  const { tokenized, encoding, trainOrder, testOrder } = await prepare(options)
+  const { tokenized, encoding, trainOrder, testOrder } = await prepare(options, 'imdb.loadPadded')
   const train = await padSplit(tokenized.train, trainOrder, encoding, length)
   const test = await padSplit(tokenized.test, testOrder, encoding, length)
-  checkSomeKept(train.y.length, test.y.length, encoding.maxlen)
+  checkSomeKept('imdb.loadPadded', train.y.length, test.y.length, encoding.maxlen)
   return {
     xTrain: tensor(train.x, [train.y.length, length]),
     yTrain: tensor(train.y, [train.y.length, 1]),
