@@ -58,10 +58,19 @@ export function batchingOptions(options: BatchingOptions | null | undefined): Re
   return { maxBatchSize, maxDelayMs }
 }
 
-/** Rows `from` to `to` of a batch's output: a view, not a copy (each caller's rows are its own). */
+/**
+ * Above this many bytes of other callers' rows, a caller gets a copy of its rows rather than a view: a view keeps the
+ * whole batch's output alive as long as any caller holds its part (for a softmax over a large vocabulary, a batch of
+ * 32 is megabytes).
+ */
+const VIEW_SLACK_BYTES = 64 * 1024
+
+/** Rows `from` to `to` of a batch's output: a view where the rest of the batch is small, else a copy. */
 function rowsOf(t: Tensor, from: number, to: number): Tensor {
   const rowLen = t.shape.slice(1).reduce((a, b) => a * b, 1)
-  return tensor(t.data.subarray(from * rowLen, to * rowLen), [to - from, ...t.shape.slice(1)])
+  const own = t.data.subarray(from * rowLen, to * rowLen)
+  const others = (t.data.length - own.length) * t.data.BYTES_PER_ELEMENT
+  return tensor(others > VIEW_SLACK_BYTES ? own.slice() : own, [to - from, ...t.shape.slice(1)])
 }
 
 /** One tensor of the calls' samples, in order. */

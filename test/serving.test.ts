@@ -268,6 +268,24 @@ describe('enableBatching', () => {
     expect(out.slice(2).every((t) => t.data.buffer === out[1].data.buffer && t.data.length === 1)).toBe(true)
   }, 60_000)
 
+  it('with wide outputs, each caller gets a copy of its rows, so that no caller keeps the whole batch alive', async () => {
+    const m = new Sequential([layers.embedding({ inputDim: 50, outputDim: 4 }), layers.lstm({ units: 8 }), layers.dense({ units: 20_000, activation: 'softmax' })], { seed: 5 })
+    const xs = Array.from({ length: 4 }, (_, i) => tokens(1, 5, 600 + i, 50).data)
+    const alone = await Promise.all(xs.map((x) => m.predict(tensor(x, [1, 5]))))
+    m.enableBatching({ maxDelayMs: 200 })
+    const { sizes, open } = gateBatches(m)
+    const calls = xs.map((x) => m.predict(tensor(x, [1, 5])))
+    await new Promise((r) => setTimeout(r, 300))
+    open()
+    const out = await Promise.all(calls)
+    expect(sizes).toEqual([4])
+    // 3 other rows of 80 KB each: a view would keep 320 KB alive for a caller's 80 KB.
+    for (const [i, t] of out.entries()) {
+      expect(t.data.buffer.byteLength).toBe(20_000 * 4)
+      expect(t.data).toEqual(alone[i].data)
+    }
+  }, 60_000)
+
   it('a batch holds at most maxBatchSize samples; the rest wait for the next', async () => {
     const m = bigModel(9)
     m.enableBatching({ maxBatchSize: 4 })
