@@ -281,33 +281,27 @@ impl Prediction {
         };
         match result {
             Some(r) => self.settle(r),
-            None => {
-                if let Err((p, e)) = self.run_on_job_thread_inner() {
-                    p.settle(Err(e))
-                }
-            }
+            None => self.run_on_job_thread(),
         }
     }
 
-    /// On a job thread, which may wait for the model.
-    fn run_on_job_thread(self) -> Result<()> {
-        self.run_on_job_thread_inner().map_err(|(_, e)| e)
-    }
-
-    /// As [`Self::run_on_job_thread`], giving the prediction back when no job thread could take it.
-    fn run_on_job_thread_inner(self) -> std::result::Result<(), (Prediction, napi::Error)> {
+    /// On a job thread, which may wait for the model (or settled with the error when no job thread can be started).
+    fn run_on_job_thread(self) {
+        // The job and this function share the prediction: whichever takes it settles it.
         let slot = Arc::new(Mutex::new(Some(self)));
+        let take = |slot: &Mutex<Option<Prediction>>| slot.lock().unwrap_or_else(|e| e.into_inner()).take();
         let taken = slot.clone();
         let job = Box::new(move || {
-            if let Some(p) = taken.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if let Some(p) = take(&taken) {
                 let result = run_caught(|| predict_shared(&p.in_flight.0, &p.x, p.batch_size));
                 p.settle(result)
             }
         });
-        worker::predictions().submit(job).map_err(|e| {
-            let p = slot.lock().unwrap_or_else(|e| e.into_inner()).take().expect("an unsubmitted job still holds its prediction");
-            (p, e)
-        })
+        if let Err(e) = worker::predictions().submit(job) {
+            if let Some(p) = take(&slot) {
+                p.settle(Err(e))
+            }
+        }
     }
 }
 
@@ -515,7 +509,7 @@ impl NativeModel {
         // for writing, or the model is not built yet) goes to a job thread instead.
         match self.shared.model.try_read() {
             Ok(m) => m.spawn(move || prediction.run_on_pool()),
-            Err(_) => prediction.run_on_job_thread()?,
+            Err(_) => prediction.run_on_job_thread(),
         }
         Ok(promise)
     }
