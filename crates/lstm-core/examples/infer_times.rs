@@ -1,7 +1,9 @@
 //! Inference time of the tutorial's IMDB model (T = 200) at several batch sizes, for A/B runs of two builds:
 //! `cargo run --release -p lstm-core --example infer_times -- THREADS SECONDS B1,B2,…` (defaults 2, 1, 1,32,64,500).
 //! For each batch size: the median and the range of the per-batch times over repeated `predict` calls of about
-//! SECONDS in all, and a hash of the outputs' bits (two builds that compute the same outputs print the same hash).
+//! SECONDS in all, the process's CPU time per batch (all threads, from /proc/self/stat: less sensitive than the wall
+//! time to other processes taking the cores), and a hash of the outputs' bits (two builds that compute the same
+//! outputs print the same hash).
 
 use lstm_core::{Data, Model, ModelConfig};
 use std::time::Instant;
@@ -34,20 +36,33 @@ fn main() {
         let (out, _) = model.predict(&data, b).unwrap();
         let hash = out.iter().fold(0xcbf29ce484222325u64, |h, v| (h ^ v.to_bits() as u64).wrapping_mul(0x100000001b3));
         let mut times = Vec::new();
+        let cpu0 = cpu_seconds();
         let start = Instant::now();
         while start.elapsed().as_secs_f64() < seconds || times.len() < 5 {
             let t0 = Instant::now();
             model.predict(&data, b).unwrap();
             times.push(t0.elapsed().as_secs_f64() * 1e3);
         }
+        let cpu = (cpu_seconds() - cpu0) * 1e3 / times.len() as f64;
         times.sort_by(f64::total_cmp);
         let med = times[times.len() / 2];
         println!(
-            "B={b:4}: {med:8.3} ms per batch (range {:.3}-{:.3}, {} runs), {:7.0} rows/s, outputs {hash:016x}",
+            "B={b:4}: {med:8.3} ms per batch (range {:.3}-{:.3}, {} runs), {:7.0} rows/s, CPU {cpu:.3} ms per batch, outputs {hash:016x}",
             times[0],
             times[times.len() - 1],
             times.len(),
             b as f64 / med * 1e3
         );
     }
+}
+
+/// User + system CPU time of the whole process so far, in seconds (0 where /proc is not there).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) in parentheses: utime and stime are the 12th and 13th,
+    // in ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |k: usize| f.get(k).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
 }
