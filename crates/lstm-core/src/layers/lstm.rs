@@ -416,7 +416,7 @@ pub enum FinalInput<'a> {
 /// threads by rows. `table` must hold V·4H floats. Needs [`packed::available`].
 pub fn input_table(i: usize, e: &[f32], p: LstmParams, pack: &mut PackedB, table: &mut [f32]) {
     let g4 = p.b_ih.len();
-    let v = if i == 0 { 0 } else { e.len() / i };
+    let v = e.len().checked_div(i).unwrap_or(0);
     assert!(table.len() == v * g4, "input_table: the table holds {} floats, not {v}·{g4}", table.len());
     pack.pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
     let bias = summed_bias(&p);
