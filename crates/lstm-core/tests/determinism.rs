@@ -238,6 +238,14 @@ fn fused_small_steps_match_stored_gradients() {
     }
 }
 
+/// `evaluate`'s loss on (x, y) equals the training forward's (`forward_backward`) bit for bit.
+fn inference_matches_training(m: &mut Model, x: &Data, y: &Data, what: &str) {
+    m.zero_grad();
+    let train = m.forward_backward(x, y).unwrap().loss;
+    let eval = m.evaluate(x, y, x.shape()[0]).unwrap().loss;
+    assert_eq!(train.to_bits(), eval.to_bits(), "{what}: training forward {train} vs inference {eval}");
+}
+
 /// Inference of a final state (`predict`, `evaluate`) runs its own forward pass that keeps nothing for backward
 /// (`lstm_forward_final`, for batches above 4). It must give the training forward's outputs bit for bit: the loss
 /// of `evaluate` equals that of `forward_backward` when no dropout is on, for masks, both directions, stacks, and
@@ -260,11 +268,7 @@ fn final_state_inference_matches_training_forward() {
         for (layers, loss, x) in cases {
             for threads in [1, 2] {
                 let mut m = model(layers, loss, 3, threads);
-                let yd = Data::Tokens(&y, &[n]);
-                m.zero_grad();
-                let train = m.forward_backward(&x, &yd).unwrap().loss;
-                let eval = m.evaluate(&x, &yd, n).unwrap().loss;
-                assert_eq!(train.to_bits(), eval.to_bits(), "n={n} t={t} threads={threads} {layers}: training forward {train} vs inference {eval}");
+                inference_matches_training(&mut m, &x, &Data::Tokens(&y, &[n]), &format!("n={n} t={t} threads={threads} {layers}"));
             }
         }
     }
@@ -300,10 +304,7 @@ fn inference_through_an_embedding_table_matches_training_forward() {
                         let w: Vec<f32> = (0..shape[0]).map(|_| r.unit() - 0.5).collect();
                         m.set_weight(&name, &shape, &w).unwrap();
                     }
-                    m.zero_grad();
-                    let train = m.forward_backward(&xd, &yd).unwrap().loss;
-                    let eval = m.evaluate(&xd, &yd, n).unwrap().loss;
-                    assert_eq!(train.to_bits(), eval.to_bits(), "n={n} t={t} threads={threads} maskZero={mask_zero} bi={bidirectional}: {train} vs {eval}");
+                    inference_matches_training(&mut m, &xd, &yd, &format!("n={n} t={t} threads={threads} maskZero={mask_zero} bi={bidirectional}"));
                 }
             }
         }

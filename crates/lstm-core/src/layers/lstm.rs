@@ -936,7 +936,11 @@ pub fn build(c: &LstmConfig, index: usize, input: FeatureShape) -> Result<Built>
     }
     let f = checked_mul(index, h, dirs)?;
     let caches = (0..dirs).map(|_| LstmCache::default()).collect();
-    Ok(Built { layer: Box::new(Lstm { config: c.clone(), index, caches, embedded_x: Vec::new() }), params, output: FeatureShape { f, seq: c.return_sequences } })
+    Ok(Built {
+        layer: Box::new(Lstm { config: c.clone(), index, caches, embedded_x: Vec::new() }),
+        params,
+        output: FeatureShape { f, seq: c.return_sequences },
+    })
 }
 
 pub fn output_shape(c: &LstmConfig, input: ActShape) -> ActShape {

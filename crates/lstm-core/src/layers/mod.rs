@@ -152,7 +152,10 @@ pub type RecurrentState = Vec<Vec<f32>>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InferenceRole {
     /// An embedding of rows of `dim` floats, making the padding mask with `mask_zero`.
-    Embedding { dim: usize, mask_zero: bool },
+    Embedding {
+        dim: usize,
+        mask_zero: bool,
+    },
     /// Its output is its input at inference, mask included (dropout).
     Identity,
     Other,
