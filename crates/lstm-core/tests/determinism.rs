@@ -238,6 +238,14 @@ fn fused_small_steps_match_stored_gradients() {
     }
 }
 
+/// `evaluate`'s loss on (x, y) equals the training forward's (`forward_backward`) bit for bit.
+fn inference_matches_training(m: &mut Model, x: &Data, y: &Data, what: &str) {
+    m.zero_grad();
+    let train = m.forward_backward(x, y).unwrap().loss;
+    let eval = m.evaluate(x, y, x.shape()[0]).unwrap().loss;
+    assert_eq!(train.to_bits(), eval.to_bits(), "{what}: training forward {train} vs inference {eval}");
+}
+
 /// Inference of a final state (`predict`, `evaluate`) runs its own forward pass that keeps nothing for backward
 /// (`lstm_forward_final`, for batches above 4). It must give the training forward's outputs bit for bit: the loss
 /// of `evaluate` equals that of `forward_backward` when no dropout is on, for masks, both directions, stacks, and
@@ -260,12 +268,83 @@ fn final_state_inference_matches_training_forward() {
         for (layers, loss, x) in cases {
             for threads in [1, 2] {
                 let mut m = model(layers, loss, 3, threads);
-                let yd = Data::Tokens(&y, &[n]);
-                m.zero_grad();
-                let train = m.forward_backward(&x, &yd).unwrap().loss;
-                let eval = m.evaluate(&x, &yd, n).unwrap().loss;
-                assert_eq!(train.to_bits(), eval.to_bits(), "n={n} t={t} threads={threads} {layers}: training forward {train} vs inference {eval}");
+                inference_matches_training(&mut m, &x, &Data::Tokens(&y, &[n]), &format!("n={n} t={t} threads={threads} {layers}"));
             }
         }
+    }
+}
+
+/// At inference an LSTM's final-state path behind an embedding (and dropouts, identities there) reads each step's
+/// input projection from a table of the vocabulary's rows (`input_table`) when B·T ≥ V, and gathers the embedding's
+/// rows itself below that. Both must give the training forward's outputs bit for bit: `evaluate`'s loss equals
+/// `forward_backward`'s (dropout rates 0, so the training forward is the same function), with and without the
+/// padding mask, in both directions, on both sides of the threshold, on 1 and 2 threads.
+#[test]
+fn inference_through_an_embedding_table_matches_training_forward() {
+    let vocab = 60;
+    for mask_zero in [false, true] {
+        for bidirectional in [false, true] {
+            let layers = format!(
+                r#"[{{"type":"embedding","inputDim":{vocab},"outputDim":7,"maskZero":{mask_zero}}},{{"type":"dropout","rate":0}},
+                   {{"type":"dropout","rate":0}},{{"type":"lstm","units":10,"bidirectional":{bidirectional}}},
+                   {{"type":"dense","units":3,"activation":"softmax"}}]"#
+            );
+            let r = &mut Lcg(31);
+            // B·T below V (10, 45), at it (60) and above (221, 264).
+            for (n, t) in [(5usize, 2usize), (5, 9), (6, 10), (13, 17), (33, 8)] {
+                let x = tokens(r, n, t, vocab);
+                let y: Vec<i32> = (0..n).map(|_| r.below(3) as i32).collect();
+                let (xd, yd) = (Data::Tokens(&x, &[n, t]), Data::Tokens(&y, &[n]));
+                for threads in [1, 2] {
+                    let mut m = model(&layers, r#""sparse_categorical_crossentropy""#, 4, threads);
+                    // Biases of both kinds, not the initial zeros: the table must add them as the projection does.
+                    let names: Vec<String> = m.entries().iter().filter(|e| e.name.contains("bias")).map(|e| e.name.clone()).collect();
+                    for name in names {
+                        let shape = m.get_weight(&name).unwrap().1.to_vec();
+                        let w: Vec<f32> = (0..shape[0]).map(|_| r.unit() - 0.5).collect();
+                        m.set_weight(&name, &shape, &w).unwrap();
+                    }
+                    inference_matches_training(&mut m, &xd, &yd, &format!("n={n} t={t} threads={threads} maskZero={mask_zero} bi={bidirectional}"));
+                }
+            }
+        }
+    }
+}
+
+/// The table is computed from the weights it was made with; any change to them (a training step, `set_weight` of
+/// the embedding, W_ih or either bias) must give the predictions of a model that never had a table.
+#[test]
+fn embedding_table_follows_weight_changes() {
+    let layers = r#"[{"type":"embedding","inputDim":40,"outputDim":6},{"type":"dropout","rate":0.3},{"type":"lstm","units":8},
+                     {"type":"dense","units":1,"activation":"sigmoid"}]"#;
+    let r = &mut Lcg(5);
+    let (n, t) = (12usize, 10usize);
+    let x = tokens(r, n, t, 40);
+    let y: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+    let (xd, yd) = (Data::Tokens(&x, &[n, t]), Data::Floats(&y, &[n, 1]));
+    let mut m = model(layers, r#""binary_crossentropy""#, 9, 2);
+    // A fresh model with `m`'s weights: its first prediction computes its table from them.
+    let fresh = |m: &Model| {
+        let mut f = model(layers, r#""binary_crossentropy""#, 1, 2);
+        for e in m.entries() {
+            let (w, shape) = m.get_weight(&e.name).unwrap();
+            f.set_weight(&e.name, shape, w).unwrap();
+        }
+        bits(&f.predict(&xd, n).unwrap().0)
+    };
+    let before = bits(&m.predict(&xd, n).unwrap().0);
+    assert_eq!(before, fresh(&m));
+    m.train_step(&xd, &yd).unwrap();
+    let after_step = bits(&m.predict(&xd, n).unwrap().0);
+    assert_ne!(after_step, before, "a training step changed no prediction");
+    assert_eq!(after_step, fresh(&m), "after a training step");
+    for name in ["0.weight", "2.weight_ih", "2.bias_ih", "2.bias_hh"] {
+        let (w, shape) = m.get_weight(name).unwrap();
+        let (mut w, shape) = (w.to_vec(), shape.to_vec());
+        // One element changed, the smallest change a stale copy could miss.
+        w[3] += 0.25;
+        m.set_weight(name, &shape, &w).unwrap();
+        let p = bits(&m.predict(&xd, n).unwrap().0);
+        assert_eq!(p, fresh(&m), "after set_weight of {name}");
     }
 }

@@ -79,3 +79,43 @@ fn an_unbuilt_model_and_bad_input_are_errors() {
     let ok = vec![1, 2, 3];
     assert!(m.predict_with(&mut scratch, &Data::Tokens(&ok, &[1, 3]), 1).is_ok());
 }
+
+/// `lstm_forward_final` on token ids through the table of `input_table` against the same function on the embedding's
+/// rows copied out: the same final states bit for bit, forward and reversed, with and without a padding mask, for
+/// lengths around its window of 8 steps and groups of samples of every size.
+#[test]
+fn table_input_gives_the_bits_of_the_embedded_rows() {
+    use lstm_core::kernels::packed::PackedB;
+    use lstm_core::layers::embedding::embedding_forward;
+    use lstm_core::layers::lstm::{final_only_available, input_table, lstm_forward_final, FinalInput, LstmCache, LstmDims, LstmParams};
+    if !final_only_available(5) {
+        println!("the final-state path does not run at this SIMD level");
+        return;
+    }
+    let (v, i, h) = (37usize, 11usize, 13usize);
+    let mut r = Lcg(77);
+    let mut rand = |len: usize| -> Vec<f32> { (0..len).map(|_| r.unit() - 0.5).collect() };
+    let (e, w_ih, w_hh, b_ih, b_hh) = (rand(v * i), rand(4 * h * i), rand(4 * h * h), rand(4 * h), rand(4 * h));
+    let p = LstmParams { w_ih: &w_ih, w_hh: &w_hh, b_ih: &b_ih, b_hh: &b_hh };
+    let mut table = vec![0.0f32; v * 4 * h];
+    input_table(i, &e, p, &mut PackedB::default(), &mut table);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    for (b, t) in [(5usize, 2usize), (7, 8), (40, 9), (70, 17)] {
+        let ids = tokens(b as u64, b, t).iter().map(|&id| id % v as i32).collect::<Vec<i32>>();
+        let mut x = vec![0.0f32; b * t * i];
+        embedding_forward(i, &e, &ids, &mut x);
+        let mask: Vec<u8> = ids.iter().map(|&id| (id != 0) as u8).collect();
+        for reverse in [false, true] {
+            for m in [None, Some(&mask[..])] {
+                let dims = LstmDims { b, t, i, h };
+                let run = |input: FinalInput| {
+                    let mut out = vec![0.0f32; b * h];
+                    pool.install(|| lstm_forward_final(dims, reverse, input, m, p, &mut LstmCache::default(), &mut out, h, 0));
+                    bits(&out)
+                };
+                let (rows, gathered) = (run(FinalInput::Rows(&x)), run(FinalInput::Table { tokens: &ids, table: &table }));
+                assert_eq!(rows, gathered, "b={b} t={t} reverse={reverse} mask={}", m.is_some());
+            }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Inverted dropout: in training, y = x·m with m ∈ {0, 1/(1-rate)}; at inference, y = x.
 
-use super::{room, Backward, Built, FeatureShape, Forward, Layer, MaskOut};
+use super::{room, Backward, Built, FeatureShape, Forward, InferenceRole, Layer, MaskOut};
 use crate::config::DropoutConfig;
 use crate::error::Result;
 use crate::model::ActShape;
@@ -44,6 +44,10 @@ impl Layer for Dropout {
             out.copy_from_slice(&fw.x[..shape.len()]);
         }
         Ok((shape, MaskOut::Keep))
+    }
+
+    fn inference_role(&self) -> InferenceRole {
+        InferenceRole::Identity
     }
 
     fn reserve(&mut self, shape: ActShape, training: bool) -> Result<()> {

@@ -1,6 +1,6 @@
 //! Embedding: token ids `[N]` (N = B·T) → vectors `[N,D]`.
 
-use super::{checked_mul, Backward, Built, FeatureShape, Forward, Layer, MaskOut, ParamSpec};
+use super::{checked_mul, Backward, Built, FeatureShape, Forward, InferenceRole, Layer, MaskOut, ParamSpec};
 use crate::config::EmbeddingConfig;
 use crate::error::Result;
 use crate::model::ActShape;
@@ -21,6 +21,17 @@ pub fn embedding_backward(d: usize, ids: &[i32], dy: &[f32], dweight: &mut [f32]
             *w += *g;
         }
     }
+}
+
+/// The mask an embedding passes on: with `mask_zero`, 0 where the token id is 0 (padding), else none.
+pub fn padding_mask(mask_zero: bool, tokens: &[i32], index: usize) -> Result<MaskOut> {
+    if !mask_zero {
+        return Ok(MaskOut::Drop);
+    }
+    let mut m = Vec::new();
+    super::room(&mut m, &[tokens.len()], index, "embedding", "padding mask")?;
+    m.extend(tokens.iter().map(|&id| (id != 0) as u8));
+    Ok(MaskOut::New(m))
 }
 
 /// The embedding layer: its one tensor `weight` `[inputDim, outputDim]`; it starts the mask with `maskZero`.
@@ -45,15 +56,11 @@ impl Layer for Embedding {
         let shape = ActShape { f: d, ..fw.shape };
         out.resize(shape.len(), 0.0);
         embedding_forward(d, fw.params.get(0), fw.tokens, out);
-        let mask = if self.config.mask_zero {
-            let mut m = Vec::new();
-            super::room(&mut m, &[fw.tokens.len()], self.index, "embedding", "padding mask")?;
-            m.extend(fw.tokens.iter().map(|&id| (id != 0) as u8));
-            MaskOut::New(m)
-        } else {
-            MaskOut::Drop
-        };
-        Ok((shape, mask))
+        Ok((shape, padding_mask(self.config.mask_zero, fw.tokens, self.index)?))
+    }
+
+    fn inference_role(&self) -> InferenceRole {
+        InferenceRole::Embedding { dim: self.config.output_dim, mask_zero: self.config.mask_zero }
     }
 
     fn reserve(&mut self, _shape: ActShape, _training: bool) -> Result<()> {

@@ -122,6 +122,12 @@ pub struct LstmCache {
     /// rows in each with per-gate masks.
     packed_w_hh: [PackedB; 4],
     packed_w_ih: [PackedB; 4],
+    /// Inference on token ids behind an embedding ([`FinalInput::Table`]): each token's row of `bias + E[id]·W_ihᵀ`
+    /// `[V, 4H]`, and the embedding, W_ih and the two biases it was computed from, one after another, to tell when
+    /// the weights have changed (a fit step, `setWeights`, a load) by their bits rather than by every path that
+    /// writes weights having to say so.
+    table: Vec<f32>,
+    table_source: Vec<f32>,
 }
 
 /// The copies of x_t (or h_{t-1}) that a dropout mask of `len` floats asks for, `per` floats per copy: 4 with
@@ -394,6 +400,74 @@ pub fn final_only_available(b: usize) -> bool {
     b > SMALL && packed::available()
 }
 
+/// The input of [`lstm_forward_final`].
+#[derive(Clone, Copy)]
+pub enum FinalInput<'a> {
+    /// x `[B,T,I]`.
+    Rows(&'a [f32]),
+    /// Token ids `[B,T]` (each below the table's V rows) whose x is an embedding's rows: the input projection of a
+    /// step is the token's row of `table` `[V, 4H]` ([`input_table`]), gathered instead of computed.
+    Table { tokens: &'a [i32], table: &'a [f32] },
+}
+
+/// `table[v] = b_ih + b_hh + E[v]·W_ihᵀ` `[V, 4H]` for the embedding `e` `[V, I]`: the rows of the input projection
+/// that [`lstm_forward_final`] computes for x = E[id], by the same packed kernel with the same bias, so each row has
+/// the same bits as that product (no element's sum depends on the rows it is computed with). Split between the
+/// threads by rows. `table` must hold V·4H floats. Needs [`packed::available`].
+pub fn input_table(i: usize, e: &[f32], p: LstmParams, pack: &mut PackedB, table: &mut [f32]) {
+    let g4 = p.b_ih.len();
+    let v = e.len().checked_div(i).unwrap_or(0);
+    assert!(table.len() == v * g4, "input_table: the table holds {} floats, not {v}·{g4}", table.len());
+    pack.pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
+    let bias = summed_bias(&p);
+    let pack: &PackedB = pack;
+    // Blocks of rows that fill a thread's share; the product's cost per row does not depend on the block.
+    let rows = v.div_ceil(rayon::current_num_threads()).max(1);
+    table.par_chunks_mut(rows * g4).zip(e.par_chunks(rows * i)).for_each(|(t, e)| gemm_packed_batch_bias(1, t.len() / g4, e, 0, i, pack, &bias, t, 0, g4));
+}
+
+/// Whether [`lstm_forward_final`] should read the projection of tokens behind the embedding `e` from a table
+/// (computing it first if `cache` has none for these weights): when the table is already there, or when computing
+/// it (V rows of the projection) costs no more than the `rows` (B·T) of projection it replaces.
+pub fn table_worth_it(cache: &LstmCache, e: &[f32], p: LstmParams, rows: usize, i: usize) -> bool {
+    final_only_available(usize::MAX) && i > 0 && (rows >= e.len() / i || table_is_for(cache, e, p))
+}
+
+/// Whether `cache`'s table was computed from these weights, compared by their bits.
+fn table_is_for(cache: &LstmCache, e: &[f32], p: LstmParams) -> bool {
+    let parts = [e, p.w_ih, p.b_ih, p.b_hh];
+    let src = &cache.table_source;
+    if cache.table.is_empty() || src.len() != parts.iter().map(|x| x.len()).sum::<usize>() {
+        return false;
+    }
+    let mut at = 0;
+    parts.iter().all(|part| {
+        let same = src[at..at + part.len()].iter().zip(*part).all(|(a, b)| a.to_bits() == b.to_bits());
+        at += part.len();
+        same
+    })
+}
+
+/// `cache`'s table for the embedding `e` `[V, I]` and these weights ([`input_table`]), computed unless it already
+/// is. `OutOfMemory` when the table or the copy of the weights kept with it cannot be allocated.
+pub fn embedding_table(cache: &mut LstmCache, e: &[f32], p: LstmParams, i: usize, index: usize) -> Result<()> {
+    if !table_is_for(cache, e, p) {
+        let v = e.len() / i;
+        let g4 = p.b_ih.len();
+        cache.table.clear();
+        cache.table_source.clear();
+        super::room(&mut cache.table, &[v, g4], index, "lstm", "input projection table")?;
+        let src_len = e.len() + p.w_ih.len() + 2 * g4;
+        super::room(&mut cache.table_source, &[src_len], index, "lstm", "weights of the input projection table")?;
+        cache.table.resize(v * g4, 0.0);
+        input_table(i, e, p, &mut cache.packed_w_ih[0], &mut cache.table);
+        for part in [e, p.w_ih, p.b_ih, p.b_hh] {
+            cache.table_source.extend_from_slice(part);
+        }
+    }
+    Ok(())
+}
+
 /// Inference when only the final state is wanted (`returnSequences: false`, no dropout, no initial state): the same
 /// arithmetic as [`lstm_forward`], so the same outputs bit for bit, but nothing is kept for backward. The input
 /// projection runs a window of steps at a time for a group of samples, so the gates never leave L2 (`lstm_forward`
@@ -406,7 +480,7 @@ pub fn final_only_available(b: usize) -> bool {
 pub fn lstm_forward_final(
     dims: LstmDims,
     reverse: bool,
-    x: &[f32],
+    x: FinalInput,
     mask: Option<&[u8]>,
     p: LstmParams,
     cache: &mut LstmCache,
@@ -429,7 +503,9 @@ pub fn lstm_forward_final(
         return;
     }
     cache.packed_w_hh[0].pack(h, g4, Mat::new(p.w_hh, Strides::transposed(h)));
-    cache.packed_w_ih[0].pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
+    if let FinalInput::Rows(_) = x {
+        cache.packed_w_ih[0].pack(i, g4, Mat::new(p.w_ih, Strides::transposed(i)));
+    }
     let (pw_hh, pw_ih) = (&cache.packed_w_hh[0], &cache.packed_w_ih[0]);
     let bias = summed_bias(&p);
     // At most FINAL_SAMPLES samples a group, and fewer when the batch is small, so that each thread gets one: a
@@ -453,7 +529,17 @@ pub fn lstm_forward_final(
                 // The window's steps in processing order s = w0..w0+tw are times tt = s (or T-1-s reversed); the
                 // projection runs over the contiguous times they cover, for each sample.
                 let t_lo = if reverse { t - w0 - tw } else { w0 };
-                gemm_packed_batch_bias(bn, tw, &x[(b0 * t + t_lo) * i..], t * i, i, pw_ih, &bias, gates, FINAL_WINDOW * g4, g4);
+                match x {
+                    FinalInput::Rows(x) => gemm_packed_batch_bias(bn, tw, &x[(b0 * t + t_lo) * i..], t * i, i, pw_ih, &bias, gates, FINAL_WINDOW * g4, g4),
+                    FinalInput::Table { tokens, table } => {
+                        for bi in 0..bn {
+                            let ids = &tokens[(b0 + bi) * t + t_lo..][..tw];
+                            for (row, &id) in gates[bi * FINAL_WINDOW * g4..][..tw * g4].chunks_exact_mut(g4).zip(ids) {
+                                row.copy_from_slice(&table[id as usize * g4..][..g4]);
+                            }
+                        }
+                    }
+                }
                 for s in w0..w0 + tw {
                     let tt = if reverse { t - 1 - s } else { s };
                     let wrow = tt - t_lo;
@@ -828,6 +914,9 @@ pub struct Lstm {
     index: usize,
     /// One cache per direction.
     caches: Vec<LstmCache>,
+    /// The input gathered from an embedding's rows, at inference on token ids ([`Forward::embedded`]) when the
+    /// table of projections is not worth computing.
+    embedded_x: Vec<f32>,
 }
 
 pub fn build(c: &LstmConfig, index: usize, input: FeatureShape) -> Result<Built> {
@@ -847,7 +936,11 @@ pub fn build(c: &LstmConfig, index: usize, input: FeatureShape) -> Result<Built>
     }
     let f = checked_mul(index, h, dirs)?;
     let caches = (0..dirs).map(|_| LstmCache::default()).collect();
-    Ok(Built { layer: Box::new(Lstm { config: c.clone(), index, caches }), params, output: FeatureShape { f, seq: c.return_sequences } })
+    Ok(Built {
+        layer: Box::new(Lstm { config: c.clone(), index, caches, embedded_x: Vec::new() }),
+        params,
+        output: FeatureShape { f, seq: c.return_sequences },
+    })
 }
 
 pub fn output_shape(c: &LstmConfig, input: ActShape) -> ActShape {
@@ -953,14 +1046,39 @@ impl Layer for Lstm {
         let final_only = self.final_only(fw.training, shape.b);
         // With recurrent dropout Keras draws the masks per gate: 4 copies each.
         let copies = if per_gate_masks(c) { 4 } else { 1 };
+        let lp = |d: usize| {
+            let p = |k: usize| fw.params.get(4 * d + k);
+            LstmParams { w_ih: p(0), w_hh: p(1), b_ih: p(2), b_hh: p(3) }
+        };
+        // Token ids behind an embedding: each direction reads its projections from a table when that is cheaper,
+        // else the embedding's rows are gathered here, as the embedding layer would have.
+        let mut x = fw.x;
+        let mut tables = [false; 2];
+        if let Some(e) = fw.embedded {
+            for (d, cache) in self.caches.iter().enumerate() {
+                tables[d] = final_only && table_worth_it(cache, e, lp(d), shape.b * t, shape.f);
+            }
+            if !tables[..dirs].iter().all(|&t| t) {
+                super::room(&mut self.embedded_x, &[shape.b, t, shape.f], self.index, "lstm", "embedded input")?;
+                self.embedded_x.resize(shape.len(), 0.0);
+                super::embedding::embedding_forward(shape.f, e, fw.tokens, &mut self.embedded_x);
+                x = &self.embedded_x;
+            }
+        }
         for (d, cache) in self.caches.iter_mut().enumerate() {
             draw_masks(&fw, d, (c.dropout, c.recurrent_dropout), copies, h, &mut cache.in_mask, &mut cache.rec_mask);
-            let p = |k: usize| fw.params.get(4 * d + k);
-            let lp = LstmParams { w_ih: p(0), w_hh: p(1), b_ih: p(2), b_hh: p(3) };
             if final_only {
-                lstm_forward_final(dims, d == 1, fw.x, fw.mask, lp, cache, out, h * dirs, d * h);
+                if let (Some(e), true) = (fw.embedded, tables[d]) {
+                    embedding_table(cache, e, lp(d), shape.f, self.index)?;
+                    // Out of the cache for the pass, which borrows the cache mutably.
+                    let table = std::mem::take(&mut cache.table);
+                    lstm_forward_final(dims, d == 1, FinalInput::Table { tokens: fw.tokens, table: &table }, fw.mask, lp(d), cache, out, h * dirs, d * h);
+                    cache.table = table;
+                } else {
+                    lstm_forward_final(dims, d == 1, FinalInput::Rows(x), fw.mask, lp(d), cache, out, h * dirs, d * h);
+                }
             } else {
-                lstm_forward(dims, d == 1, fw.x, fw.mask, lp, cache);
+                lstm_forward(dims, d == 1, x, fw.mask, lp(d), cache);
             }
         }
         if !final_only {
@@ -968,6 +1086,10 @@ impl Layer for Lstm {
             assemble_output(shape.b, t, h, c.return_sequences, &hs, fw.mask, out);
         }
         Ok((out_shape, if c.return_sequences { MaskOut::Keep } else { MaskOut::Drop }))
+    }
+
+    fn reads_embedded(&self, shape: ActShape) -> bool {
+        self.final_only(false, shape.b)
     }
 
     fn backward(&mut self, bw: Backward<'_>) {

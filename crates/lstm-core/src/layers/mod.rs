@@ -76,6 +76,10 @@ pub struct Forward<'a> {
     pub x: &'a [f32],
     /// Token ids `[B,T]`, for an embedding.
     pub tokens: &'a [i32],
+    /// At inference, for a layer that said it [`reads_embedded`](Layer::reads_embedded): the weight `[V, F]` of the
+    /// embedding whose rows `tokens` picks are this layer's input; `x` is then empty (the embedding and the layers
+    /// between, identities at inference, did not run).
+    pub embedded: Option<&'a [f32]>,
     pub shape: ActShape,
     /// The input's mask `[B,T]` (0 = padded step), if any.
     pub mask: Option<&'a [u8]>,
@@ -143,6 +147,20 @@ impl<'a> StepUpdates<'a> {
 /// LSTM has h and c).
 pub type RecurrentState = Vec<Vec<f32>>;
 
+/// What a layer is to an inference pass that lets a recurrent layer read an embedding's rows by token itself
+/// ([`Forward::embedded`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InferenceRole {
+    /// An embedding of rows of `dim` floats, making the padding mask with `mask_zero`.
+    Embedding {
+        dim: usize,
+        mask_zero: bool,
+    },
+    /// Its output is its input at inference, mask included (dropout).
+    Identity,
+    Other,
+}
+
 /// One layer of a sequential model. The model owns the activations and the parameter arena; the layer owns what its
 /// backward pass needs from its forward pass (caches, masks, scratch).
 pub trait Layer: Send + Sync {
@@ -183,6 +201,17 @@ pub trait Layer: Send + Sync {
 
     /// Told by the loss whether the output gradient is already with respect to the logits.
     fn set_grad_is_wrt_logits(&mut self, _yes: bool) {}
+
+    /// See [`InferenceRole`].
+    fn inference_role(&self) -> InferenceRole {
+        InferenceRole::Other
+    }
+
+    /// Whether, at inference over `shape`, the layer would rather take its input as an embedding's rows picked by the
+    /// token ids ([`Forward::embedded`]) than as those rows copied out.
+    fn reads_embedded(&self, _shape: ActShape) -> bool {
+        false
+    }
 
     /// Whether the layer carries a state between [`crate::Model::predict_step`] calls.
     fn is_recurrent(&self) -> bool {

@@ -6,7 +6,7 @@ use super::{batch_rows, plan, ActShape, Model, Slot};
 use crate::config::LayerConfig;
 use crate::data::{Batch, DataRef};
 use crate::error::{LstmError, Result};
-use crate::layers::{self, Forward, MaskOut, Params};
+use crate::layers::{self, Forward, InferenceRole, MaskOut, Params};
 use crate::mem;
 
 /// What a forward pass writes: each layer's caches, the activations, their shapes and masks, read from the batch.
@@ -24,22 +24,43 @@ impl Pass<'_> {
         let Pass { slots, acts, shapes, masks, batch } = self;
         let mut shape = batch.shape;
         let mut mask: Option<Vec<u8>> = None;
+        // At inference, a recurrent layer may read an embedding's rows by token itself (see `embedded_reader`):
+        // the layers before it then give only their shapes and masks.
+        let reader = if training { None } else { embedded_reader(slots, shape) };
+        let mut embedded = None;
         for (l, slot) in slots.iter_mut().enumerate() {
             let (before, after) = acts.split_at_mut(l);
-            let x: &[f32] = if l == 0 { &batch.floats } else { &before[l - 1] };
-            masks[l] = mask.take();
-            let fw = Forward {
-                index: l,
-                x,
-                tokens: &batch.tokens,
-                shape,
-                mask: masks[l].as_deref(),
-                params: Params { data: &params[slot.span.clone()], ranges: &slot.ranges },
-                training,
-                seed,
-                step,
+            let x: &[f32] = if reader.is_some_and(|k| l == k) {
+                &[]
+            } else if l == 0 {
+                &batch.floats
+            } else {
+                &before[l - 1]
             };
-            let (out_shape, mask_out) = slot.layer.forward(fw, &mut after[0])?;
+            masks[l] = mask.take();
+            let layer_params = Params { data: &params[slot.span.clone()], ranges: &slot.ranges };
+            let (out_shape, mask_out) = match (reader, slot.layer.inference_role()) {
+                (Some(k), InferenceRole::Embedding { dim, mask_zero }) if l < k => {
+                    embedded = Some(layer_params.get(0));
+                    (ActShape { f: dim, ..shape }, layers::embedding::padding_mask(mask_zero, &batch.tokens, l)?)
+                }
+                (Some(k), InferenceRole::Identity) if l < k => (shape, MaskOut::Keep),
+                _ => {
+                    let fw = Forward {
+                        index: l,
+                        x,
+                        tokens: &batch.tokens,
+                        embedded: embedded.filter(|_| reader == Some(l)),
+                        shape,
+                        mask: masks[l].as_deref(),
+                        params: layer_params,
+                        training,
+                        seed,
+                        step,
+                    };
+                    slot.layer.forward(fw, &mut after[0])?
+                }
+            };
             mask = match mask_out {
                 MaskOut::Keep => {
                     masks[l].as_deref().map(|m| mem::copied(m, || format!("the mask {:?} after layer {l}", [shape.b, shape.t.unwrap_or(1)]))).transpose()?
@@ -52,6 +73,16 @@ impl Pass<'_> {
         }
         Ok(())
     }
+}
+
+/// The layer that reads the embedding's rows by token at inference over a batch of `shape`: an embedding first,
+/// then only layers that are identities at inference (dropout), then a layer that [reads embedded
+/// rows](crate::layers::Layer::reads_embedded) (an LSTM's final-state path, which can gather its input projection
+/// from a table of the vocabulary's). Neither the embedding's output nor the copies between are made.
+fn embedded_reader(slots: &[Slot], shape: ActShape) -> Option<usize> {
+    let InferenceRole::Embedding { dim, .. } = slots.first()?.layer.inference_role() else { return None };
+    let k = 1 + slots[1..].iter().position(|s| s.layer.inference_role() != InferenceRole::Identity)?;
+    slots[k].layer.reads_embedded(ActShape { f: dim, ..shape }).then_some(k)
 }
 
 /// Makes room in each layer and its output (and its output gradient, when `dacts` is given: training) for a pass
