@@ -56,32 +56,10 @@ impl Deref for Pool {
     }
 }
 
-/// How much lower the compute threads' priority is than the thread that starts them (in nice steps, capped at 19,
-/// the lowest). A little below the JavaScript thread: when the compute threads fill every core, the scheduler runs
-/// the JavaScript thread as soon as it wakes (a timer, a garbage collection) instead of leaving it to wait for a core,
-/// which held the event loop for 30 to 50 ms during training. Against the threads of the same process that is all it
-/// changes; other programs get somewhat more of a busy machine than the training does.
-pub const COMPUTE_NICE_STEPS: i32 = 5;
-
-/// Lowers the calling thread's priority by [`COMPUTE_NICE_STEPS`] (Linux only, where `setpriority` sets one thread's;
-/// elsewhere, or when refused, it stays as it was). A pool thread starts with the nice value of the thread that
-/// started it.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid, getpriority and setpriority only read and set the calling thread's scheduling attributes.
-    unsafe {
-        let tid = libc::gettid() as libc::id_t;
-        // -1 is both a nice value and the error return; either way the result is a nice value in range.
-        let nice = libc::getpriority(libc::PRIO_PROCESS, tid);
-        libc::setpriority(libc::PRIO_PROCESS, tid, (nice + COMPUTE_NICE_STEPS).min(19));
-    }
-}
-
 fn start(threads: usize, name: &'static str) -> Result<ThreadPool> {
     ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(move |i| format!("{name}-{i}"))
-        .start_handler(|_| lower_priority())
         .build()
         .map_err(|e| LstmError::InvalidConfig(format!("cannot start {threads} threads: {e}")))
 }
@@ -115,27 +93,5 @@ impl Pool {
 
     pub fn is_dedicated(&self) -> bool {
         matches!(self, Pool::Dedicated(_))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The nice value of the calling thread.
-    #[cfg(target_os = "linux")]
-    fn nice() -> i32 {
-        // SAFETY: reads the calling thread's priority.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn compute_threads_run_a_little_below_the_thread_that_started_them() {
-        let pool = start(2, "nice-test").unwrap();
-        let expected = (nice() + COMPUTE_NICE_STEPS).min(19);
-        let seen = std::sync::Mutex::new(Vec::new());
-        pool.broadcast(|_| seen.lock().unwrap().push(nice()));
-        assert_eq!(seen.into_inner().unwrap(), vec![expected; 2]);
     }
 }
