@@ -6,9 +6,10 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { describe, expect, it, vi } from 'vitest'
+import { Sequential, trainImdb } from '../src/index.js'
 
-// The vocabulary array each load hands out, watched through a weak reference.
-const loaded: WeakRef<string[]>[] = []
+// The vocabulary array each load hands out, watched through a weak reference (hoisted with the mock).
+const loaded = vi.hoisted(() => [] as WeakRef<string[]>[])
 vi.mock('../src/datasets/imdb.js', async (importOriginal) => {
   const real = await importOriginal<typeof import('../src/datasets/imdb.js')>()
   return {
@@ -20,8 +21,6 @@ vi.mock('../src/datasets/imdb.js', async (importOriginal) => {
     },
   }
 })
-
-const { Sequential, trainImdb } = await import('../src/index.js')
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
