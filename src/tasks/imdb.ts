@@ -230,7 +230,9 @@ export async function trainImdb(options?: TrainImdbOptions | null): Promise<Trai
   } else source = download ? { download: true, url } : { sample: true }
   // Padded straight from the tokenized reviews: no array per review, whose 11 million numbers the garbage collector
   // would walk (pausing the event loop) for the whole run.
-  const data = await loadPadded({ ...source, numWords, shuffle }, maxlen)
+  // Of the vocabulary only the words the model keeps outlive the loading: the whole of it (90,000 strings) would be
+  // half the heap during fit, which the garbage collector walks and compacts there, pausing the event loop.
+  const data = await loadPadded({ ...source, numWords, shuffle }, maxlen).then(({ vocabulary, ...rest }) => ({ ...rest, words: vocabulary.slice(0, Math.max(numWords - 3, 0)) }))
   const [trainSize, testSize] = [data.xTrain.shape[0], data.xTest.shape[0]]
   const full = o.data !== undefined || download
   if (verbose) log(`IMDB: ${trainSize} training and ${testSize} test reviews${full ? '' : ' (the bundled sample; pass --data FILE or --download for the full dataset)'}`)
@@ -243,8 +245,7 @@ export async function trainImdb(options?: TrainImdbOptions | null): Promise<Trai
   const testAccuracy = test.accuracy ?? Number.NaN
   log(`test accuracy: ${testAccuracy.toFixed(4)}`)
 
-  const words = data.vocabulary.slice(0, Math.max(numWords - 3, 0))
-  const metadata: ImdbModelMetadata = { task: 'imdb', maxlen, startChar: 1, oovChar: 2, indexFrom: 3, words }
+  const metadata: ImdbModelMetadata = { task: 'imdb', maxlen, startChar: 1, oovChar: 2, indexFrom: 3, words: data.words }
   model.metadata = { ...metadata }
   if (o.save) await model.save(o.save)
   if (o.plot) {
