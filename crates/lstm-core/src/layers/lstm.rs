@@ -426,11 +426,16 @@ pub fn input_table(i: usize, e: &[f32], p: LstmParams, pack: &mut PackedB, table
     table.par_chunks_mut(rows * g4).zip(e.par_chunks(rows * i)).for_each(|(t, e)| gemm_packed_batch_bias(1, t.len() / g4, e, 0, i, pack, &bias, t, 0, g4));
 }
 
-/// Whether [`lstm_forward_final`] should read the projection of tokens behind the embedding `e` from a table
-/// (computing it first if `cache` has none for these weights): when the table is already there, or when computing
-/// it (V rows of the projection) costs no more than the `rows` (B·T) of projection it replaces.
-pub fn table_worth_it(cache: &LstmCache, e: &[f32], p: LstmParams, rows: usize, i: usize) -> bool {
-    final_only_available(usize::MAX) && i > 0 && (rows >= e.len() / i || table_is_for(cache, e, p))
+/// How [`lstm_forward_final`] should read the projection of tokens behind the embedding `e`: `None` to compute it
+/// from the gathered rows; `Some(fresh)` from a table, used when `cache` already holds it for these weights (`fresh`)
+/// or when computing it (V rows of the projection) costs no more than the `rows` (B·T) of projection it replaces.
+/// The weights are compared once here, and `fresh` is handed to [`embedding_table`].
+pub fn table_use(cache: &LstmCache, e: &[f32], p: LstmParams, rows: usize, i: usize) -> Option<bool> {
+    if !final_only_available(usize::MAX) || i == 0 {
+        return None;
+    }
+    let fresh = table_is_for(cache, e, p);
+    (fresh || rows >= e.len() / i).then_some(fresh)
 }
 
 /// Whether `cache`'s table was computed from these weights, compared by their bits.
@@ -448,10 +453,11 @@ fn table_is_for(cache: &LstmCache, e: &[f32], p: LstmParams) -> bool {
     })
 }
 
-/// `cache`'s table for the embedding `e` `[V, I]` and these weights ([`input_table`]), computed unless it already
-/// is. `OutOfMemory` when the table or the copy of the weights kept with it cannot be allocated.
-pub fn embedding_table(cache: &mut LstmCache, e: &[f32], p: LstmParams, i: usize, index: usize) -> Result<()> {
-    if !table_is_for(cache, e, p) {
+/// `cache`'s table for the embedding `e` `[V, I]` and these weights ([`input_table`]), computed unless `fresh` (from
+/// [`table_use`]) says it already is. `OutOfMemory` when the table or the copy of the weights kept with it cannot be
+/// allocated.
+pub fn embedding_table(cache: &mut LstmCache, e: &[f32], p: LstmParams, i: usize, index: usize, fresh: bool) -> Result<()> {
+    if !fresh {
         let v = e.len() / i;
         let g4 = p.b_ih.len();
         cache.table.clear();
@@ -1053,12 +1059,12 @@ impl Layer for Lstm {
         // Token ids behind an embedding: each direction reads its projections from a table when that is cheaper,
         // else the embedding's rows are gathered here, as the embedding layer would have.
         let mut x = fw.x;
-        let mut tables = [false; 2];
+        let mut tables = [None; 2];
         if let Some(e) = fw.embedded {
             for (d, cache) in self.caches.iter().enumerate() {
-                tables[d] = final_only && table_worth_it(cache, e, lp(d), shape.b * t, shape.f);
+                tables[d] = if final_only { table_use(cache, e, lp(d), shape.b * t, shape.f) } else { None };
             }
-            if !tables[..dirs].iter().all(|&t| t) {
+            if !tables[..dirs].iter().all(Option::is_some) {
                 super::room(&mut self.embedded_x, &[shape.b, t, shape.f], self.index, "lstm", "embedded input")?;
                 self.embedded_x.resize(shape.len(), 0.0);
                 super::embedding::embedding_forward(shape.f, e, fw.tokens, &mut self.embedded_x);
@@ -1068,8 +1074,8 @@ impl Layer for Lstm {
         for (d, cache) in self.caches.iter_mut().enumerate() {
             draw_masks(&fw, d, (c.dropout, c.recurrent_dropout), copies, h, &mut cache.in_mask, &mut cache.rec_mask);
             if final_only {
-                if let (Some(e), true) = (fw.embedded, tables[d]) {
-                    embedding_table(cache, e, lp(d), shape.f, self.index)?;
+                if let (Some(e), Some(fresh)) = (fw.embedded, tables[d]) {
+                    embedding_table(cache, e, lp(d), shape.f, self.index, fresh)?;
                     // Out of the cache for the pass, which borrows the cache mutably.
                     let table = std::mem::take(&mut cache.table);
                     lstm_forward_final(dims, d == 1, FinalInput::Table { tokens: fw.tokens, table: &table }, fw.mask, lp(d), cache, out, h * dirs, d * h);
