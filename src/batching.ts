@@ -127,7 +127,8 @@ export class Batcher {
    */
   private schedule(now = false): void {
     if (this.running >= RUNNING_BATCHES || this.queues.size === 0) return
-    const full = [...this.queues.values()].some((q) => q.rows >= this.options.maxBatchSize)
+    let full = false
+    for (const q of this.queues.values()) full ||= q.rows >= this.options.maxBatchSize
     const oldest = this.queues.values().next().value as Queue
     const wait = full ? 0 : oldest.since + this.options.maxDelayMs - performance.now()
     if (wait <= 0) {
