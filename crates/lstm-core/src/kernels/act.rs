@@ -317,7 +317,9 @@ mod avx512 {
         }
         let near_zero = _mm512_fmadd_ps(_mm512_mul_ps(a, y), p, a);
         let far = _mm512_fnmadd_ps(splat(2.0), recip(_mm512_add_ps(exp16(_mm512_add_ps(a, a)), splat(1.0))), splat(1.0));
-        let t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, splat(TANH_POLY_MAX)), far, near_zero);
+        // `not ≥` rather than `<`: a NaN takes the polynomial, which keeps it (exp16 clamps its argument, so the
+        // other form would turn a NaN into a number).
+        let t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_NGE_UQ>(a, splat(TANH_POLY_MAX)), far, near_zero);
         // tanh |x| with x's sign.
         _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t), _mm512_and_si512(sign, bits)))
     }
