@@ -247,9 +247,9 @@ fn inference_matches_training(m: &mut Model, x: &Data, y: &Data, what: &str) {
 }
 
 /// Inference of a final state (`predict`, `evaluate`) runs its own forward pass that keeps nothing for backward
-/// (`lstm_forward_final`, for batches above 4). It must give the training forward's outputs bit for bit: the loss
-/// of `evaluate` equals that of `forward_backward` when no dropout is on, for masks, both directions, stacks, and
-/// lengths around its window of 8 steps.
+/// (`lstm_forward_final`). Above 4 samples it must give the training forward's outputs bit for bit (at most 4,
+/// training runs the streaming kernels instead): the loss of `evaluate` equals that of `forward_backward` when no
+/// dropout is on, for masks, both directions, stacks, and lengths around its window of 8 steps.
 #[test]
 fn final_state_inference_matches_training_forward() {
     let token_layers = r#"[{"type":"embedding","inputDim":50,"outputDim":6,"maskZero":true},

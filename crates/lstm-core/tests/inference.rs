@@ -119,3 +119,30 @@ fn table_input_gives_the_bits_of_the_embedded_rows() {
         }
     }
 }
+
+/// A batch of at most 4 samples over enough steps takes the final-state path too (`final_only_for_small`): each
+/// sample's prediction then has the same bits alone, in a batch of 3 and inside a batch of 9, as a server that
+/// coalesces single-sample calls needs. A wide LSTM or a short sequence stays on the streaming kernels.
+#[test]
+fn small_batches_over_long_sequences_give_the_bits_of_large_ones() {
+    use lstm_core::layers::lstm::{final_only_available, final_only_for_small};
+    if !final_only_available(1) {
+        println!("no packed kernel at this SIMD level: the small batches keep the streaming kernels");
+        return;
+    }
+    assert!(final_only_for_small(1, 64, 100) && !final_only_for_small(1, 63, 100) && !final_only_for_small(4, 200, 512));
+    let json = r#"{"layers": [{"type":"embedding","inputDim":300,"outputDim":12},{"type":"lstm","units":20},
+        {"type":"dense","units":3,"activation":"softmax"}], "seed": 9}"#;
+    let t = 70;
+    let x = tokens(3, 9, t);
+    for threads in [1, 2] {
+        let mut m = Model::new(ModelConfig::from_json(json).unwrap(), threads).unwrap();
+        let (all, _) = m.predict(&Data::Tokens(&x, &[9, t]), 9).unwrap();
+        for r in 0..9 {
+            let (one, _) = m.predict(&Data::Tokens(&x[r * t..(r + 1) * t], &[1, t]), 1).unwrap();
+            assert_eq!(bits(&one), bits(&all[r * 3..(r + 1) * 3]), "sample {r} alone, {threads} threads");
+        }
+        let (three, _) = m.predict(&Data::Tokens(&x[3 * t..6 * t], &[3, t]), 3).unwrap();
+        assert_eq!(bits(&three), bits(&all[9..18]), "samples 3..6 as a batch of 3, {threads} threads");
+    }
+}

@@ -243,7 +243,9 @@ pub fn lstm_forward(dims: LstmDims, reverse: bool, x: &[f32], mask: Option<&[u8]
         &cache.packed_w_hh
     });
     // And B = W_ihᵀ `[I, 4H]` (or each gate's `[I, H]`) for the input projection (the same kernel as
-    // `lstm_forward_final`, so inference and training compute the same outputs bit for bit).
+    // `lstm_forward_final`, so inference and training compute the same outputs bit for bit above SMALL samples; at
+    // most SMALL train on the streaming kernels split by column, which a batch-1 step of a wide LSTM needs, and
+    // differ from inference in the last bits).
     let packed_wi = (!small_batch && packed::available()).then(|| {
         pack_gates(&mut cache.packed_w_ih, xg, i, g4, |r| Mat::new(&p.w_ih[r * i..], Strides::transposed(i)));
         &cache.packed_w_ih
@@ -395,9 +397,29 @@ thread_local! {
     static FINAL_SCRATCH: RefCell<[Vec<f32>; 5]> = RefCell::default();
 }
 
-/// Whether [`lstm_forward_final`] serves this inference pass: a batch above `SMALL`, on a CPU with the packed kernel.
+/// Whether [`lstm_forward_final`] can run a batch of `b` samples: at least one, on a CPU with the packed kernel.
+/// Above `SMALL` samples it serves every final-state inference pass; at most `SMALL`, only where
+/// [`final_only_for_small`] says so.
 pub fn final_only_available(b: usize) -> bool {
-    b > SMALL && packed::available()
+    b > 0 && packed::available()
+}
+
+/// Steps × samples from which a batch of at most `SMALL` samples takes [`lstm_forward_final`]: packing W_hhᵀ for the
+/// pass costs about what that many steps of its product cost at one row.
+pub const SMALL_FINAL_ROWS: usize = 64;
+/// The largest packed W_hhᵀ (bytes) with which a batch of at most `SMALL` samples takes [`lstm_forward_final`]: it
+/// must stay in a core's L2 from step to step, as that path runs a small batch on one thread; a wider one streams
+/// from L3 each step, where the streaming kernels' split by column over the threads reads half of it per core.
+pub const SMALL_FINAL_WEIGHT_BYTES: usize = 512 * 1024;
+
+/// Whether a final-state inference pass of `b ≤ SMALL` samples of `t` steps through an LSTM of `h` units takes
+/// [`lstm_forward_final`] rather than [`lstm_forward`]'s streaming kernels: for long sequences through a narrow
+/// LSTM (the sentiment model's batch of one review takes a third of the CPU time the column split takes, which
+/// waits for both threads at each step). Its rows then have the bits they have in any larger batch, so a server's
+/// coalesced batches give each caller what a separate call gives; they may differ in the last bits from the training
+/// forward of the same small batch, which stays on the streaming kernels.
+pub fn final_only_for_small(b: usize, t: usize, h: usize) -> bool {
+    final_only_available(b) && b * t >= SMALL_FINAL_ROWS && 16 * h * h <= SMALL_FINAL_WEIGHT_BYTES
 }
 
 /// The input of [`lstm_forward_final`].
@@ -496,7 +518,7 @@ pub fn lstm_forward_final(
 ) {
     let LstmDims { b, t, i, h } = dims;
     let g4 = 4 * h;
-    assert!(final_only_available(b), "lstm_forward_final needs a batch above SMALL and the avx512 SIMD level");
+    assert!(final_only_available(b), "lstm_forward_final needs a batch of at least one sample and the avx2 or avx512 SIMD level");
     // The threads write their samples' rows of `out`: these must not overlap.
     assert!(offset + h <= features, "lstm_forward_final: h_final ({h} floats from column {offset}) overflows rows of {features}");
     if b == 0 {
@@ -1034,8 +1056,10 @@ fn read_or_update<'a>(w: &'a mut [f32], update: Option<TensorUpdate<'a>>) -> (&'
 
 impl Lstm {
     /// Inference of the final state only: nothing kept for backward, the gates stay in L2.
-    fn final_only(&self, training: bool, b: usize) -> bool {
-        !training && !self.config.return_sequences && final_only_available(b) && self.caches.iter().all(|c| c.init_h.is_empty())
+    fn final_only(&self, training: bool, shape: ActShape) -> bool {
+        let b = shape.b;
+        let fits = if b > SMALL { final_only_available(b) } else { final_only_for_small(b, shape.t.unwrap_or(0), self.config.units) };
+        !training && !self.config.return_sequences && fits && self.caches.iter().all(|c| c.init_h.is_empty())
     }
 }
 
@@ -1049,7 +1073,7 @@ impl Layer for Lstm {
         let dirs = self.caches.len();
         let out_shape = output_shape(c, shape);
         out.resize(out_shape.len(), 0.0);
-        let final_only = self.final_only(fw.training, shape.b);
+        let final_only = self.final_only(fw.training, shape);
         // With recurrent dropout Keras draws the masks per gate: 4 copies each.
         let copies = if per_gate_masks(c) { 4 } else { 1 };
         let lp = |d: usize| {
@@ -1095,7 +1119,7 @@ impl Layer for Lstm {
     }
 
     fn reads_embedded(&self, shape: ActShape) -> bool {
-        self.final_only(false, shape.b)
+        self.final_only(false, shape)
     }
 
     fn backward(&mut self, bw: Backward<'_>) {
@@ -1152,7 +1176,7 @@ impl Layer for Lstm {
 
     fn reserve(&mut self, shape: ActShape, training: bool) -> Result<()> {
         let t = steps(self.index, "lstm", shape)?;
-        if self.final_only(training, shape.b) {
+        if self.final_only(training, shape) {
             return Ok(());
         }
         let c = &self.config;
